@@ -1,0 +1,175 @@
+"""The ABI gate: will this file load and run on the board?
+
+For every ELF file edgeforge produces: e_machine (and float ABI) match the board; the program
+interpreter exists in the sysroot; every needed GLIBC_/GLIBCXX_/CXXABI_ version is at or below
+the board's ceiling; every DT_NEEDED library resolves in the sysroot or the package's own
+libraries; no RPATH/RUNPATH points into build or cache directories.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import elfinfo
+from .errors import AbiViolationError
+from .model import AbiCeiling, Arch, version_tuple
+from .sysroot import lib_dirs
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: Path
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    board: str
+    arch: Arch
+    ceiling: AbiCeiling
+    sysroot: Path
+    own_lib_dirs: tuple[Path, ...] = ()
+    forbidden_prefixes: tuple[Path, ...] = ()
+
+
+@dataclass
+class GateReport:
+    policy: Policy
+    checked: list[elfinfo.ElfInfo] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def max_versions(self) -> dict[str, str]:
+        tags = [v for info in self.checked for vs in info.version_needs.values() for v in vs]
+        out = {}
+        for fam in ("GLIBC", "GLIBCXX", "CXXABI", "GCC"):
+            h = elfinfo.highest(tags, fam)
+            if h:
+                out[fam] = ".".join(map(str, h))
+        return out
+
+    def summary(self) -> str:
+        mv = self.max_versions()
+        need = ", ".join(f"{k}_{v}" for k, v in mv.items()) or "no versioned symbols"
+        c = self.policy.ceiling
+        return (
+            f"ABI gate for {self.policy.board}: {len(self.checked)} ELF files, needs {need}; "
+            f"ceiling GLIBC_{c.glibc}, GLIBCXX_{c.glibcxx}"
+            + (f", CXXABI_{c.cxxabi}" if c.cxxabi else "")
+            + (": ok" if self.ok else f": {len(self.violations)} violation(s)")
+        )
+
+    def raise_for_violations(self) -> None:
+        if self.ok:
+            return
+        lines = [self.summary()]
+        lines += [f"  {v.path}: {v.message}" for v in self.violations]
+        raise AbiViolationError("\n".join(lines))
+
+
+def _ceiling_for(tag_family: str, ceiling: AbiCeiling) -> str | None:
+    return {"GLIBC": ceiling.glibc, "GLIBCXX": ceiling.glibcxx, "CXXABI": ceiling.cxxabi}.get(
+        tag_family
+    )
+
+
+def _inside(path: Path, prefixes: Iterable[Path]) -> Path | None:
+    for p in prefixes:
+        try:
+            path.relative_to(p)
+            return p
+        except ValueError:
+            continue
+    return None
+
+
+def _resolve_in_sysroot(sysroot: Path, path: str) -> Path:
+    return sysroot / path.lstrip("/")
+
+
+def check_file(info: elfinfo.ElfInfo, policy: Policy) -> list[Violation]:
+    v: list[Violation] = []
+    arch, ceiling = policy.arch, policy.ceiling
+    p = info.path
+
+    def bad(rule: str, msg: str) -> None:
+        v.append(Violation(p, rule, msg))
+
+    if info.machine != arch.elf_machine or info.elf_class != arch.elf_class:
+        bad("machine", f"is {info.machine} ({info.elf_class}-bit), but {policy.board} needs "
+            f"{arch.elf_machine} ({arch.elf_class}-bit)")
+        return v  # nothing else is meaningful for a foreign file
+    if arch is Arch.ARMHF and info.arm_hard_float is False:
+        bad("float-abi", f"uses the soft-float ABI; {policy.board} is armhf (hard-float)")
+
+    if info.interpreter:
+        if not _resolve_in_sysroot(policy.sysroot, info.interpreter).exists():
+            bad("interpreter", f"asks for program interpreter {info.interpreter}, which the "
+                f"sysroot does not have (expected {arch.interpreter})")
+
+    for lib, versions in sorted(info.version_needs.items()):
+        for tag, symbols in sorted(versions.items()):
+            sv = elfinfo.split_version(tag)
+            if tag == "GLIBC_PRIVATE":
+                bad("symbol-version", f"needs GLIBC_PRIVATE from {lib}: private glibc "
+                    "interfaces break across glibc updates")
+                continue
+            if not sv:
+                continue
+            fam, num = sv
+            limit = _ceiling_for(fam, ceiling)
+            if limit and num > version_tuple(limit):
+                syms = ", ".join(symbols[:4]) + (" ..." if len(symbols) > 4 else "")
+                bad("symbol-version",
+                    f"needs {tag} (from {lib}{': ' + syms if syms else ''}), above "
+                    f"{policy.board}'s ceiling {fam}_{limit}")
+
+    origin = p.parent
+    search: list[Path] = []
+    for entry in (*info.rpath, *info.runpath):
+        if "$ORIGIN" in entry or "${ORIGIN}" in entry:
+            expanded = Path(os.path.normpath(
+                entry.replace("${ORIGIN}", str(origin)).replace("$ORIGIN", str(origin))))
+            search.append(expanded)
+            continue
+        leak = _inside(Path(entry), policy.forbidden_prefixes)
+        if leak is not None:
+            bad("rpath", f"has RPATH/RUNPATH {entry}, inside {leak} (a build or cache folder "
+                "that does not exist on the device); use $ORIGIN-relative paths")
+        else:
+            search.append(_resolve_in_sysroot(policy.sysroot, entry))
+    search += list(policy.own_lib_dirs)
+    search += [_resolve_in_sysroot(policy.sysroot, d) for d in lib_dirs(policy.sysroot, arch)]
+    for lib in info.needed:
+        if not any((d / lib).exists() for d in search):
+            bad("needed", f"needs {lib}, found neither in the sysroot nor among the package's "
+                "own libraries")
+    return v
+
+
+def gate(paths: Sequence[Path], policy: Policy) -> GateReport:
+    report = GateReport(policy)
+    for path in paths:
+        info = elfinfo.inspect(Path(path))
+        if info is None or info.kind == "object":
+            continue
+        report.checked.append(info)
+        report.violations.extend(check_file(info, policy))
+    return report
+
+
+def elf_files_under(root: Path) -> list[Path]:
+    out = []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in sorted(files):
+            p = Path(dirpath) / f
+            if not p.is_symlink() and elfinfo.is_elf(p):
+                out.append(p)
+    return sorted(out)

@@ -1,0 +1,58 @@
+"""Configure, build and install a CMake project with a generated toolchain file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .runner import Runner, base_env
+
+
+def configure_argv(source: Path, build: Path, toolchain: Path, build_type: str,
+                   prefix: Path, launcher: str | None = None,
+                   extra: tuple[str, ...] = ()) -> list[str]:
+    argv = [
+        "cmake", "-S", str(source), "-B", str(build), "-G", "Ninja",
+        f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+        f"-DCMAKE_BUILD_TYPE={build_type}",
+        f"-DCMAKE_INSTALL_PREFIX={prefix}",
+    ]
+    if launcher:
+        argv += [f"-DCMAKE_C_COMPILER_LAUNCHER={launcher}",
+                 f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}"]
+    return [*argv, *extra]
+
+
+def build_argv(build: Path, jobs: int | None = None) -> list[str]:
+    argv = ["cmake", "--build", str(build)]
+    if jobs:
+        argv += ["--parallel", str(jobs)]
+    return argv
+
+
+def install_argv(build: Path, prefix: Path) -> list[str]:
+    return ["cmake", "--install", str(build), "--prefix", str(prefix)]
+
+
+def ctest_argv(build: Path) -> list[str]:
+    return ["ctest", "--test-dir", str(build), "--output-on-failure"]
+
+
+def cmake_env(ccache_dir: Path | None) -> dict[str, str]:
+    extra = {}
+    if ccache_dir:
+        extra = {"CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
+    return base_env(extra)
+
+
+def build_project(runner: Runner, *, name: str, board: str, source: Path, build: Path,
+                  toolchain: Path, build_type: str, prefix: Path,
+                  ccache_dir: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+    launcher = "ccache" if ccache_dir and shutil.which("ccache") else None
+    env = cmake_env(ccache_dir if launcher else None)
+    needed = f"building {name} for {board}"
+    runner.run(configure_argv(source, build, toolchain, build_type, prefix, launcher, extra),
+               what=f"configure {name} for {board}", needed_by=needed, env=env)
+    runner.run(build_argv(build), what=f"compile {name} for {board}", needed_by=needed, env=env)
+    runner.run(install_argv(build, prefix), what=f"install {name} for {board}",
+               needed_by=needed, env=env)

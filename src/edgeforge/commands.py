@@ -1,0 +1,215 @@
+"""invoke tasks: each a thin call into the library; errors become invoke's Exit."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+from . import abi, hostsetup, pipeline
+from . import sysroot as sysroots
+from .compilers import probe
+from .context import Context
+from .descriptors import write_schemas
+from .emulation import run_emulated
+from .errors import EdgeforgeError
+
+
+def handled(fn):
+    """Turn library errors into a message and an exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(c, *args, **kwargs):
+        try:
+            return fn(c, *args, **kwargs)
+        except EdgeforgeError as exc:
+            raise Exit(f"error: {exc.message}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+def _remainder(c) -> list[str]:
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1:]
+    return shlex.split(getattr(c, "remainder", "") or "")
+
+
+def _ctx() -> Context:
+    return Context.create()
+
+
+def _target(ctx: Context, board: str | None, compiler: str | None = None,
+            sysroot: str | None = None, build_type: str | None = None):
+    return ctx.catalog.resolve(board, cli={"compiler": compiler, "sysroot": sysroot,
+                                           "build_type": build_type})
+
+
+@task
+@handled
+def setup(c):
+    """Install and start what the host needs (apt packages, deb-src, binfmt, dockerd)."""
+    ctx = _ctx()
+    changed = hostsetup.setup(ctx.reporter, ctx.cache_dir / "logs")
+    if changed:
+        for line in changed:
+            ctx.reporter.info(f"changed: {line}")
+    else:
+        ctx.reporter.info("setup: nothing to change, the host is ready")
+    if not hostsetup.doctor(ctx.reporter, only_missing=True):
+        raise Exit("error: prerequisites still missing after setup (see above)", code=8)
+
+
+@task
+@handled
+def doctor(c):
+    """One line per prerequisite, with the command that fixes a missing one."""
+    ctx = _ctx()
+    if not hostsetup.doctor(ctx.reporter):
+        raise Exit("error: required prerequisites are missing; run `invoke setup`", code=8)
+
+
+@task(help={"check": "also probe each board's compiler and CPU flags"})
+@handled
+def boards(c, check=False):
+    """List every board with its resolved compiler, sysroot, triple and ABI ceilings."""
+    ctx = _ctx()
+    cat = ctx.catalog
+    defaults = cat.defaults().spec
+    errors = []
+    rows = []
+    for name in cat.names("boards"):
+        try:
+            t = cat.resolve(name, env={})
+            if check:
+                probe(ctx, t)
+            ov = ", ".join(t.board.spec.overlays) or "-"
+            rows.append((name + (" *" if name == defaults.default_board else ""),
+                         t.compiler.name, t.sysroot.name, t.triple,
+                         f"GLIBC_{t.abi.glibc} GLIBCXX_{t.abi.glibcxx}",
+                         t.abi.strategy.value, " ".join(t.cpu_flags), ov))
+        except EdgeforgeError as exc:
+            errors.append(f"{name}: {exc.message}")
+    head = ("board", "compiler", "sysroot", "triple", "ceiling", "strategy", "cpu flags",
+            "overlays")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        ctx.reporter.info("  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
+    ctx.reporter.info("(* default board)")
+    if errors:
+        raise Exit("error: " + "\n".join(errors), code=2)
+
+
+@task(help={"board": "board name (default: toolchains/defaults.yaml)"})
+@handled
+def sysroot(c, board=None, compiler=None, sysroot=None):
+    """Build or import the board's sysroot into the cache (a no-op when cached)."""
+    ctx = _ctx()
+    t = _target(ctx, board, compiler, sysroot)
+    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    ctx.reporter.info(f"{t.name}: sysroot {info.name} at {info.path} (glibc {info.glibc}, "
+                      f"GLIBCXX_{info.glibcxx})")
+
+
+@task(help={"board": "board name"})
+@handled
+def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
+    """Write the board's Conan profiles, CMake toolchain, pkg-config wrapper and Meson file."""
+    ctx = _ctx()
+    t = _target(ctx, board, compiler, sysroot, build_type)
+    ctx.reporter.info(t.describe_resolution())
+    prepared = pipeline.prepare(ctx, t)
+    ctx.reporter.info(f"toolchain files for {t.name} in {prepared.toolchain.out_dir}:")
+    for name, path in sorted(prepared.toolchain.files.items()):
+        ctx.reporter.info(f"  {name:<20} {path}")
+
+
+@task(help={
+    "board": "board name (default: toolchains/defaults.yaml)",
+    "compiler": "override the board's compiler descriptor",
+    "sysroot": "override the board's sysroot descriptor",
+    "build-type": "Release, Debug, RelWithDebInfo or MinSizeRel",
+    "dry-run": "print the resolution and the plan, do nothing",
+    "force": "rebuild even when the plan is up to date",
+})
+@handled
+def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
+          force=False):
+    """Cross-build everything for a board; outputs recorded in build/<board>/manifest.json."""
+    ctx = _ctx()
+    t = _target(ctx, board, compiler, sysroot, build_type)
+    if dry_run:
+        ctx.reporter.info(t.describe_resolution())
+        ctx.reporter.info(pipeline.make_plan(ctx, t).render())
+        return
+    pipeline.build(ctx, t, force=force)
+
+
+@task(help={"board": "board name; the program and its arguments follow --"})
+@handled
+def run(c, board=None, timeout=None):
+    """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS..."""
+    argv = _remainder(c)
+    if not argv:
+        raise Exit("error: nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]",
+                   code=2)
+    ctx = _ctx()
+    t = _target(ctx, board)
+    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    code = run_emulated(ctx.runner(t.name), t.arch, t.name, info.path, Path(argv[0]),
+                        argv[1:], timeout=float(timeout) if timeout else None)
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(help={"board": "board name; files (or folders) to check follow --"})
+@handled
+def gate(c, board=None):
+    """Run the ABI gate on files: invoke gate --board X -- FILE_OR_DIR..."""
+    paths = [Path(p) for p in _remainder(c)]
+    if not paths:
+        raise Exit("error: usage: invoke gate --board X -- FILE_OR_DIR...", code=2)
+    ctx = _ctx()
+    t = _target(ctx, board)
+    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    files: list[Path] = []
+    own: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += abi.elf_files_under(p)
+            own += [d for d in (p, p / "lib") if d.is_dir()]
+        elif p.is_file():
+            files.append(p)
+            own.append(p.parent)
+        else:
+            raise Exit(f"error: no such file: {p}", code=2)
+    report = abi.gate(files, pipeline.gate_policy(ctx, t, info.path, tuple(own)))
+    ctx.reporter.info(report.summary())
+    report.raise_for_violations()
+
+
+@task
+@handled
+def schema(c):
+    """Write JSON schemas for editors into toolchains/schema/."""
+    ctx = _ctx()
+    for p in write_schemas(ctx.project_root / "toolchains" / "schema"):
+        ctx.reporter.info(f"wrote {p}")
+
+
+@task(help={"tier": "unit, integration, e2e or all (default)", "k": "pytest -k expression"})
+def suite(c, tier="all", k=None):
+    """Run the test suite (what CI runs)."""
+    root = Context.create().project_root
+    argv = [sys.executable, "-m", "pytest"]
+    argv += [str(root / "tests")] if tier == "all" else [str(root / "tests" / tier)]
+    if k:
+        argv += ["-k", k]
+    code = subprocess.call(argv, cwd=root)
+    if code != 0:
+        raise Exit(code=code)

@@ -1,0 +1,56 @@
+"""Run cross-built programs under qemu-user with the board's sysroot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import elfinfo
+from .errors import EdgeforgeError, ToolMissingError
+from .hostsetup import require_binfmt
+from .model import Arch
+from .runner import Runner, base_env, run_foreground
+
+
+def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
+    """The program's own library folders: beside it and ../lib (the install layout)."""
+    here = program.resolve().parent
+    dirs = [here, here.parent / "lib", *extra]
+    return [str(d) for d in dirs if d.is_dir()]
+
+
+def qemu_argv(qemu: str, sysroot: Path, program: Path, args: list[str],
+              lib_dirs: list[str]) -> list[str]:
+    argv = [qemu, "-L", str(sysroot)]
+    if lib_dirs:
+        argv += ["-E", "LD_LIBRARY_PATH=" + ":".join(lib_dirs)]
+    return [*argv, str(program), *args]
+
+
+def check_program(program: Path, arch: Arch, board: str) -> None:
+    if not program.is_file():
+        raise EdgeforgeError(f"no program at {program}")
+    info = elfinfo.inspect(program)
+    if info is None:
+        raise EdgeforgeError(f"{program} is not an ELF program")
+    if info.machine != arch.elf_machine:
+        raise EdgeforgeError(
+            f"{program} is built for {info.machine}, not for {board} ({arch.elf_machine}); "
+            "run it directly, or build it with the board's toolchain"
+        )
+
+
+def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
+                 args: list[str], timeout: float | None = None) -> int:
+    qemu = arch.qemu
+    try:
+        runner.which(qemu, f"invoke run --board {board}")
+    except ToolMissingError:
+        raise ToolMissingError(
+            f"{qemu} not found: it runs {arch.value} programs on this machine; "
+            "fix: apt-get install qemu-user (or `invoke setup`)"
+        ) from None
+    require_binfmt(arch, why=f"{board}'s programs and their tests run under emulation")
+    check_program(program, arch, board)
+    argv = qemu_argv(qemu, sysroot, program, args, library_path(program))
+    return run_foreground(runner, argv, needed_by=f"invoke run --board {board}",
+                          env=base_env(), timeout=timeout)

@@ -1,0 +1,92 @@
+"""The error hierarchy. Library code raises these; only the task layer turns them into exits.
+
+Each class carries its own exit code so scripts can tell a bad descriptor (2) from a missing
+host tool (3), a failed command (4), an ABI violation (5) or a source problem (6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class EdgeforgeError(Exception):
+    """Base class: a sentence for the user, and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DescriptorError(EdgeforgeError):
+    """A toolchain/sysroot/board descriptor is malformed or inconsistent."""
+
+    exit_code = 2
+
+
+class ToolMissingError(EdgeforgeError):
+    """A program that a descriptor or a step asked for is not installed."""
+
+    exit_code = 3
+
+
+class CommandFailedError(EdgeforgeError):
+    """An external command exited non-zero."""
+
+    exit_code = 4
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        cwd: Path | None,
+        returncode: int,
+        tail: Sequence[str],
+        log_path: Path | None,
+        what: str | None = None,
+    ):
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.returncode = returncode
+        self.tail = list(tail)
+        self.log_path = log_path
+        head = f"{what} failed" if what else "command failed"
+        lines = [
+            f"{head}: exit code {returncode}",
+            f"  command: {' '.join(self.argv)}",
+            f"  in: {cwd or Path.cwd()}",
+        ]
+        if self.tail:
+            lines.append("  last lines of output:")
+            lines.extend(f"    {t}" for t in self.tail)
+        if log_path:
+            lines.append(f"  full log: {log_path}")
+        super().__init__("\n".join(lines))
+
+
+class AbiViolationError(EdgeforgeError):
+    """A produced file would not load on the board (wrong machine, symbol versions too new...)."""
+
+    exit_code = 5
+
+
+class SourceError(EdgeforgeError):
+    """A source archive is missing, unreachable or fails its checksum."""
+
+    exit_code = 6
+
+
+class SysrootError(EdgeforgeError):
+    """A sysroot cannot be built or imported."""
+
+    exit_code = 7
+
+
+class HostSetupError(EdgeforgeError):
+    """The host lacks a prerequisite (binfmt, dockerd, ...) and it could not be fixed."""
+
+    exit_code = 8

@@ -1,0 +1,119 @@
+"""File-system helpers: hashing, atomic writes, locks, safe archive extraction."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceError
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def canonical_hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
+    """Write next to the target and rename over it: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def rmtree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def verify_sha256(path: Path, expected: str, what: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise SourceError(
+            f"checksum mismatch for {what} ({path}): expected sha256 {expected}, got {actual}; "
+            "the file is corrupt or not the pinned one: delete it and fetch it again, or fix "
+            "the pinned sha256 if the new archive is trusted"
+        )
+
+
+class ExtractReport:
+    def __init__(self) -> None:
+        self.skipped_devices: list[str] = []
+        self.relinked: int = 0
+
+
+def safe_extract(archive: Path, dest: Path, rootfs: bool = False) -> ExtractReport:
+    """Extract a tarball so nothing lands outside `dest`.
+
+    Uses tarfile's 'data' filter (no absolute or escaping paths, no links out of the tree,
+    no device nodes, setuid/setgid bits and ownership dropped). With rootfs=True, absolute
+    symlinks (normal in a root file system) are first rewritten relative to the tree, and
+    device nodes are skipped rather than refused.
+    """
+    report = ExtractReport()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def rootfs_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        if member.ischr() or member.isblk() or member.isfifo():
+            report.skipped_devices.append(member.name)
+            return None
+        if member.issym() and member.linkname.startswith("/"):
+            here = "/" + os.path.dirname(member.name.lstrip("./").lstrip("/"))
+            rel = os.path.relpath(member.linkname, here)
+            member = member.replace(linkname=rel, deep=False)
+            report.relinked += 1
+        return tarfile.data_filter(member, path)
+
+    try:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest, filter=rootfs_filter if rootfs else "data")
+    except tarfile.FilterError as exc:
+        raise SourceError(f"refusing to extract {archive}: {exc}") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise SourceError(f"cannot extract {archive}: {exc}") from None
+    return report

@@ -1,0 +1,272 @@
+"""Host bootstrap (`invoke setup`) and checks (`invoke doctor`).
+
+Every check is a small object: how to see whether it holds, and the exact command that fixes
+it. `setup` fixes only what a check reports missing, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import HostSetupError
+from .model import Arch
+from .report import Reporter
+
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
+DOCKER_SOCK = Path("/var/run/docker.sock")
+
+#: Debian packages the project needs, by what needs them
+APT_PACKAGES: dict[str, tuple[str, ...]] = {
+    "cross compilers": (
+        "gcc-aarch64-linux-gnu", "g++-aarch64-linux-gnu",
+        "gcc-arm-linux-gnueabihf", "g++-arm-linux-gnueabihf",
+    ),
+    "clang cross toolchain": ("clang-14", "lld-14", "llvm-14"),
+    "emulation": ("qemu-user", "qemu-user-static"),
+    "sysroots": ("mmdebstrap", "arch-test", "debian-archive-keyring", "xz-utils", "dpkg-dev"),
+    "images": ("docker.io",),
+    "debugging": ("gdb-multiarch",),
+    "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file"),
+    "tests": ("libyaml-dev",),  # an amd64-only library: cross builds must not find it
+}
+
+#: executables each package group must provide (for doctor)
+TOOLS: dict[str, str] = {
+    "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
+    "arm-linux-gnueabihf-g++": "g++-arm-linux-gnueabihf",
+    "clang-14": "clang-14",
+    "ld.lld-14": "lld-14",
+    "llvm-ar-14": "llvm-14",
+    "qemu-aarch64": "qemu-user",
+    "qemu-arm": "qemu-user",
+    "qemu-aarch64-static": "qemu-user-static",
+    "mmdebstrap": "mmdebstrap",
+    "dockerd": "docker.io",
+    "gdb-multiarch": "gdb-multiarch",
+    "cmake": "cmake",
+    "ninja": "ninja-build",
+    "pkg-config": "pkg-config",
+    "ccache": "ccache",
+    "dpkg-source": "dpkg-dev",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: Callable[[], bool]
+    fix: str
+    required: bool = True
+
+
+def _installed(pkg: str) -> bool:
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    return r.returncode == 0 and "install ok installed" in r.stdout
+
+
+def missing_packages() -> list[str]:
+    all_pkgs = [p for group in APT_PACKAGES.values() for p in group]
+    if not shutil.which("dpkg-query"):
+        return all_pkgs
+    return [p for p in all_pkgs if not _installed(p)]
+
+
+def deb_src_enabled(apt_dir: Path = Path("/etc/apt")) -> bool:
+    for f in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", f.read_text(errors="replace")):
+            m = re.search(r"^Types:\s*(.*)$", stanza, re.M)
+            if m and "deb-src" in m.group(1).split() and "debian" in stanza:
+                return True
+    for f in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
+        if f.is_file() and re.search(r"^\s*deb-src\s", f.read_text(errors="replace"), re.M):
+            return True
+    return False
+
+
+def enable_deb_src(apt_dir: Path = Path("/etc/apt")) -> bool:
+    """Add deb-src to the Debian entries; returns True if a file changed."""
+    changed = False
+    for f in sorted((apt_dir / "sources.list.d").glob("*.sources")):
+        text = f.read_text()
+        stanzas = re.split(r"(\n\s*\n)", text)
+        out = []
+        for st in stanzas:
+            m = re.search(r"^Types:\s*(.*)$", st, re.M)
+            if m and "/debian" in st and "deb-src" not in m.group(1).split():
+                st = st[: m.start(1)] + m.group(1).strip() + " deb-src" + st[m.end(1):]
+                changed = True
+            out.append(st)
+        if changed:
+            f.write_text("".join(out))
+    if not changed:
+        sl = apt_dir / "sources.list"
+        if sl.is_file():
+            lines = sl.read_text().splitlines()
+            extra = [re.sub(r"^deb(\s)", r"deb-src\1", ln) for ln in lines
+                     if re.match(r"^deb\s", ln) and "/debian" in ln]
+            if extra:
+                sl.write_text("\n".join(lines + extra) + "\n")
+                changed = True
+    return changed
+
+
+def binfmt_mounted() -> bool:
+    return (BINFMT_DIR / "register").exists()
+
+
+def binfmt_entry(arch: Arch) -> dict[str, str] | None:
+    p = BINFMT_DIR / arch.binfmt_name
+    if not p.is_file():
+        return None
+    out = {}
+    for line in p.read_text().splitlines():
+        if line in ("enabled", "disabled"):
+            out["state"] = line
+        elif " " in line:
+            k, v = line.split(" ", 1)
+            out[k.rstrip(":")] = v
+    return out
+
+
+def binfmt_ok(arch: Arch) -> bool:
+    e = binfmt_entry(arch)
+    return bool(e and e.get("state") == "enabled" and "F" in e.get("flags", "")
+                and Path(e.get("interpreter", "/nonexistent")).exists())
+
+
+def register_binfmt(arch: Arch) -> bool:
+    if binfmt_ok(arch):
+        return False
+    if not binfmt_mounted():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_DIR)], check=True)
+    conf = Path(f"/usr/lib/binfmt.d/{arch.binfmt_name}.conf")
+    if not conf.is_file():
+        raise HostSetupError(f"{conf} is missing: install qemu-user-static first")
+    line = conf.read_text().strip()
+    if "F" not in line.rsplit(":", 1)[-1]:
+        line += "F"
+    existing = BINFMT_DIR / arch.binfmt_name
+    if existing.exists():  # registered without F or disabled: replace it
+        existing.write_text("-1")
+    (BINFMT_DIR / "register").write_text(line)
+    return True
+
+
+def require_binfmt(arch: Arch, why: str) -> None:
+    if not binfmt_ok(arch):
+        raise HostSetupError(
+            f"binfmt_misc has no enabled {arch.binfmt_name} entry with the F flag ({why}); "
+            "fix: invoke setup"
+        )
+
+
+def docker_ok() -> bool:
+    if not DOCKER_SOCK.exists():
+        return False
+    try:
+        import docker as docker_sdk
+
+        client = docker_sdk.DockerClient(base_url=f"unix://{DOCKER_SOCK}", timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def start_dockerd(log_path: Path) -> bool:
+    if docker_ok():
+        return False
+    if not shutil.which("dockerd"):
+        raise HostSetupError("dockerd is not installed; fix: apt-get install docker.io")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        subprocess.Popen(
+            ["dockerd", "--iptables=false"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    for _ in range(60):
+        if docker_ok():
+            return True
+        time.sleep(1)
+    raise HostSetupError(f"dockerd did not come up within 60 s; see {log_path}")
+
+
+def checks() -> list[Check]:
+    out: list[Check] = []
+    for tool, pkg in TOOLS.items():
+        out.append(Check(f"{tool} ({pkg})", lambda t=tool: shutil.which(t) is not None,
+                         f"apt-get install -y {pkg}"))
+    out.append(Check("Debian source packages (deb-src)", deb_src_enabled,
+                     "invoke setup (adds deb-src to the Debian apt entries, then apt-get update)"))
+    for arch in Arch:
+        out.append(Check(
+            f"binfmt {arch.binfmt_name} with F flag", lambda a=arch: binfmt_ok(a),
+            f"invoke setup (or: cat /usr/lib/binfmt.d/{arch.binfmt_name}.conf > "
+            f"{BINFMT_DIR}/register)",
+        ))
+    out.append(Check("dockerd answering on " + str(DOCKER_SOCK), docker_ok,
+                     "invoke setup (starts: dockerd --iptables=false)"))
+    return out
+
+
+def doctor(reporter: Reporter, only_missing: bool = False) -> bool:
+    all_ok = True
+    for c in checks():
+        ok = c.ok()
+        all_ok &= ok or not c.required
+        if ok and only_missing:
+            continue
+        status = "ok     " if ok else ("MISSING" if c.required else "absent ")
+        line = f"{status} {c.name}"
+        if not ok:
+            line += f"  ->  {c.fix}"
+        reporter.info(line)
+    return all_ok
+
+
+def setup(reporter: Reporter, log_dir: Path) -> list[str]:
+    """Make the host ready. Returns what changed (empty on a second run)."""
+    if os.geteuid() != 0:
+        raise HostSetupError("invoke setup needs root (apt, binfmt, dockerd): run it with sudo")
+    changed: list[str] = []
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    src_changed = False
+    if not deb_src_enabled():
+        src_changed = enable_deb_src()
+        if src_changed:
+            changed.append("enabled Debian source packages (deb-src)")
+    missing = missing_packages()
+    if missing or src_changed:
+        with reporter.step("apt-get update"):
+            r = subprocess.run(["apt-get", "update"], env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                reporter.warn("apt-get update reported errors (continuing):\n" + r.stdout[-2000:]
+                              + r.stderr[-2000:])
+    if missing:
+        with reporter.step(f"apt-get install {len(missing)} packages"):
+            log = log_dir / "apt-install.log"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log, "w") as fh:
+                r = subprocess.run(
+                    ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+                    env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                )
+            if r.returncode != 0:
+                raise HostSetupError(f"apt-get install failed (exit {r.returncode}); see {log}")
+            changed.append("installed " + " ".join(missing))
+    for arch in Arch:
+        if register_binfmt(arch):
+            changed.append(f"registered binfmt {arch.binfmt_name} (F flag)")
+    if start_dockerd(log_dir / "dockerd.log"):
+        changed.append("started dockerd")
+    return changed

@@ -1,0 +1,217 @@
+"""`invoke build`: a plan first (printable, testable without compilers), then its execution.
+
+When the plan's inputs hash to what the last successful build recorded and its artifacts are
+intact, nothing runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__, abi, sysroot as sysroots
+from .cmakebuild import build_project
+from .compilers import Toolset, probe
+from .context import Context
+from .descriptors import Target
+from .fsutil import canonical_hash, rmtree, write_json
+from .hostsetup import binfmt_ok
+from .manifest import artifact_entry, artifacts_intact, read_manifest, write_manifest
+from .runner import Runner
+from .toolchain import TEMPLATES, ToolchainFiles, ToolchainInputs, present_overlays, write_toolchain
+
+PLAN_STAMP = ".edgeforge-plan.json"
+SMOKE_APP = "apps/smoke"
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        for f in sorted(files):
+            p = Path(dirpath) / f
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    name: str
+    description: str
+    state: str  # "cached", "to do"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    target: Target
+    steps: tuple[PlanStep, ...]
+    inputs_hash: str
+    up_to_date: bool
+
+    def render(self) -> str:
+        lines = [f"plan for {self.target.name} (inputs {self.inputs_hash[:12]}):"]
+        if self.up_to_date:
+            lines.append("  everything is up to date; nothing to do")
+        for i, s in enumerate(self.steps, 1):
+            lines.append(f"  {i}. [{s.state}] {s.name}: {s.description}")
+        return "\n".join(lines)
+
+
+def plan_inputs(ctx: Context, target: Target) -> dict[str, Any]:
+    tpl_dir = Path(__file__).parent / "templates"
+    return {
+        "edgeforge": __version__,
+        "target": target.fingerprint(),
+        "sysroot_key": sysroots.sysroot_key(target.sysroot.spec),
+        "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
+        "smoke": tree_hash(ctx.project_root / SMOKE_APP),
+        "can_run": binfmt_ok(target.arch),
+        "cache_dir": str(ctx.cache_dir),
+    }
+
+
+def make_plan(ctx: Context, target: Target) -> BuildPlan:
+    inputs_hash = canonical_hash(plan_inputs(ctx, target))
+    bdir = ctx.board_dir(target.name)
+    sysroot_path = sysroots.sysroot_dir(ctx, target.sysroot)
+    sysroot_cached = sysroots.load_info(sysroot_path) is not None
+    stamp = bdir / PLAN_STAMP
+    recorded = json.loads(stamp.read_text()).get("inputs") if stamp.is_file() else None
+    manifest = read_manifest(bdir)
+    up_to_date = (
+        sysroot_cached and recorded == inputs_hash and manifest is not None
+        and artifacts_intact(bdir, manifest)
+    )
+    state = "cached" if up_to_date else "to do"
+    steps = (
+        PlanStep("sysroot", f"{target.sysroot.name} ({target.sysroot.spec.kind}, "
+                 f"{target.arch.value}) at {sysroot_path}",
+                 "cached" if sysroot_cached else "to do"),
+        PlanStep("compiler", f"probe {target.compiler.name} ({target.family.value} -> "
+                 f"{target.triple}) and check cpu flags {' '.join(target.cpu_flags)}", state),
+        PlanStep("toolchain", f"render Conan profiles, CMake toolchain, pkg-config wrapper, "
+                 f"Meson cross file into {bdir / 'toolchain'}", state),
+        PlanStep("smoke", f"cross-build {SMOKE_APP} into {bdir / 'smoke'}", state),
+        PlanStep("abi-gate", f"check every ELF file against GLIBC_{target.abi.glibc} / "
+                 f"GLIBCXX_{target.abi.glibcxx} ({target.abi.strategy.value})", state),
+        PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
+    )
+    return BuildPlan(target, steps, inputs_hash, up_to_date)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    target: Target
+    sysroot: sysroots.SysrootInfo
+    toolset: Toolset
+    toolchain: ToolchainFiles
+
+
+def host_gcc_version(runner: Runner) -> str:
+    out = runner.capture(["gcc", "-dumpversion"], what="host gcc -dumpversion").output.strip()
+    return out.split(".")[0]
+
+
+def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepared:
+    """Sysroot, compiler probe and generated toolchain files for a board."""
+    runner = runner or ctx.runner(target.name)
+    info = sysroots.ensure_sysroot(ctx, target.sysroot, target.name)
+    with ctx.reporter.step(f"probing {target.compiler.name} for {target.name}"):
+        toolset = probe(ctx, target, runner)
+        ctx.reporter.info(f"{toolset.family.value} {toolset.version} -> {toolset.triple}: "
+                          f"{toolset.cxx}")
+    if info.glibc and info.glibc.count(".") == 1:
+        from .model import version_tuple
+
+        if version_tuple(info.glibc) > version_tuple(target.abi.glibc):
+            ctx.reporter.info(
+                f"note: sysroot {target.sysroot.name} has glibc {info.glibc}, newer than "
+                f"{target.name}'s ceiling {target.abi.glibc}; the ABI gate holds binaries to "
+                "the ceiling"
+            )
+    inputs = ToolchainInputs(
+        target=target,
+        toolset=toolset,
+        sysroot=info.path,
+        sysroot_glibc=info.glibc,
+        out_dir=ctx.board_dir(target.name) / "toolchain",
+        qemu=shutil.which(target.arch.qemu) or target.arch.qemu,
+        host_pkg_config=shutil.which("pkg-config") or "/usr/bin/pkg-config",
+        host_gcc_version=host_gcc_version(runner),
+        host_compilers={"c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"},
+        can_run=binfmt_ok(target.arch),
+        conan_packages_dir=ctx.conan_home / "p",
+        overlays=present_overlays(target),
+    )
+    files = write_toolchain(inputs)
+    return Prepared(target, info, toolset, files)
+
+
+def gate_policy(ctx: Context, t: Target, sysroot_path: Path,
+                own_lib_dirs: tuple[Path, ...]) -> abi.Policy:
+    return abi.Policy(
+        board=t.name,
+        arch=t.arch,
+        ceiling=t.abi,
+        sysroot=sysroot_path,
+        own_lib_dirs=own_lib_dirs,
+        forbidden_prefixes=(ctx.build_root, ctx.cache_dir, ctx.project_root, Path("/tmp"),
+                            Path.home()),
+    )
+
+
+def build(ctx: Context, target: Target, force: bool = False) -> Path:
+    """Run the plan; returns the manifest path."""
+    ctx.reporter.info(target.describe_resolution())
+    plan = make_plan(ctx, target)
+    ctx.reporter.info(plan.render())
+    bdir = ctx.board_dir(target.name)
+    if plan.up_to_date and not force:
+        ctx.reporter.info(f"outputs: {bdir} (manifest: {bdir / 'manifest.json'})")
+        return bdir / "manifest.json"
+    runner = ctx.runner(target.name)
+    with ctx.reporter.step(f"building for {target.name}"):
+        prepared = prepare(ctx, target, runner)
+        staging = bdir / ".smoke.new"
+        rmtree(staging)
+        with ctx.reporter.step(f"cross-building smoke program for {target.name}"):
+            build_project(
+                runner, name="smoke", board=target.name,
+                source=ctx.project_root / SMOKE_APP, build=bdir / "work" / "smoke",
+                toolchain=prepared.toolchain.cmake, build_type=target.build_type,
+                prefix=staging, ccache_dir=ctx.ccache_dir,
+            )
+        with ctx.reporter.step("ABI gate"):
+            report = abi.gate(abi.elf_files_under(staging),
+                              gate_policy(ctx, target, prepared.sysroot.path,
+                                          (staging / "lib",)))
+            ctx.reporter.info(report.summary())
+            report.raise_for_violations()
+        final = bdir / "smoke"
+        rmtree(final)
+        os.rename(staging, final)
+        artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(final)]
+        artifacts += [artifact_entry(p, bdir, "toolchain")
+                      for p in sorted(prepared.toolchain.files.values())]
+        manifest = write_manifest(bdir, {
+            "board": target.name,
+            "arch": target.arch.value,
+            "triple": target.triple,
+            "compiler": {"name": target.compiler.name, "family": target.family.value,
+                         "version": prepared.toolset.version},
+            "sysroot": {"name": target.sysroot.name, "key": prepared.sysroot.key,
+                        "glibc": prepared.sysroot.glibc, "glibcxx": prepared.sysroot.glibcxx},
+            "abi": {"glibc": target.abi.glibc, "glibcxx": target.abi.glibcxx,
+                    "cxxabi": target.abi.cxxabi, "strategy": target.abi.strategy.value,
+                    "max_needed": report.max_versions()},
+            "artifacts": artifacts,
+        })
+        write_json(bdir / PLAN_STAMP, {"inputs": plan.inputs_hash})
+    ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {final / 'bin' / 'smoke'}\n"
+                      f"  toolchain files: {prepared.toolchain.out_dir}\n  manifest: {manifest}")
+    return manifest

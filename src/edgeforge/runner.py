@@ -1,0 +1,193 @@
+"""The one subprocess runner.
+
+argv lists only (never a shell); the binary is looked up first and a missing one names the
+descriptor or step that asked for it; stdin is closed; the environment is built explicitly so
+the host's CC/CFLAGS/PKG_CONFIG_PATH never leak in; every command is echoed; its merged output
+goes to a log file that is kept, and a failure carries argv, cwd, exit code and the last lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CommandFailedError, ToolMissingError
+from .report import Reporter
+
+#: host variables a child may see; everything else (CC, CFLAGS, PKG_CONFIG_PATH, ...) is dropped
+PASSTHROUGH = ("PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TERM", "SOURCE_DATE_EPOCH")
+TAIL_LINES = 25
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin")
+    env["LANG"] = "C.UTF-8"
+    env["LC_ALL"] = "C.UTF-8"
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "command"
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    output: str
+    log_path: Path | None
+
+
+class Runner:
+    def __init__(
+        self,
+        reporter: Reporter,
+        log_dir: Path,
+        echo: bool = True,
+        heartbeat_seconds: float = 30.0,
+    ):
+        self.reporter = reporter
+        self.log_dir = Path(log_dir)
+        self.echo = echo
+        self.heartbeat_seconds = heartbeat_seconds
+
+    def which(self, name: str, needed_by: str, path: str | None = None, fix: str = "") -> str:
+        if os.sep in name:
+            if os.access(name, os.X_OK) and Path(name).is_file():
+                return name
+            found = None
+        else:
+            found = shutil.which(name, path=path)
+        if not found:
+            hint = f"; fix: {fix}" if fix else "; run `invoke doctor` to see how to install it"
+            raise ToolMissingError(f"{name} not found (needed by {needed_by}){hint}")
+        return found
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        what: str,
+        needed_by: str | None = None,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        log_name: str | None = None,
+        timeout: float | None = None,
+        echo: bool | None = None,
+    ) -> Result:
+        argv = [str(a) for a in argv]
+        if not argv:
+            raise ValueError("empty argv")
+        env = dict(env) if env is not None else base_env()
+        exe = self.which(argv[0], needed_by or what, path=env.get("PATH"))
+        argv = [exe, *argv[1:]]
+        if echo if echo is not None else self.echo:
+            self.reporter.info("$ " + " ".join(_quote(a) for a in argv))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{slug(log_name or what)}.log"
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        chunks: list[str] = []
+        with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+            log.write(f"# {' '.join(_quote(a) for a in argv)}\n# cwd: {cwd or os.getcwd()}\n")
+            log.flush()
+            proc = subprocess.Popen(
+                argv,
+                cwd=str(cwd) if cwd else None,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            assert proc.stdout is not None
+
+            def pump() -> None:
+                for raw in iter(proc.stdout.readline, b""):
+                    line = raw.decode("utf-8", errors="replace")
+                    log.write(line)
+                    chunks.append(line)
+                    tail.append(line.rstrip("\n"))
+                log.flush()
+
+            reader = threading.Thread(target=pump, daemon=True)
+            reader.start()
+            t0 = time.monotonic()
+            last_beat = t0
+            timed_out = False
+            while True:
+                try:
+                    proc.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    now = time.monotonic()
+                    if timeout is not None and now - t0 > timeout:
+                        timed_out = True
+                        _kill_group(proc)
+                        proc.wait()
+                        break
+                    if now - last_beat >= self.heartbeat_seconds:
+                        self.reporter.heartbeat(tail[-1][:100] if tail else "")
+                        last_beat = now
+            reader.join(timeout=10)
+            if timed_out:
+                log.write(f"\n# killed after {timeout}s timeout\n")
+        rc = proc.returncode
+        if timed_out:
+            tail.append(f"(killed: no result after {timeout:.0f}s)")
+        if check and (rc != 0 or timed_out):
+            raise CommandFailedError(argv, cwd, rc, list(tail), log_path, what=what)
+        return Result(tuple(argv), rc, "".join(chunks), log_path)
+
+    def capture(
+        self, argv: Sequence[str], *, what: str, env: Mapping[str, str] | None = None,
+        cwd: Path | None = None, check: bool = True, timeout: float | None = 120,
+    ) -> Result:
+        """A quick probe: not echoed, output returned (still logged)."""
+        return self.run(argv, what=what, env=env, cwd=cwd, check=check, echo=False,
+                        timeout=timeout, log_name=f"probe-{slug(what)}")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _quote(arg: str) -> str:
+    if arg and re.fullmatch(r"[A-Za-z0-9_./=:,+@%-]+", arg):
+        return arg
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def run_foreground(
+    runner: Runner, argv: Sequence[str], *, needed_by: str, env: Mapping[str, str] | None = None,
+    cwd: Path | None = None, timeout: float | None = None,
+) -> int:
+    """Run with the terminal's stdout/stderr (for programs the user watches); return the code."""
+    argv = [str(a) for a in argv]
+    env = dict(env) if env is not None else base_env()
+    exe = runner.which(argv[0], needed_by, path=env.get("PATH"))
+    if runner.echo:
+        runner.reporter.info("$ " + " ".join(_quote(a) for a in argv))
+    try:
+        proc = subprocess.run([exe, *argv[1:]], env=env, cwd=str(cwd) if cwd else None,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124
+    return proc.returncode

@@ -1,0 +1,376 @@
+"""Build or import a board's sysroot into the cache, once, atomically.
+
+A sysroot lives at <cache>/sysroots/<name>-<key>, where the key hashes the descriptor's
+inputs. It is built aside (<cache>/sysroots/.partial-...), made usable for cross-linking
+(absolute symlinks made relative, linker scripts checked), stamped, then renamed into place:
+an interrupted build never leaves a tree that later runs would use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import elfinfo
+from .context import Context
+from .descriptors import Loaded, expand_path, sysroot_json
+from .errors import SourceError, SysrootError
+from .fsutil import canonical_hash, file_lock, rmtree, safe_extract, verify_sha256, write_json
+from .model import Arch, DebianSysroot, DirectorySysroot, TarballSysroot
+from .runner import base_env
+
+FORMAT = 3  # bump when the post-processing changes, so cached trees are rebuilt
+STAMP = ".edgeforge-sysroot.json"
+SOURCE_DATE_EPOCH = "1700000000"
+
+
+@dataclass(frozen=True)
+class SysrootInfo:
+    name: str
+    key: str
+    path: Path
+    arch: Arch
+    glibc: str | None
+    glibcxx: str | None
+    gcc_version: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "key": self.key, "path": str(self.path), "arch": self.arch.value,
+            "glibc": self.glibc, "glibcxx": self.glibcxx, "gcc_version": self.gcc_version,
+        }
+
+
+def sysroot_key(spec: Any) -> str:
+    data = sysroot_json(spec)
+    data.pop("description", None)
+    data.pop("settings", None)
+    if isinstance(spec, DirectorySysroot):
+        data["path"] = str(expand_path(spec.path).resolve())
+    return canonical_hash({"format": FORMAT, "spec": data})[:16]
+
+
+def sysroot_dir(ctx: Context, loaded: Loaded) -> Path:
+    return ctx.sysroots_dir / f"{loaded.name}-{sysroot_key(loaded.spec)}"
+
+
+def load_info(path: Path) -> SysrootInfo | None:
+    stamp = path / STAMP
+    if not stamp.is_file():
+        return None
+    try:
+        d = json.loads(stamp.read_text())
+        return SysrootInfo(d["name"], d["key"], path, Arch(d["arch"]), d.get("glibc"),
+                           d.get("glibcxx"), d.get("gcc_version"))
+    except (ValueError, KeyError):
+        return None
+
+
+# ---- pure argv builders -----------------------------------------------------------------------
+def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
+    """The Debian mirror the host's apt already uses (so no host name is written anywhere)."""
+    override = os.environ.get("EDGEFORGE_DEBIAN_MIRROR")
+    if override:
+        return override.rstrip("/")
+    candidates: list[str] = []
+    for f in sorted((sources_dir / "sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", f.read_text(errors="replace")):
+            fields = dict(
+                (m.group(1).lower(), m.group(2).strip())
+                for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M)
+            )
+            if fields.get("enabled", "yes").lower() == "no":
+                continue
+            if "deb" not in fields.get("types", "").split():
+                continue
+            suites = fields.get("suites", "").split()
+            if any(s in ("bookworm", "bullseye", "trixie", "stable") for s in suites):
+                candidates.extend(fields.get("uris", "").split())
+    lists = [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*.list"))]
+    for f in lists:
+        if not f.is_file():
+            continue
+        for line in f.read_text(errors="replace").splitlines():
+            parts = re.sub(r"\[[^]]*\]", "", line).split()
+            if len(parts) >= 3 and parts[0] == "deb" and parts[2] in (
+                "bookworm", "bullseye", "trixie", "stable",
+            ):
+                candidates.append(parts[1])
+    for uri in candidates:
+        if "security" not in uri:
+            return uri.rstrip("/")
+    return None
+
+
+def mmdebstrap_argv(spec: DebianSysroot, target: Path, mirror: str) -> list[str]:
+    suites = [spec.suite, *spec.extra_suites]
+    comps = " ".join(spec.components)
+    argv = [
+        "mmdebstrap",
+        f"--arch={spec.arch.value}",
+        f"--variant={spec.variant}",
+        f"--components={','.join(spec.components)}",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+    ]
+    if spec.packages:
+        argv.append("--include=" + ",".join(spec.packages))
+    argv += [spec.suite, str(target)]
+    argv += [f"deb {mirror} {s} {comps}" for s in suites]
+    return argv
+
+
+# ---- post-processing ----------------------------------------------------------------------------
+def make_links_relative(root: Path) -> int:
+    """Rewrite absolute symlinks inside `root` so they resolve inside the tree."""
+    count = 0
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                continue
+            target = os.readlink(p)
+            if not target.startswith("/"):
+                continue
+            here = "/" + str(Path(dirpath).relative_to(root))
+            rel = os.path.relpath(os.path.normpath(target), os.path.normpath(here))
+            p.unlink()
+            os.symlink(rel, p)
+            count += 1
+    return count
+
+
+_LDSCRIPT_FILE = re.compile(r"(?<![\w.=$-])(/[\w./+-]+)")
+
+
+def check_linker_scripts(root: Path, arch: Arch) -> list[Path]:
+    """Find linker scripts (text .so files such as libc.so) and check their absolute paths.
+
+    GNU ld and lld look up absolute paths of a script that lies inside the sysroot under the
+    sysroot itself, so the scripts may stay as they are; but every file they name must exist
+    inside the tree, otherwise linking would fall back to the host's.
+    """
+    scripts = []
+    problems = []
+    for libdir in lib_dirs(root, arch):
+        d = root / libdir.lstrip("/")
+        if not d.is_dir():
+            continue
+        for f in d.glob("*.so"):
+            if f.is_symlink() or not f.is_file() or f.stat().st_size > 8192:
+                continue
+            head = f.read_bytes()[:8192]
+            if head.startswith(b"\x7fELF") or b"\0" in head:
+                continue
+            text = head.decode("utf-8", errors="replace")
+            if "GROUP" not in text and "INPUT" not in text:
+                continue
+            scripts.append(f)
+            body = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+            for ref in _LDSCRIPT_FILE.findall(body):
+                if not (root / ref.lstrip("/")).exists():
+                    problems.append(f"{f.relative_to(root)} names {ref}, missing from the sysroot")
+    if problems:
+        raise SysrootError("broken linker scripts in sysroot " + str(root) + ":\n  " +
+                           "\n  ".join(problems))
+    return scripts
+
+
+def lib_dirs(root: Path, arch: Arch) -> list[str]:
+    """The loader's search directories inside the tree (ld.so.conf plus the defaults)."""
+    dirs: list[str] = []
+    conf = root / "etc" / "ld.so.conf"
+    files = [conf] + sorted((root / "etc" / "ld.so.conf.d").glob("*.conf"))
+    for f in files:
+        if not f.is_file():
+            continue
+        for line in f.read_text(errors="replace").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("/") and line not in dirs:
+                dirs.append(line)
+    for d in (f"/lib/{arch.multiarch}", f"/usr/lib/{arch.multiarch}", "/lib", "/usr/lib"):
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def find_in_tree(root: Path, name: str, dirs: list[str]) -> Path | None:
+    for d in dirs:
+        p = root / d.lstrip("/") / name
+        if p.exists():
+            return p
+    return None
+
+
+def glibc_release(libc: Path) -> str | None:
+    """glibc's own release (2.31), read from its version banner; symbol-version tags can lag
+    behind it (2.31 added none, so its newest tag is GLIBC_2.30)."""
+    data = libc.read_bytes()
+    m = re.search(rb"release version (\d+\.\d+)", data)
+    if m:
+        return m.group(1).decode()
+    info = elfinfo.inspect(libc)
+    v = elfinfo.highest(info.defined_versions, "GLIBC") if info else None
+    return ".".join(map(str, v)) if v else None
+
+
+def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
+    dirs = lib_dirs(root, arch)
+    out: dict[str, Any] = {"glibc": None, "glibcxx": None, "gcc_version": None}
+    libc = find_in_tree(root, "libc.so.6", dirs)
+    if libc:
+        out["glibc"] = glibc_release(libc.resolve())
+    cxx = find_in_tree(root, "libstdc++.so.6", dirs)
+    if cxx:
+        info = elfinfo.inspect(cxx.resolve())
+        if info:
+            v = elfinfo.highest(info.defined_versions, "GLIBCXX")
+            out["glibcxx"] = ".".join(map(str, v)) if v else None
+    gccdir = root / "usr" / "lib" / "gcc" / arch.multiarch
+    if gccdir.is_dir():
+        versions = sorted((p.name for p in gccdir.iterdir() if (p / "crtbegin.o").exists()),
+                          key=lambda s: [int(x) for x in s.split(".") if x.isdigit()])
+        out["gcc_version"] = versions[-1] if versions else None
+    return out
+
+
+# ---- building -----------------------------------------------------------------------------------
+def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> SysrootInfo:
+    """Build or import the sysroot unless the cache already holds it (then: no-op)."""
+    final = sysroot_dir(ctx, loaded)
+    key = sysroot_key(loaded.spec)
+    info = load_info(final)
+    if info:
+        return info
+    ctx.sysroots_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(ctx.sysroots_dir / f".{final.name}.lock"):
+        info = load_info(final)  # someone else finished it while we waited
+        if info:
+            return info
+        if final.exists():
+            ctx.reporter.warn(f"removing unfinished sysroot {final} (no stamp)")
+            rmtree(final)
+        _clean_stale_partials(ctx, loaded.name)
+        partial = ctx.sysroots_dir / f".partial-{final.name}-{os.getpid()}"
+        rmtree(partial)
+        partial.mkdir(parents=True)
+        tree = partial / "root"
+        spec = loaded.spec
+        try:
+            with ctx.reporter.step(f"building sysroot {loaded.name} ({spec.kind}, {spec.arch.value})"):
+                if isinstance(spec, DebianSysroot):
+                    _build_debian(ctx, spec, tree, board)
+                elif isinstance(spec, TarballSysroot):
+                    _import_tarball(ctx, loaded, spec, partial, tree)
+                elif isinstance(spec, DirectorySysroot):
+                    _import_directory(ctx, loaded, spec, tree)
+                fixed = make_links_relative(tree)
+                scripts = check_linker_scripts(tree, spec.arch)
+                probed = probe_tree(tree, spec.arch)
+                if not probed["glibc"]:
+                    raise SysrootError(
+                        f"sysroot {loaded.name} ({ctx.catalog.rel(loaded.path)}) has no "
+                        f"libc.so.6 in {', '.join(lib_dirs(tree, spec.arch)[:2])}: it is not an "
+                        f"{spec.arch.value} glibc root file system"
+                    )
+                ctx.reporter.info(
+                    f"glibc {probed['glibc']}, libstdc++ up to GLIBCXX_{probed['glibcxx']}, "
+                    f"gcc {probed['gcc_version']}; {fixed} absolute links made relative, "
+                    f"{len(scripts)} linker scripts checked"
+                )
+                write_json(tree / STAMP, {
+                    "name": loaded.name, "key": key, "arch": spec.arch.value,
+                    "descriptor": sysroot_json(spec), **probed,
+                })
+                os.rename(tree, final)
+        finally:
+            rmtree(partial)
+    info = load_info(final)
+    assert info is not None
+    ctx.reporter.info(f"sysroot {loaded.name} ready at {final}")
+    return info
+
+
+def _clean_stale_partials(ctx: Context, name: str) -> None:
+    for p in ctx.sysroots_dir.glob(f".partial-{name}-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            rmtree(p)
+
+
+def _build_debian(ctx: Context, spec: DebianSysroot, tree: Path, board: str | None) -> None:
+    from .hostsetup import require_binfmt
+
+    mirror = host_debian_mirror()
+    if not mirror:
+        raise SysrootError(
+            "cannot tell which Debian mirror to use: no 'deb' entry for a Debian suite in "
+            "/etc/apt; set EDGEFORGE_DEBIAN_MIRROR to the mirror's URL"
+        )
+    require_binfmt(spec.arch, why=f"mmdebstrap runs {spec.arch.value} maintainer scripts")
+    env = base_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    ctx.runner(board).run(
+        mmdebstrap_argv(spec, tree, mirror),
+        what=f"mmdebstrap {spec.suite} {spec.arch.value}",
+        needed_by=f"sysroot kind 'debian' ({spec.suite})",
+        env=env,
+        timeout=3600,
+    )
+
+
+def _import_tarball(ctx: Context, loaded: Loaded, spec: TarballSysroot, partial: Path,
+                    tree: Path) -> None:
+    rel = ctx.catalog.rel(loaded.path)
+    if spec.file:
+        archive = expand_path(spec.file)
+        if not archive.is_file():
+            raise SysrootError(
+                f"key 'file' in {rel}: {archive} does not exist; download the vendor rootfs "
+                "archive there or fix the path"
+            )
+    elif spec.url:
+        archive = ctx.downloads_dir / f"{spec.sha256}-{Path(spec.url).name}"
+        if not archive.is_file():
+            ctx.downloads_dir.mkdir(parents=True, exist_ok=True)
+            tmp = archive.with_suffix(archive.suffix + ".part")
+            try:
+                with urllib.request.urlopen(spec.url, timeout=60) as resp, open(tmp, "wb") as out:
+                    shutil.copyfileobj(resp, out)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise SourceError(
+                    f"cannot download {spec.url} (key 'url' in {rel}): {exc}; download it by "
+                    "hand and set 'file:' to its path"
+                ) from None
+            os.replace(tmp, archive)
+    else:
+        raise SysrootError(f"{rel}: a tarball sysroot needs 'file' or 'url'")
+    verify_sha256(archive, spec.sha256, f"sysroot archive of {loaded.name} ({rel})")
+    extract_to = partial / "extract"
+    report = safe_extract(archive, extract_to, rootfs=True)
+    if report.skipped_devices:
+        ctx.reporter.info(f"skipped {len(report.skipped_devices)} device nodes from the archive")
+    src = extract_to / spec.subdir if spec.subdir else extract_to
+    if not src.is_dir():
+        raise SysrootError(f"key 'subdir' in {rel}: {spec.subdir!r} is not a folder in the archive")
+    os.rename(src, tree)
+
+
+def _import_directory(ctx: Context, loaded: Loaded, spec: DirectorySysroot, tree: Path) -> None:
+    src = expand_path(spec.path)
+    if not src.is_dir():
+        raise SysrootError(
+            f"key 'path' in {ctx.catalog.rel(loaded.path)}: {src} is not a directory; copy the "
+            "device's root file system there (e.g. rsync -a device:/{lib,usr,etc} DIR) or fix it"
+        )
+    shutil.copytree(src, tree, symlinks=True, ignore_dangling_symlinks=True,
+                    ignore=shutil.ignore_patterns("dev", "proc", "sys", "run", "tmp"))

@@ -1,0 +1,238 @@
+"""Render a board's cross toolchain files from Jinja2 templates.
+
+Descriptor facts flow into generated files, never into recipes: a Conan host and build
+profile, a CMake toolchain file, a pkg-config wrapper that only sees the sysroot and Conan's
+packages, and a Meson cross file. The flag builders and `render` are pure (unit-tested as
+text); `write_toolchain` puts the files on disk.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from .compilers import Toolset
+from .descriptors import Target, expand_path
+from .fsutil import rmtree, write_atomic
+from .model import AbiStrategy, Arch, CompilerFamily
+
+TEMPLATES = {
+    "conan-host.profile": "conan-host.profile.j2",
+    "conan-build.profile": "conan-build.profile.j2",
+    "toolchain.cmake": "toolchain.cmake.j2",
+    "pkg-config": "pkg-config.sh.j2",
+    "meson-cross.ini": "meson-cross.ini.j2",
+}
+EXECUTABLE = {"pkg-config"}
+
+
+def compile_flags(target: Target, toolset: Toolset) -> list[str]:
+    """Flags for every C and C++ compile (and link, through the driver)."""
+    return [*toolset.target_flags, *target.cpu_flags, *target.extra_cflags]
+
+
+def link_flags(target: Target, toolset: Toolset) -> list[str]:
+    flags: list[str] = []
+    if toolset.linker:
+        flags.append(f"-fuse-ld={toolset.linker}")
+    if target.abi.strategy is AbiStrategy.STATIC_LIBSTDCXX:
+        flags += ["-static-libstdc++", "-static-libgcc"]
+    flags += list(target.extra_ldflags)
+    return flags
+
+
+def emulator_argv(qemu: str, sysroot: Path) -> list[str]:
+    return [qemu, "-L", str(sysroot)]
+
+
+def meson_literal(value) -> str:
+    def q(s: str) -> str:
+        return "'" + str(s).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(q(v) for v in value) + "]"
+    return q(value)
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("edgeforge", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+_ENV.filters["meson"] = meson_literal
+_ENV.policies["json.dumps_kwargs"] = {"sort_keys": True}
+
+
+@dataclass(frozen=True)
+class ToolchainInputs:
+    target: Target
+    toolset: Toolset
+    sysroot: Path
+    sysroot_glibc: str | None
+    out_dir: Path
+    qemu: str
+    host_pkg_config: str
+    host_gcc_version: str
+    host_compilers: dict[str, str]
+    can_run: bool
+    conan_packages_dir: Path | None = None
+    overlays: dict[str, Path] = field(default_factory=dict)
+
+
+def present_overlays(target: Target) -> dict[str, Path]:
+    out = {}
+    for name, ov in target.board.spec.overlays.items():
+        p = expand_path(ov.path)
+        if "$" not in str(p) and p.is_dir():
+            out[name] = p
+    return out
+
+
+def template_vars(inp: ToolchainInputs) -> dict:
+    t, ts = inp.target, inp.toolset
+    arch: Arch = t.arch
+    cflags = compile_flags(t, ts)
+    ldflags = link_flags(t, ts)
+    sysroot = str(inp.sysroot)
+    pc_dir = inp.out_dir / "pkgconfig"
+    find_roots = [str(p) for p in inp.overlays.values()]
+    if inp.conan_packages_dir:
+        find_roots.append(str(inp.conan_packages_dir))
+    ma = arch.multiarch
+    emulator = emulator_argv(inp.qemu, inp.sysroot)
+    return {
+        "board": t.name,
+        "description": t.board.spec.description,
+        "compiler_name": t.compiler.name,
+        "sysroot_name": t.sysroot.name,
+        "sysroot_glibc": inp.sysroot_glibc or "?",
+        "conan_arch": arch.conan_arch,
+        "cmake_processor": arch.cmake_processor,
+        "meson_cpu_family": arch.meson_cpu_family,
+        "multiarch": ma,
+        "family": ts.family.value,
+        "is_clang": ts.family is CompilerFamily.CLANG,
+        "version": ts.version,
+        "cppstd": t.cppstd,
+        "build_type": t.build_type,
+        "triple": ts.triple,
+        "sysroot": sysroot,
+        "tools": {k: ts.tools.get(k, "") for k in
+                  ("cc", "cxx", "ar", "ranlib", "strip", "nm", "objcopy", "readelf")},
+        "compiler_executables": {"c": ts.cc, "cpp": ts.cxx},
+        "cflags": cflags,
+        "cflags_no_target": [f for f in cflags if f not in ts.target_flags],
+        "target_flags": list(ts.target_flags),
+        "cxxflags": list(t.extra_cxxflags),
+        "ldflags": ldflags,
+        "pkg_config": str(inp.out_dir / "pkg-config"),
+        "pc_dir": str(pc_dir),
+        "system_include_path": f"{sysroot}/usr/include:{sysroot}/usr/include/{ma}",
+        "system_library_path": ":".join(
+            f"{sysroot}{d}" for d in (f"/usr/lib/{ma}", f"/lib/{ma}", "/usr/lib", "/lib")),
+        "host_pkg_config": inp.host_pkg_config,
+        "find_roots": find_roots,
+        "emulator": emulator,
+        "cmake_extra_variables": {"CMAKE_CROSSCOMPILING_EMULATOR": ";".join(emulator)},
+        "can_run": "True" if inp.can_run else "False",
+        "host_gcc_version": inp.host_gcc_version,
+        "host_compilers": inp.host_compilers,
+    }
+
+
+def render(inp: ToolchainInputs) -> dict[str, str]:
+    """file name -> text, for every generated toolchain file."""
+    base = template_vars(inp)
+    out = {}
+    for name, tpl in TEMPLATES.items():
+        out[name] = _ENV.get_template(tpl).render(**base, self_path=str(inp.out_dir / name))
+    return out
+
+
+_PC_ABS = re.compile(r"(^|(?<=[=\s])|(?<=-I)|(?<=-L)|(?<=-isystem))/(?=[A-Za-z0-9_])")
+
+
+def relocate_pc(text: str, sysroot: str) -> str:
+    """Move a sysroot .pc file's absolute paths into the sysroot (prefix=/usr -> prefix=S/usr).
+
+    Only variable definitions and Cflags/Libs lines change; values already pointing into the
+    sysroot are left alone.
+    """
+    out = []
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"^(\s*[A-Za-z_][A-Za-z0-9_.]*\s*=\s*)(.*)$", line, re.S)
+        if m:
+            line = m.group(1) + _relocate_value(m.group(2), sysroot)
+        else:
+            m = re.match(r"^(\s*(?:Cflags|Cflags\.private|Libs|Libs\.private)\s*:)(.*)$", line, re.S)
+            if m:
+                line = m.group(1) + _relocate_value(m.group(2), sysroot)
+        out.append(line)
+    return "".join(out)
+
+
+def _relocate_value(value: str, sysroot: str) -> str:
+    def sub(m: re.Match) -> str:
+        return m.group(1) + sysroot + "/"
+
+    value_stripped = value.lstrip()
+    lead = value[: len(value) - len(value_stripped)]
+    if value_stripped.startswith(sysroot):
+        return value
+    return lead + _PC_ABS.sub(sub, value_stripped)
+
+
+def sysroot_pc_files(sysroot: Path, arch: Arch) -> list[Path]:
+    files: dict[str, Path] = {}
+    for d in (f"usr/lib/{arch.multiarch}/pkgconfig", "usr/lib/pkgconfig", "usr/share/pkgconfig"):
+        folder = sysroot / d
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.pc")):
+                files.setdefault(f.name, f)  # first folder wins, as in pkg-config's search
+    return list(files.values())
+
+
+@dataclass(frozen=True)
+class ToolchainFiles:
+    out_dir: Path
+    files: dict[str, Path]
+
+    @property
+    def cmake(self) -> Path:
+        return self.files["toolchain.cmake"]
+
+    @property
+    def host_profile(self) -> Path:
+        return self.files["conan-host.profile"]
+
+    @property
+    def build_profile(self) -> Path:
+        return self.files["conan-build.profile"]
+
+    @property
+    def pkg_config(self) -> Path:
+        return self.files["pkg-config"]
+
+
+def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
+    out = inp.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, text in render(inp).items():
+        path = out / name
+        write_atomic(path, text, mode=0o755 if name in EXECUTABLE else 0o644)
+        written[name] = path
+    pc_tmp = out / ".pkgconfig.new"
+    rmtree(pc_tmp)
+    pc_tmp.mkdir()
+    for f in sysroot_pc_files(inp.sysroot, inp.target.arch):
+        text = f.read_text(errors="replace")
+        (pc_tmp / f.name).write_text(relocate_pc(text, str(inp.sysroot)))
+    rmtree(out / "pkgconfig")
+    shutil.move(str(pc_tmp), str(out / "pkgconfig"))
+    return ToolchainFiles(out, written)

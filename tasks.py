@@ -1,0 +1,13 @@
+"""invoke entry point: assembles the task collection; the work lives in src/edgeforge/."""
+
+import sys
+from pathlib import Path
+
+from invoke import Collection
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from edgeforge import commands  # noqa: E402
+
+ns = Collection.from_module(commands)
+ns.configure({"run": {"echo": True}})
