@@ -137,6 +137,11 @@ def format_validation_error(
                 f"(pattern {err.get('ctx', {}).get('pattern')}); "
                 + _pattern_hint(str(loc[-1]) if loc else "")
             )
+        elif etype == "string_type" and isinstance(err.get("input"), (int, float)):
+            msgs.append(
+                f"key {key!r} in {rel}: YAML read {err.get('input')!r} as a number; "
+                f"write it quoted: \"{err.get('input')}\""
+            )
         else:
             expected = err["msg"]
             msgs.append(f"key {key!r} in {rel}: {expected}; got {err.get('input')!r}")

@@ -154,7 +154,7 @@ def render(inp: ToolchainInputs) -> dict[str, str]:
     return out
 
 
-_PC_ABS = re.compile(r"(^|(?<=[=\s])|(?<=-I)|(?<=-L)|(?<=-isystem))/(?=[A-Za-z0-9_])")
+_PC_ABS = re.compile(r"(^|(?<=[=\s])|(?<=-I)|(?<=-L)|(?<=-isystem))(/[^\s]*)")
 
 
 def relocate_pc(text: str, sysroot: str) -> str:
@@ -178,13 +178,12 @@ def relocate_pc(text: str, sysroot: str) -> str:
 
 def _relocate_value(value: str, sysroot: str) -> str:
     def sub(m: re.Match) -> str:
-        return m.group(1) + sysroot + "/"
+        path = m.group(2)
+        if path == sysroot or path.startswith(sysroot.rstrip("/") + "/"):
+            return m.group(0)
+        return m.group(1) + sysroot.rstrip("/") + path
 
-    value_stripped = value.lstrip()
-    lead = value[: len(value) - len(value_stripped)]
-    if value_stripped.startswith(sysroot):
-        return value
-    return lead + _PC_ABS.sub(sub, value_stripped)
+    return _PC_ABS.sub(sub, value)
 
 
 def sysroot_pc_files(sysroot: Path, arch: Arch) -> list[Path]:

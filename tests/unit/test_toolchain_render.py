@@ -1,0 +1,151 @@
+"""The generated toolchain files, checked as text (no compiler needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from edgeforge.compilers import Toolset
+from edgeforge.descriptors import Catalog
+from edgeforge.model import CompilerFamily
+from edgeforge.toolchain import ToolchainInputs, link_flags, meson_literal, relocate_pc, render
+from tests.conftest import PROJECT
+
+SYSROOT = Path("/cache/sysroots/debian-bullseye-arm64-0123")
+
+
+def inputs(board: str, cli=None) -> ToolchainInputs:
+    t = Catalog(PROJECT / "toolchains", PROJECT).resolve(board, env={}, cli=cli or {})
+    spec = t.compiler.spec
+    tools = {role: f"/usr/bin/{name}" for role, name in spec.tool_names().items()}
+    ts = Toolset(spec.family, spec.triple, spec.version or "12", tools, spec.effective_linker)
+    return ToolchainInputs(
+        target=t, toolset=ts, sysroot=SYSROOT, sysroot_glibc="2.31",
+        out_dir=Path("/work/build") / board / "toolchain", qemu="/usr/bin/qemu-aarch64",
+        host_pkg_config="/usr/bin/pkg-config", host_gcc_version="12",
+        host_compilers={"c": "/usr/bin/gcc", "cpp": "/usr/bin/g++"}, can_run=True,
+        conan_packages_dir=Path("/cache/conan2/p"),
+    )
+
+
+def conf(profile: str, key: str) -> str:
+    m = re.search(rf"^{re.escape(key)}=(.*)$", profile, re.M)
+    assert m, f"{key} missing from profile"
+    return m.group(1)
+
+
+def test_clang_host_profile_is_explicit_and_never_detected():
+    p = render(inputs("jetson-nx"))["conan-host.profile"]
+    assert "arch=armv8" in p and "os=Linux" in p
+    assert "compiler=clang" in p and "compiler.version=14" in p
+    assert "compiler.libcxx=libstdc++11" in p and "compiler.cppstd=17" in p
+    assert json.loads(conf(p, "tools.build:compiler_executables")) == {
+        "c": "/usr/bin/clang-14", "cpp": "/usr/bin/clang++-14"}
+    assert conf(p, "tools.build:sysroot") == str(SYSROOT)
+    assert conf(p, "tools.gnu:host_triplet") == "aarch64-linux-gnu"
+    cflags = json.loads(conf(p, "tools.build:cflags"))
+    assert cflags == ["--target=aarch64-linux-gnu", "-mcpu=carmel"]
+    assert json.loads(conf(p, "tools.build:exelinkflags")) == ["-fuse-ld=lld"]
+    assert conf(p, "tools.gnu:pkg_config") == "/work/build/jetson-nx/toolchain/pkg-config"
+    assert conf(p, "tools.build.cross_building:can_run") == "True"
+    emu = json.loads(conf(p, "tools.cmake.cmaketoolchain:extra_variables"))
+    assert emu["CMAKE_CROSSCOMPILING_EMULATOR"] == f"/usr/bin/qemu-aarch64;-L;{SYSROOT}"
+    assert f"QEMU_LD_PREFIX={SYSROOT}" in p
+    assert "CXX=/usr/bin/clang++-14" in p and "AR=/usr/bin/llvm-ar-14" in p
+
+
+def test_gcc_profile_uses_gcc_cpu_flags_and_no_lld():
+    p = render(inputs("jetson-orin"))["conan-host.profile"]
+    assert "compiler=gcc" in p and "compiler.version=12" in p
+    assert json.loads(conf(p, "tools.build:cflags")) == ["-mcpu=cortex-a78ae"]
+    assert json.loads(conf(p, "tools.build:exelinkflags")) == []
+    assert "CC=/usr/bin/aarch64-linux-gnu-gcc" in p
+
+
+def test_armhf_profile():
+    p = render(inputs("rpi3-armhf"))["conan-host.profile"]
+    assert "arch=armv7hf" in p
+    assert conf(p, "tools.gnu:host_triplet") == "arm-linux-gnueabihf"
+    assert "-mfloat-abi=hard" in conf(p, "tools.build:cflags")
+
+
+def test_build_profile_is_the_x86_64_host():
+    p = render(inputs("jetson-nx"))["conan-build.profile"]
+    assert "arch=x86_64" in p and "compiler=gcc" in p and "compiler.version=12" in p
+
+
+def test_cmake_toolchain_finds_libraries_in_sysroot_and_programs_on_host():
+    c = render(inputs("jetson-nx"))["toolchain.cmake"]
+    assert f'set(CMAKE_SYSROOT "{SYSROOT}")' in c
+    assert "set(CMAKE_SYSTEM_NAME Linux)" in c and "set(CMAKE_SYSTEM_PROCESSOR aarch64)" in c
+    assert "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)" in c
+    for kind in ("LIBRARY", "INCLUDE", "PACKAGE"):
+        assert f"set(CMAKE_FIND_ROOT_PATH_MODE_{kind} ONLY)" in c
+    assert f'set(CMAKE_FIND_ROOT_PATH "{SYSROOT}" "/cache/conan2/p")' in c
+    assert "set(CMAKE_CXX_COMPILER_TARGET aarch64-linux-gnu)" in c
+    assert 'set(CMAKE_EXE_LINKER_FLAGS_INIT "-fuse-ld=lld")' in c
+    assert f'set(CMAKE_CROSSCOMPILING_EMULATOR "/usr/bin/qemu-aarch64;-L;{SYSROOT}")' in c
+    assert "-ffile-prefix-map=${CMAKE_SOURCE_DIR}=." in c
+
+
+def test_cmake_toolchain_for_gcc_has_no_compiler_target():
+    c = render(inputs("rpi4"))["toolchain.cmake"]
+    assert "COMPILER_TARGET" not in c
+    assert 'set(CMAKE_CXX_COMPILER "/usr/bin/aarch64-linux-gnu-g++")' in c
+
+
+def test_pkg_config_wrapper_sees_only_sysroot_and_given_paths():
+    w = render(inputs("jetson-nx"))["pkg-config"]
+    assert w.startswith("#!/bin/sh\n")
+    assert "PKG_CONFIG_LIBDIR='/work/build/jetson-nx/toolchain/pkgconfig'" in w
+    assert f"PKG_CONFIG_SYSTEM_INCLUDE_PATH='{SYSROOT}/usr/include:" in w
+    assert "unset PKG_CONFIG_SYSROOT_DIR" in w
+    assert "exec '/usr/bin/pkg-config' \"$@\"" in w
+    assert "/usr/lib/x86_64-linux-gnu" not in w
+
+
+def test_meson_cross_file():
+    m = render(inputs("jetson-nx"))["meson-cross.ini"]
+    assert "c = ['/usr/bin/clang-14', '--target=aarch64-linux-gnu']" in m
+    assert f"cpp_args = ['-mcpu=carmel', '--sysroot={SYSROOT}']" in m
+    assert "cpu_family = 'aarch64'" in m and "endian = 'little'" in m
+    assert f"exe_wrapper = ['/usr/bin/qemu-aarch64', '-L', '{SYSROOT}']" in m
+
+
+def test_meson_literal_escapes_quotes():
+    assert meson_literal(["a'b", "c\\d"]) == "['a\\'b', 'c\\\\d']"
+
+
+def test_static_libstdcxx_strategy_adds_link_flags():
+    inp = inputs("rpi4")
+    from dataclasses import replace
+
+    board = inp.target.board
+    from edgeforge.descriptors import Loaded
+    from edgeforge.model import AbiStrategy
+
+    spec = board.spec.model_copy(update={"abi": board.spec.abi.model_copy(
+        update={"strategy": AbiStrategy.STATIC_LIBSTDCXX})})
+    t = replace(inp.target, board=Loaded(board.name, board.path, spec))
+    assert link_flags(t, inp.toolset) == ["-static-libstdc++", "-static-libgcc"]
+
+
+def test_rendering_is_deterministic():
+    assert render(inputs("a311d")) == render(inputs("a311d"))
+
+
+def test_relocate_pc_moves_paths_into_sysroot():
+    pc = ("prefix=/usr\nincludedir=${prefix}/include\nlibdir=/usr/lib/aarch64-linux-gnu\n\n"
+          "Name: zlib\nVersion: 1.2.11\nLibs: -L${libdir} -lz\nCflags: -I/usr/include/foo\n")
+    out = relocate_pc(pc, "/s")
+    assert "prefix=/s/usr\n" in out
+    assert "includedir=${prefix}/include\n" in out
+    assert "libdir=/s/usr/lib/aarch64-linux-gnu\n" in out
+    assert "Cflags: -I/s/usr/include/foo\n" in out
+    assert "Name: zlib\n" in out
+    assert relocate_pc(out, "/s") == out  # idempotent
+
+
+def test_family_enum_roundtrip():
+    assert CompilerFamily("clang") is CompilerFamily.CLANG
