@@ -189,8 +189,8 @@ def gate(c, board=None):
         else:
             raise Exit(f"error: no such file: {p}", code=2)
     report = abi.gate(files, pipeline.gate_policy(ctx, t, info.path, tuple(own)))
-    ctx.reporter.info(report.summary())
     report.raise_for_violations()
+    ctx.reporter.info(report.summary())
 
 
 @task

@@ -190,8 +190,8 @@ def build(ctx: Context, target: Target, force: bool = False) -> Path:
             report = abi.gate(abi.elf_files_under(staging),
                               gate_policy(ctx, target, prepared.sysroot.path,
                                           (staging / "lib",)))
-            ctx.reporter.info(report.summary())
             report.raise_for_violations()
+            ctx.reporter.info(report.summary())
         final = bdir / "smoke"
         rmtree(final)
         os.rename(staging, final)

@@ -372,5 +372,10 @@ def _import_directory(ctx: Context, loaded: Loaded, spec: DirectorySysroot, tree
             f"key 'path' in {ctx.catalog.rel(loaded.path)}: {src} is not a directory; copy the "
             "device's root file system there (e.g. rsync -a device:/{lib,usr,etc} DIR) or fix it"
         )
+    pseudo = {"dev", "proc", "sys", "run", "tmp"}  # a live device's virtual file systems
+
+    def top_level_only(folder: str, names: list[str]) -> set[str]:
+        return pseudo & set(names) if Path(folder) == src else set()
+
     shutil.copytree(src, tree, symlinks=True, ignore_dangling_symlinks=True,
-                    ignore=shutil.ignore_patterns("dev", "proc", "sys", "run", "tmp"))
+                    ignore=top_level_only)

@@ -205,3 +205,23 @@ def test_gate_rejects_a_host_binary_for_an_arm64_board(tmp_path: Path):
     assert not report.ok
     assert report.violations[0].rule == "machine"
     assert "EM_X86_64" in report.violations[0].message and "EM_AARCH64" in report.violations[0].message
+
+
+def test_missing_binfmt_entry_names_the_fix(tmp_path: Path, monkeypatch):
+    from edgeforge.errors import HostSetupError
+
+    monkeypatch.setattr(hostsetup, "BINFMT_DIR", tmp_path)
+    assert not hostsetup.binfmt_ok(Arch.ARM64)
+    with pytest.raises(HostSetupError, match=r"no enabled qemu-aarch64 entry with the F flag "
+                                             r"\(tests run emulated\); fix: invoke setup"):
+        hostsetup.require_binfmt(Arch.ARM64, why="tests run emulated")
+
+
+def test_binfmt_entry_without_f_flag_is_not_ok(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(hostsetup, "BINFMT_DIR", tmp_path)
+    (tmp_path / "qemu-aarch64").write_text(
+        "enabled\ninterpreter /bin/sh\nflags: OC\noffset 0\nmagic 7f454c46\n")
+    assert not hostsetup.binfmt_ok(Arch.ARM64)
+    (tmp_path / "qemu-aarch64").write_text(
+        "enabled\ninterpreter /bin/sh\nflags: POCF\noffset 0\nmagic 7f454c46\n")
+    assert hostsetup.binfmt_ok(Arch.ARM64)

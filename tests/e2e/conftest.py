@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgeforge.context import Context
+from edgeforge.sysroot import sysroot_dir
+from tests.conftest import PROJECT, require_tools, run_invoke
+
+BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500",
+          "sophon-se5", "a311d", "rpi3-armhf"]
+
+
+def build_board(board: str) -> dict:
+    """`invoke build --board B` in the repository; returns the manifest."""
+    require_tools("mmdebstrap", "qemu-aarch64", "qemu-arm", "clang-14")
+    r = run_invoke("build", "--board", board)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads((PROJECT / "build" / board / "manifest.json").read_text())
+
+
+def sysroot_of(board: str) -> Path:
+    ctx = Context.create(project_root=PROJECT)
+    return sysroot_dir(ctx, ctx.catalog.resolve(board, env={}).sysroot)
