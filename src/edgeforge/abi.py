@@ -109,10 +109,9 @@ def check_file(info: elfinfo.ElfInfo, policy: Policy) -> list[Violation]:
     if arch is Arch.ARMHF and info.arm_hard_float is False:
         bad("float-abi", f"uses the soft-float ABI; {policy.board} is armhf (hard-float)")
 
-    if info.interpreter:
-        if not _resolve_in_sysroot(policy.sysroot, info.interpreter).exists():
-            bad("interpreter", f"asks for program interpreter {info.interpreter}, which the "
-                f"sysroot does not have (expected {arch.interpreter})")
+    if info.interpreter and not _resolve_in_sysroot(policy.sysroot, info.interpreter).exists():
+        bad("interpreter", f"asks for program interpreter {info.interpreter}, which the "
+            f"sysroot does not have (expected {arch.interpreter})")
 
     for lib, versions in sorted(info.version_needs.items()):
         for tag, symbols in sorted(versions.items()):

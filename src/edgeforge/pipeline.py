@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi, sysroot as sysroots
+from . import __version__, abi
+from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context

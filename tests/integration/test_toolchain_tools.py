@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, require_tools, run_invoke
+from tests.conftest import PROJECT, run_invoke
 
 pytestmark = pytest.mark.integration
 TOOLCHAIN = PROJECT / "build" / "jetson-nx" / "toolchain"
