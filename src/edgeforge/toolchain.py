@@ -36,7 +36,9 @@ def compile_flags(target: Target, toolset: Toolset) -> list[str]:
 
 
 def link_flags(target: Target, toolset: Toolset) -> list[str]:
-    flags: list[str] = []
+    # the driver links too: clang needs its target there (autotools-style builds such as
+    # FFmpeg's link with $CC and LDFLAGS only)
+    flags: list[str] = list(toolset.target_flags)
     if toolset.linker:
         flags.append(f"-fuse-ld={toolset.linker}")
     if target.abi.strategy is AbiStrategy.STATIC_LIBSTDCXX:
@@ -47,6 +49,20 @@ def link_flags(target: Target, toolset: Toolset) -> list[str]:
 
 def emulator_argv(qemu: str, sysroot: Path) -> list[str]:
     return [qemu, "-L", str(sysroot)]
+
+
+def cmake_extra_variables(toolset: Toolset, emulator: list[str]) -> dict[str, str]:
+    """Variables Conan's CMake toolchain adds for every recipe.
+
+    clang needs its target for every language CMake drives, assembler included (Conan passes
+    tools.build:cflags to C and C++ only, so NEON .S files would otherwise be assembled for
+    the build machine).
+    """
+    out = {"CMAKE_CROSSCOMPILING_EMULATOR": ";".join(emulator)}
+    if toolset.family is CompilerFamily.CLANG:
+        for lang in ("C", "CXX", "ASM"):
+            out[f"CMAKE_{lang}_COMPILER_TARGET"] = toolset.triple
+    return out
 
 
 def meson_literal(value) -> str:
@@ -138,7 +154,7 @@ def template_vars(inp: ToolchainInputs) -> dict:
         "host_pkg_config": inp.host_pkg_config,
         "find_roots": find_roots,
         "emulator": emulator,
-        "cmake_extra_variables": {"CMAKE_CROSSCOMPILING_EMULATOR": ";".join(emulator)},
+        "cmake_extra_variables": cmake_extra_variables(ts, emulator),
         "can_run": "True" if inp.can_run else "False",
         "host_gcc_version": inp.host_gcc_version,
         "host_compilers": inp.host_compilers,

@@ -76,7 +76,7 @@ def test_conan_accepts_the_generated_profiles(nx_toolchain: Path, tmp_path: Path
     assert host["settings"]["arch"] == "armv8" and host["settings"]["compiler"] == "clang"
     assert host["settings"]["compiler.version"] == "14"
     assert host["conf"]["tools.gnu:host_triplet"] == "aarch64-linux-gnu"
-    assert host["conf"]["tools.build:exelinkflags"] == ["-fuse-ld=lld"]
+    assert host["conf"]["tools.build:exelinkflags"] == ["--target=aarch64-linux-gnu", "-fuse-ld=lld"]
     assert build["settings"]["arch"] == "x86_64"
 
 

@@ -46,11 +46,13 @@ def test_clang_host_profile_is_explicit_and_never_detected():
     assert conf(p, "tools.gnu:host_triplet") == "aarch64-linux-gnu"
     cflags = json.loads(conf(p, "tools.build:cflags"))
     assert cflags == ["--target=aarch64-linux-gnu", "-mcpu=carmel"]
-    assert json.loads(conf(p, "tools.build:exelinkflags")) == ["-fuse-ld=lld"]
+    assert json.loads(conf(p, "tools.build:exelinkflags")) == ["--target=aarch64-linux-gnu",
+                                                               "-fuse-ld=lld"]
     assert conf(p, "tools.gnu:pkg_config") == "/work/build/jetson-nx/toolchain/pkg-config"
     assert conf(p, "tools.build.cross_building:can_run") == "True"
     emu = json.loads(conf(p, "tools.cmake.cmaketoolchain:extra_variables"))
     assert emu["CMAKE_CROSSCOMPILING_EMULATOR"] == f"/usr/bin/qemu-aarch64;-L;{SYSROOT}"
+    assert emu["CMAKE_ASM_COMPILER_TARGET"] == "aarch64-linux-gnu"  # NEON .S files too
     assert f"QEMU_LD_PREFIX={SYSROOT}" in p
     assert "CXX=/usr/bin/clang++-14" in p and "AR=/usr/bin/llvm-ar-14" in p
 
@@ -84,7 +86,7 @@ def test_cmake_toolchain_finds_libraries_in_sysroot_and_programs_on_host():
         assert f"set(CMAKE_FIND_ROOT_PATH_MODE_{kind} ONLY)" in c
     assert f'set(CMAKE_FIND_ROOT_PATH "{SYSROOT}" "/cache/conan2/p")' in c
     assert "set(CMAKE_CXX_COMPILER_TARGET aarch64-linux-gnu)" in c
-    assert 'set(CMAKE_EXE_LINKER_FLAGS_INIT "-fuse-ld=lld")' in c
+    assert 'set(CMAKE_EXE_LINKER_FLAGS_INIT "--target=aarch64-linux-gnu -fuse-ld=lld")' in c
     assert f'set(CMAKE_CROSSCOMPILING_EMULATOR "/usr/bin/qemu-aarch64;-L;{SYSROOT}")' in c
     assert "-ffile-prefix-map=${CMAKE_SOURCE_DIR}=." in c
 
@@ -109,6 +111,7 @@ def test_meson_cross_file():
     m = render(inputs("jetson-nx"))["meson-cross.ini"]
     assert "c = ['/usr/bin/clang-14', '--target=aarch64-linux-gnu']" in m
     assert f"cpp_args = ['-mcpu=carmel', '--sysroot={SYSROOT}']" in m
+    assert f"cpp_link_args = ['--target=aarch64-linux-gnu', '-fuse-ld=lld', '--sysroot={SYSROOT}']" in m
     assert "cpu_family = 'aarch64'" in m and "endian = 'little'" in m
     assert f"exe_wrapper = ['/usr/bin/qemu-aarch64', '-L', '{SYSROOT}']" in m
 

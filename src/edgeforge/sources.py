@@ -1,0 +1,181 @@
+"""The content-addressed source mirror: every archive a recipe pins, by sha256, offline.
+
+Layout: <cache>/sources/s/<sha256>, which is the layout of Conan's download cache
+(`core.sources:download_cache`), so Conan's `get()` finds each archive there and never goes
+online. The mirror is filled from Debian's source archive (`apt-get source --download-only`,
+the `debian:` entry next to each pin in conandata.yml) or, for users with internet access, from
+the upstream URL. Every archive is verified against its pin before any build starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .context import Context
+from .errors import SourceError
+from .fsutil import file_lock, sha256_file
+from .runner import Runner, base_env
+
+
+@dataclass(frozen=True)
+class Pin:
+    recipe: str
+    version: str
+    sha256: str
+    urls: tuple[str, ...]
+    debian_package: str | None = None
+    debian_version: str | None = None
+    debian_file: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.debian_file:
+            return self.debian_file
+        return self.urls[0].rsplit("/", 1)[-1].split(":")[-1] if self.urls else self.sha256
+
+    def describe(self) -> str:
+        return f"{self.recipe}/{self.version} {self.name}"
+
+
+def _entries(data) -> list[dict]:
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return [d for d in data if isinstance(d, dict)]
+    return []
+
+
+def load_pins(recipes_dir: Path, names: list[str] | None = None) -> list[Pin]:
+    pins: list[Pin] = []
+    for conandata in sorted(recipes_dir.glob("*/conandata.yml")):
+        recipe = conandata.parent.name
+        if names is not None and recipe not in names:
+            continue
+        rel = f"recipes/{recipe}/conandata.yml"
+        try:
+            data = yaml.safe_load(conandata.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SourceError(f"{rel}: not valid YAML ({exc})") from None
+        for version, entry in (data.get("sources") or {}).items():
+            for e in _entries(entry):
+                sha = str(e.get("sha256", ""))
+                if len(sha) != 64:
+                    raise SourceError(f"{rel}: sources.{version} has no valid sha256 pin")
+                urls = e.get("url") or []
+                urls = tuple([urls] if isinstance(urls, str) else urls)
+                deb = e.get("debian") or {}
+                pins.append(Pin(recipe, str(version), sha, urls, deb.get("package"),
+                                deb.get("version"), deb.get("file")))
+    return pins
+
+
+def recipe_version(recipes_dir: Path, recipe: str) -> str:
+    data = yaml.safe_load((recipes_dir / recipe / "conandata.yml").read_text())
+    versions = list((data.get("sources") or {}).keys())
+    if len(versions) != 1:
+        raise SourceError(f"recipes/{recipe}/conandata.yml must pin exactly one version")
+    return str(versions[0])
+
+
+def mirror_dir(ctx: Context) -> Path:
+    return ctx.cache_dir / "sources"
+
+
+def mirror_path(ctx: Context, pin: Pin) -> Path:
+    return mirror_dir(ctx) / "s" / pin.sha256
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    pin: Pin
+    path: Path
+    present: bool
+
+
+def status(ctx: Context, pins: list[Pin]) -> list[MirrorState]:
+    return [MirrorState(p, mirror_path(ctx, p), mirror_path(ctx, p).is_file()) for p in pins]
+
+
+def verify(ctx: Context, pins: list[Pin]) -> None:
+    """Every pinned archive is present and matches its sha256, or nothing builds."""
+    problems = []
+    for st in status(ctx, pins):
+        if not st.present:
+            problems.append(f"{st.pin.describe()}: not in the mirror ({st.path}); run "
+                            "`invoke sources`")
+            continue
+        actual = sha256_file(st.path)
+        if actual != st.pin.sha256:
+            problems.append(
+                f"{st.pin.describe()}: checksum mismatch in the mirror ({st.path}): expected "
+                f"sha256 {st.pin.sha256}, got {actual}; delete the file and run `invoke sources`"
+            )
+    if problems:
+        raise SourceError("source mirror check failed:\n  " + "\n  ".join(problems))
+
+
+def fill(ctx: Context, pins: list[Pin], runner: Runner | None = None) -> list[str]:
+    """Fetch what the mirror lacks. Returns a line per archive fetched."""
+    runner = runner or ctx.runner()
+    fetched = []
+    dest_dir = mirror_dir(ctx) / "s"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for pin in pins:
+        dest = mirror_path(ctx, pin)
+        if dest.is_file():
+            continue
+        with file_lock(mirror_dir(ctx) / f".{pin.sha256}.lock"):
+            if dest.is_file():
+                continue
+            with ctx.reporter.step(f"fetching {pin.describe()}"):
+                tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=mirror_dir(ctx)))
+                try:
+                    got = _fetch(ctx, pin, tmp, runner)
+                    actual = sha256_file(got)
+                    if actual != pin.sha256:
+                        raise SourceError(
+                            f"checksum mismatch for {pin.describe()} ({got.name}): expected "
+                            f"sha256 {pin.sha256}, got {actual}; the pin in "
+                            f"recipes/{pin.recipe}/conandata.yml or the archive is wrong"
+                        )
+                    os.replace(got, dest)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            fetched.append(f"{pin.describe()} -> {dest}")
+    return fetched
+
+
+def _fetch(ctx: Context, pin: Pin, tmp: Path, runner: Runner) -> Path:
+    errors = []
+    if pin.debian_package and pin.debian_version and pin.debian_file:
+        r = runner.run(
+            ["apt-get", "source", "--download-only", "-q",
+             f"{pin.debian_package}={pin.debian_version}"],
+            what=f"apt-get source {pin.debian_package}", cwd=tmp, env=base_env(),
+            check=False, log_name=f"apt-source-{pin.debian_package}",
+        )
+        got = tmp / pin.debian_file
+        # the orig tarball can arrive even when another file of the source package 404s
+        if got.is_file():
+            return got
+        errors.append(f"apt-get source {pin.debian_package}={pin.debian_version} "
+                      f"(exit {r.returncode}; deb-src entries enabled? `invoke setup` does it; "
+                      f"log: {r.log_path})")
+    for url in pin.urls:
+        if not url.startswith(("http://", "https://")):
+            continue
+        target = tmp / url.rsplit("/", 1)[-1]
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as out:
+                shutil.copyfileobj(resp, out)
+            return target
+        except OSError as exc:
+            errors.append(f"{url}: {exc}")
+    raise SourceError(f"cannot fetch {pin.describe()}: " + "; ".join(errors or ["no source given"]))
