@@ -28,8 +28,9 @@ def run_invoke(*args: str, cwd: Path = PROJECT, env: dict | None = None,
 def copy_project(dest: Path) -> Path:
     """A throwaway project: the real descriptors and apps, editable by the test."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("toolchains", "apps"):
-        shutil.copytree(PROJECT / name, dest / name)
+    for name in ("toolchains", "apps", "recipes"):
+        shutil.copytree(PROJECT / name, dest / name,
+                        ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json"))
     for name in ("tasks.py", "pyproject.toml"):
         shutil.copy2(PROJECT / name, dest / name)
     return dest

@@ -195,6 +195,42 @@ def gate(c, board=None):
 
 @task
 @handled
+def sources(c):
+    """Fill the offline source mirror from Debian's source archive and verify every pin."""
+    ctx = _ctx()
+    from . import sources as src
+
+    pins = src.load_pins(ctx.project_root / "recipes")
+    runner = ctx.runner()
+    for line in src.fill(ctx, pins, runner):
+        ctx.reporter.info(f"fetched {line}")
+    src.verify(ctx, pins)
+    ctx.reporter.info(f"source mirror {src.mirror_dir(ctx)}: {len(pins)} archives, all verified")
+    for st in src.status(ctx, pins):
+        size = st.path.stat().st_size
+        ctx.reporter.info(f"  {st.pin.recipe + '/' + st.pin.version:<22} {st.pin.name:<44} "
+                          f"{size / 1e6:7.1f} MB  sha256 {st.pin.sha256[:16]}...")
+
+
+@task(help={"board": "board name"})
+@handled
+def deps(c, board=None, compiler=None, sysroot=None, build_type=None):
+    """Cross-build the dependency graph (FFmpeg, ...) for a board with Conan."""
+    ctx = _ctx()
+    t = _target(ctx, board, compiler, sysroot, build_type)
+    ctx.reporter.info(t.describe_resolution())
+    runner = ctx.runner(t.name)
+    prepared = pipeline.prepare(ctx, t, runner)
+    result = pipeline.run_deps(ctx, t, prepared, runner)
+    ctx.reporter.info(f"lockfile: {result.lockfile}")
+    for name, folder in sorted(result.package_dirs.items()):
+        ctx.reporter.info(f"  {name:<16} {folder}")
+    if not result.built:
+        ctx.reporter.info("all packages were already built: nothing compiled")
+
+
+@task
+@handled
 def schema(c):
     """Write JSON schemas for editors into toolchains/schema/."""
     ctx = _ctx()

@@ -19,6 +19,7 @@ from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context
+from .deps import DepsResult, build_deps, deps_fingerprint, root_requires
 from .descriptors import Target
 from .fsutil import canonical_hash, rmtree, write_json
 from .hostsetup import binfmt_ok
@@ -71,6 +72,7 @@ def plan_inputs(ctx: Context, target: Target) -> dict[str, Any]:
         "sysroot_key": sysroots.sysroot_key(target.sysroot.spec),
         "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
         "smoke": tree_hash(ctx.project_root / SMOKE_APP),
+        "deps": deps_fingerprint(ctx.project_root),
         "can_run": binfmt_ok(target.arch),
         "cache_dir": str(ctx.cache_dir),
     }
@@ -100,6 +102,8 @@ def make_plan(ctx: Context, target: Target) -> BuildPlan:
         PlanStep("smoke", f"cross-build {SMOKE_APP} into {bdir / 'smoke'}", state),
         PlanStep("abi-gate", f"check every ELF file against GLIBC_{target.abi.glibc} / "
                  f"GLIBCXX_{target.abi.glibcxx} ({target.abi.strategy.value})", state),
+        PlanStep("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
+                 f"pinned sources; test_packages under qemu; ABI gate", state),
         PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
     )
     return BuildPlan(target, steps, inputs_hash, up_to_date)
@@ -166,6 +170,29 @@ def gate_policy(ctx: Context, t: Target, sysroot_path: Path,
     )
 
 
+def run_deps(ctx: Context, target: Target, prepared: Prepared, runner: Runner) -> DepsResult:
+    files = prepared.toolchain
+    return build_deps(
+        ctx, target.name, files.host_profile, files.build_profile, runner,
+        lambda own: gate_policy(ctx, target, prepared.sysroot.path, own),
+    )
+
+
+def deps_manifest(deps: DepsResult) -> dict[str, Any]:
+    packages = []
+    for node in deps.nodes:
+        entry: dict[str, Any] = {"ref": node.ref, "package_id": node.package_id,
+                                 "context": node.context}
+        folder = deps.package_dirs.get(node.name) if node.context == "host" else None
+        if folder is not None:
+            entry["package_folder"] = str(folder)
+            entry["libraries"] = [artifact_entry(p, folder, node.name)
+                                  for p in abi.elf_files_under(folder)]
+        packages.append(entry)
+    return {"lockfile": str(deps.lockfile), "packages": packages,
+            "built_this_run": list(deps.built)}
+
+
 def build(ctx: Context, target: Target, force: bool = False) -> Path:
     """Run the plan; returns the manifest path."""
     ctx.reporter.info(target.describe_resolution())
@@ -196,6 +223,7 @@ def build(ctx: Context, target: Target, force: bool = False) -> Path:
         final = bdir / "smoke"
         rmtree(final)
         os.rename(staging, final)
+        deps = run_deps(ctx, target, prepared, runner)
         artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(final)]
         artifacts += [artifact_entry(p, bdir, "toolchain")
                       for p in sorted(prepared.toolchain.files.values())]
@@ -211,6 +239,7 @@ def build(ctx: Context, target: Target, force: bool = False) -> Path:
                     "cxxabi": target.abi.cxxabi, "strategy": target.abi.strategy.value,
                     "max_needed": report.max_versions()},
             "artifacts": artifacts,
+            "dependencies": deps_manifest(deps),
         })
         write_json(bdir / PLAN_STAMP, {"inputs": plan.inputs_hash})
     ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {final / 'bin' / 'smoke'}\n"
