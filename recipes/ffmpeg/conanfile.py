@@ -171,6 +171,19 @@ class FFmpegConan(ConanFile):
         rmdir(self, os.path.join(self.package_folder, "lib", "pkgconfig"))
         rm(self, "*.a" if self.options.shared else "*.so*", os.path.join(self.package_folder, "lib"))
 
+    def _lib_version(self, name):
+        parts = {}
+        for header in ("version_major.h", "version.h"):
+            path = os.path.join(self.package_folder, "include", f"lib{name}", header)
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+                for part in ("MAJOR", "MINOR", "MICRO"):
+                    m = re.search(rf"#define\s+LIB{name.upper()}_VERSION_{part}\s+(\d+)", text)
+                    if m:
+                        parts[part] = m.group(1)
+        return ".".join(parts.get(p, "0") for p in ("MAJOR", "MINOR", "MICRO"))
+
     def package_info(self):
         self.cpp_info.set_property("cmake_file_name", "FFMPEG")
         self.cpp_info.set_property("pkg_config_name", "ffmpeg")
@@ -184,6 +197,9 @@ class FFmpegConan(ConanFile):
         for name, deps in libs.items():
             comp = self.cpp_info.components[name]
             comp.set_property("pkg_config_name", f"lib{name}")
+            # each library has its own version (libavcodec 59.x in FFmpeg 5.1); consumers
+            # such as OpenCV check it through pkg-config
+            comp.set_property("component_version", self._lib_version(name))
             comp.set_property("cmake_target_name", f"FFMPEG::{name}")
             comp.libs = [name]
             comp.requires = deps

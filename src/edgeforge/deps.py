@@ -19,6 +19,7 @@ import yaml
 
 from . import abi
 from .context import Context
+from .errors import CommandFailedError
 from .fsutil import write_atomic
 from .runner import Runner, base_env
 from .sources import fill as fill_mirror
@@ -117,11 +118,17 @@ def create_argv(recipe_dir: Path, node: PackageNode, host: Path, build: Path, lo
                 test_folder: Path) -> list[str]:
     argv = ["conan", "create", str(recipe_dir), "--version", node.version,
             *profile_args(host, build), "--lockfile", str(lockfile),
+            # test_packages may add tool_requires (protoc) that the board's graph lacks
+            "--lockfile-partial",
             f"--build=missing:{node.name}/*",
             "-c", f"tools.cmake.cmake_layout:test_folder={test_folder}"]
     if node.context == "build":
         argv.append("--build-require")
     return argv
+
+
+def remove_argv(node: PackageNode) -> list[str]:
+    return ["conan", "remove", f"{node.name}/{node.version}:{node.package_id}", "-c"]
 
 
 def parse_build_order(text: str) -> list[PackageNode]:
@@ -183,10 +190,16 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
         where = "the build machine" if node.context == "build" else board
         with ctx.reporter.step(f"[{i}/{len(todo)}] building {node.name}/{node.version} for "
                                f"{where} (and its test_package)"):
-            runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
-                                   ctx.cache_dir / "test_package" / board / node.name),
-                       env=env, what=f"build {node.name} for {where}",
-                       log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
+            try:
+                runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
+                                       ctx.cache_dir / "test_package" / board / node.name),
+                           env=env, what=f"build {node.name} for {where}",
+                           log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
+            except CommandFailedError:
+                # a package whose test_package failed must not count as built next time
+                runner.run(remove_argv(node), env=env, what=f"discard {node.name} binary",
+                           check=False, echo=False)
+                raise
             built.append(node.ref)
     package_dirs: dict[str, Path] = {}
     for node in nodes:
