@@ -136,18 +136,19 @@ def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
     "build-type": "Release, Debug, RelWithDebInfo or MinSizeRel",
     "dry-run": "print the resolution and the plan, do nothing",
     "force": "rebuild even when the plan is up to date",
+    "smoke-only": "toolchain check only: sysroot, toolchain files, smoke program (no Conan deps)",
 })
 @handled
 def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
-          force=False):
+          force=False, smoke_only=False):
     """Cross-build everything for a board; outputs recorded in build/<board>/manifest.json."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     if dry_run:
         ctx.reporter.info(t.describe_resolution())
-        ctx.reporter.info(pipeline.make_plan(ctx, t).render())
+        ctx.reporter.info(pipeline.make_plan(ctx, t, not smoke_only).render())
         return
-    pipeline.build(ctx, t, force=force)
+    pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
 
 
 @task(help={"board": "board name; the program and its arguments follow --"})
@@ -212,16 +213,17 @@ def sources(c):
                           f"{size / 1e6:7.1f} MB  sha256 {st.pin.sha256[:16]}...")
 
 
-@task(help={"board": "board name"})
+@task(help={"board": "board name",
+            "test": "also run the test_package of packages that were already built"})
 @handled
-def deps(c, board=None, compiler=None, sysroot=None, build_type=None):
+def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False):
     """Cross-build the dependency graph (FFmpeg, ...) for a board with Conan."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
     runner = ctx.runner(t.name)
     prepared = pipeline.prepare(ctx, t, runner)
-    result = pipeline.run_deps(ctx, t, prepared, runner)
+    result = pipeline.run_deps(ctx, t, prepared, runner, run_tests=test)
     ctx.reporter.info(f"lockfile: {result.lockfile}")
     for name, folder in sorted(result.package_dirs.items()):
         ctx.reporter.info(f"  {name:<16} {folder}")

@@ -127,6 +127,22 @@ def create_argv(recipe_dir: Path, node: PackageNode, host: Path, build: Path, lo
     return argv
 
 
+def conan_test_argv(recipe_dir: Path, node: PackageNode, host: Path, build: Path, lockfile: Path,
+              test_folder: Path) -> list[str]:
+    return ["conan", "test", str(recipe_dir / "test_package"), f"{node.name}/{node.version}",
+            *profile_args(host, build), "--lockfile", str(lockfile), "--lockfile-partial",
+            "-c", f"tools.cmake.cmake_layout:test_folder={test_folder}"]
+
+
+def program_output(conan_output: str) -> list[str]:
+    """The test program's own lines from `conan test`/`conan create` output."""
+    marker = "Running test()"
+    if marker not in conan_output:
+        return []
+    tail = conan_output.split(marker, 1)[1].splitlines()[1:]
+    return [ln for ln in tail if ln.strip() and not ln.startswith(("RUN:", "WARN:"))]
+
+
 def remove_argv(node: PackageNode) -> list[str]:
     return ["conan", "remove", f"{node.name}/{node.version}:{node.package_id}", "-c"]
 
@@ -162,7 +178,7 @@ def prepare_sources(ctx: Context, runner: Runner, recipes: list[str] | None = No
 
 
 def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner,
-               policy_for: callable) -> DepsResult:
+               policy_for: callable, run_tests: bool = False) -> DepsResult:
     """Build every missing package of the graph for the board; gate what it contains."""
     root = ctx.project_root
     requires = root_requires(root)
@@ -191,7 +207,7 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
         with ctx.reporter.step(f"[{i}/{len(todo)}] building {node.name}/{node.version} for "
                                f"{where} (and its test_package)"):
             try:
-                runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
+                result = runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
                                        ctx.cache_dir / "test_package" / board / node.name),
                            env=env, what=f"build {node.name} for {where}",
                            log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
@@ -201,6 +217,21 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
                            check=False, echo=False)
                 raise
             built.append(node.ref)
+            for line in program_output(result.output):
+                ctx.reporter.info(f"test_package: {line}")
+    if run_tests:
+        for node in nodes:
+            recipe = root / "recipes" / node.name
+            if node.ref in built or node.context != "host" or not (recipe / "test_package").is_dir():
+                continue
+            with ctx.reporter.step(f"test_package of {node.name}/{node.version} on {board}"):
+                result = runner.run(
+                    conan_test_argv(recipe, node, host, build, lockfile,
+                              ctx.cache_dir / "test_package" / board / node.name),
+                    env=env, what=f"test {node.name} for {board}",
+                    log_name=f"conan-test-{node.name}")
+                for line in program_output(result.output):
+                    ctx.reporter.info(f"test_package: {line}")
     package_dirs: dict[str, Path] = {}
     for node in nodes:
         if node.context != "host":

@@ -64,7 +64,7 @@ class BuildPlan:
         return "\n".join(lines)
 
 
-def plan_inputs(ctx: Context, target: Target) -> dict[str, Any]:
+def plan_inputs(ctx: Context, target: Target, with_deps: bool = True) -> dict[str, Any]:
     tpl_dir = Path(__file__).parent / "templates"
     return {
         "edgeforge": __version__,
@@ -72,14 +72,14 @@ def plan_inputs(ctx: Context, target: Target) -> dict[str, Any]:
         "sysroot_key": sysroots.sysroot_key(target.sysroot.spec),
         "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
         "smoke": tree_hash(ctx.project_root / SMOKE_APP),
-        "deps": deps_fingerprint(ctx.project_root),
+        "deps": deps_fingerprint(ctx.project_root) if with_deps else None,
         "can_run": binfmt_ok(target.arch),
         "cache_dir": str(ctx.cache_dir),
     }
 
 
-def make_plan(ctx: Context, target: Target) -> BuildPlan:
-    inputs_hash = canonical_hash(plan_inputs(ctx, target))
+def make_plan(ctx: Context, target: Target, with_deps: bool = True) -> BuildPlan:
+    inputs_hash = canonical_hash(plan_inputs(ctx, target, with_deps))
     bdir = ctx.board_dir(target.name)
     sysroot_path = sysroots.sysroot_dir(ctx, target.sysroot)
     sysroot_cached = sysroots.load_info(sysroot_path) is not None
@@ -103,7 +103,8 @@ def make_plan(ctx: Context, target: Target) -> BuildPlan:
         PlanStep("abi-gate", f"check every ELF file against GLIBC_{target.abi.glibc} / "
                  f"GLIBCXX_{target.abi.glibcxx} ({target.abi.strategy.value})", state),
         PlanStep("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
-                 f"pinned sources; test_packages under qemu; ABI gate", state),
+                 f"pinned sources; test_packages under qemu; ABI gate",
+                 state if with_deps else "skipped (--smoke-only)"),
         PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
     )
     return BuildPlan(target, steps, inputs_hash, up_to_date)
@@ -170,11 +171,12 @@ def gate_policy(ctx: Context, t: Target, sysroot_path: Path,
     )
 
 
-def run_deps(ctx: Context, target: Target, prepared: Prepared, runner: Runner) -> DepsResult:
+def run_deps(ctx: Context, target: Target, prepared: Prepared, runner: Runner,
+             run_tests: bool = False) -> DepsResult:
     files = prepared.toolchain
     return build_deps(
         ctx, target.name, files.host_profile, files.build_profile, runner,
-        lambda own: gate_policy(ctx, target, prepared.sysroot.path, own),
+        lambda own: gate_policy(ctx, target, prepared.sysroot.path, own), run_tests,
     )
 
 
@@ -193,10 +195,10 @@ def deps_manifest(deps: DepsResult) -> dict[str, Any]:
             "built_this_run": list(deps.built)}
 
 
-def build(ctx: Context, target: Target, force: bool = False) -> Path:
+def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True) -> Path:
     """Run the plan; returns the manifest path."""
     ctx.reporter.info(target.describe_resolution())
-    plan = make_plan(ctx, target)
+    plan = make_plan(ctx, target, with_deps)
     ctx.reporter.info(plan.render())
     bdir = ctx.board_dir(target.name)
     if plan.up_to_date and not force:
@@ -223,7 +225,7 @@ def build(ctx: Context, target: Target, force: bool = False) -> Path:
         final = bdir / "smoke"
         rmtree(final)
         os.rename(staging, final)
-        deps = run_deps(ctx, target, prepared, runner)
+        deps = run_deps(ctx, target, prepared, runner) if with_deps else None
         artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(final)]
         artifacts += [artifact_entry(p, bdir, "toolchain")
                       for p in sorted(prepared.toolchain.files.values())]
@@ -239,7 +241,7 @@ def build(ctx: Context, target: Target, force: bool = False) -> Path:
                     "cxxabi": target.abi.cxxabi, "strategy": target.abi.strategy.value,
                     "max_needed": report.max_versions()},
             "artifacts": artifacts,
-            "dependencies": deps_manifest(deps),
+            "dependencies": deps_manifest(deps) if deps else None,
         })
         write_json(bdir / PLAN_STAMP, {"inputs": plan.inputs_hash})
     ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {final / 'bin' / 'smoke'}\n"

@@ -11,10 +11,10 @@ BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500
           "sophon-se5", "a311d", "rpi3-armhf"]
 
 
-def build_board(board: str) -> dict:
-    """`invoke build --board B` in the repository; returns the manifest."""
+def build_board(board: str, smoke_only: bool = True) -> dict:
+    """`invoke build --board B [--smoke-only]` in the repository; returns the manifest."""
     require_tools("mmdebstrap", "qemu-aarch64", "qemu-arm", "clang-14")
-    r = run_invoke("build", "--board", board)
+    r = run_invoke("build", "--board", board, *(["--smoke-only"] if smoke_only else []))
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads((PROJECT / "build" / board / "manifest.json").read_text())
 

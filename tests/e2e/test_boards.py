@@ -64,7 +64,7 @@ def test_ctest_runs_through_the_crosscompiling_emulator(board: str):
 
 def test_second_build_does_nothing():
     build_board("jetson-nx")
-    r = run_invoke("build", "--board", "jetson-nx")
+    r = run_invoke("build", "--board", "jetson-nx", "--smoke-only")
     assert r.returncode == 0
     assert "everything is up to date; nothing to do" in r.stdout
     assert "cross-building" not in r.stdout
@@ -75,7 +75,7 @@ def test_a_damaged_artifact_is_rebuilt():
     lib = PROJECT / "build/rpi4/smoke/lib/libgreet.so.1.0"
     good = sha256_file(lib)
     lib.write_bytes(b"damaged")
-    r = run_invoke("build", "--board", "rpi4")
+    r = run_invoke("build", "--board", "rpi4", "--smoke-only")
     assert r.returncode == 0, r.stderr
     assert "cross-building smoke program for rpi4" in r.stdout
     assert sha256_file(lib) == good
@@ -84,7 +84,7 @@ def test_a_damaged_artifact_is_rebuilt():
 def test_output_is_reproducible_across_checkouts(tmp_path: Path):
     manifest = build_board("jetson-nx")
     other = copy_project(tmp_path / "elsewhere")
-    r = run_invoke("build", "--board", "jetson-nx", cwd=other)
+    r = run_invoke("build", "--board", "jetson-nx", "--smoke-only", cwd=other)
     assert r.returncode == 0, r.stderr
     import json
 
@@ -102,12 +102,12 @@ def test_run_refuses_a_host_program():
 
 def test_failed_build_keeps_the_last_good_artifact_and_the_log(tmp_path: Path):
     other = copy_project(tmp_path / "p")
-    r = run_invoke("build", "--board", "rpi4", cwd=other)
+    r = run_invoke("build", "--board", "rpi4", "--smoke-only", cwd=other)
     assert r.returncode == 0, r.stderr
     good = sha256_file(other / "build/rpi4/smoke/bin/smoke")
     src = other / "apps/smoke/src/main.cpp"
     src.write_text(src.read_text().replace("return 0;\n}", "return undefined_symbol;\n}"))
-    r = run_invoke("build", "--board", "rpi4", cwd=other)
+    r = run_invoke("build", "--board", "rpi4", "--smoke-only", cwd=other)
     assert r.returncode == 4
     assert "compile smoke for rpi4 failed" in r.stderr and "undefined_symbol" in r.stderr
     log = Path(r.stderr.split("full log: ")[1].split()[0])

@@ -50,6 +50,7 @@ def test_clang_host_profile_is_explicit_and_never_detected():
                                                                "-fuse-ld=lld"]
     assert conf(p, "tools.gnu:pkg_config") == "/work/build/jetson-nx/toolchain/pkg-config"
     assert conf(p, "tools.build.cross_building:can_run") == "True"
+    assert conf(p, "tools.build:add_rpath_link") == "True"
     emu = json.loads(conf(p, "tools.cmake.cmaketoolchain:extra_variables"))
     assert emu["CMAKE_CROSSCOMPILING_EMULATOR"] == f"/usr/bin/qemu-aarch64;-L;{SYSROOT}"
     assert emu["CMAKE_ASM_COMPILER_TARGET"] == "aarch64-linux-gnu"  # NEON .S files too

@@ -1,0 +1,70 @@
+"""The dependency graph for two boards of different suites and compiler families.
+
+jetson-nx: clang 14 against Debian bullseye (glibc 2.31); rpi4: gcc 12 against bookworm.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeforge.model import version_tuple
+from tests.conftest import PROJECT, run_invoke
+from tests.e2e.conftest import build_board
+
+pytestmark = pytest.mark.e2e
+DEPS_BOARDS = ["jetson-nx", "rpi4"]
+
+
+@pytest.mark.parametrize("board", DEPS_BOARDS)
+def test_full_build_has_every_dependency_gated(board: str):
+    manifest = build_board(board, smoke_only=False)
+    deps = manifest["dependencies"]
+    assert (PROJECT / "build" / board / "conan.lock").is_file()
+    assert deps["lockfile"].endswith(f"build/{board}/conan.lock")
+    lock = json.loads((PROJECT / "build" / board / "conan.lock").read_text())
+    locked = " ".join(lock["requires"])
+    for name in ("ffmpeg/5.1.9", "opencv/4.6.0", "protobuf/3.21.12", "zlib/1.2.13",
+                 "libpng/1.6.39", "libjpeg-turbo/2.1.5"):
+        assert name in locked
+    host = {p["ref"].split("#")[0]: p for p in deps["packages"] if p["context"] == "host"}
+    libs = {lib["path"]: lib for p in host.values() for lib in p.get("libraries", [])}
+    for so in ("lib/libavcodec.so.59", "lib/libopencv_videoio.so.4.6.0", "lib/libopencv_dnn.so.4.6.0"):
+        matches = [v for k, v in libs.items() if k.startswith(so)]
+        assert matches, f"{so} missing from the manifest"
+        assert matches[0]["elf_machine"] == "EM_AARCH64"
+        glibc = matches[0]["max_versions"].get("GLIBC")
+        assert glibc and version_tuple(glibc) <= version_tuple(manifest["abi"]["glibc"])
+
+
+@pytest.mark.parametrize("board", DEPS_BOARDS)
+def test_test_packages_run_under_qemu(board: str):
+    build_board(board, smoke_only=False)
+    r = run_invoke("deps", "--board", board, "--test")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "test_package: ffmpeg 5.1.9: h264 160x120, decoded 48 frames (expected 48)" in out
+    assert "test_package: ok   build information: FFMPEG: YES" in out
+    assert "test_package: ok   build information: NEON in the CPU baseline" in out
+    assert "test_package: ok   read 48 frames, expected 48" in out
+    assert "test_package: ok   dnn forward pass gives 1.25 and 1.5" in out
+    assert "test_package: opencv 4.6.0: all checks passed" in out
+    assert "round trip ok" in out  # zlib, libpng, libjpeg-turbo, protobuf
+    assert "[  PASSED  ] 2 tests." in out  # googletest
+
+
+def test_second_deps_run_compiles_nothing():
+    build_board("jetson-nx", smoke_only=False)
+    r = run_invoke("deps", "--board", "jetson-nx")
+    assert r.returncode == 0, r.stderr
+    assert ", 0 to build: none" in r.stdout
+    assert "all packages were already built: nothing compiled" in r.stdout
+
+
+def test_no_op_build_skips_conan():
+    build_board("jetson-nx", smoke_only=False)
+    r = run_invoke("build", "--board", "jetson-nx")
+    assert r.returncode == 0
+    assert "everything is up to date; nothing to do" in r.stdout
+    assert "conan" not in r.stdout.replace("conan-host", "").replace("conan.lock", "")
