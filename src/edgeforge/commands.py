@@ -14,6 +14,7 @@ from . import abi, hostsetup, pipeline
 from . import sysroot as sysroots
 from .compilers import probe
 from .context import Context
+from .deps import prepare_sources
 from .descriptors import write_schemas
 from .emulation import run_emulated
 from .errors import EdgeforgeError
@@ -222,6 +223,7 @@ def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
     runner = ctx.runner(t.name)
+    prepare_sources(ctx, runner)  # a bad archive stops everything before any build
     prepared = pipeline.prepare(ctx, t, runner)
     result = pipeline.run_deps(ctx, t, prepared, runner, run_tests=test)
     ctx.reporter.info(f"lockfile: {result.lockfile}")

@@ -19,7 +19,7 @@ from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context
-from .deps import DepsResult, build_deps, deps_fingerprint, root_requires
+from .deps import DepsResult, build_deps, deps_fingerprint, prepare_sources, root_requires
 from .descriptors import Target
 from .fsutil import canonical_hash, rmtree, write_json
 from .hostsetup import binfmt_ok
@@ -206,6 +206,8 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
         return bdir / "manifest.json"
     runner = ctx.runner(target.name)
     with ctx.reporter.step(f"building for {target.name}"):
+        if with_deps:
+            prepare_sources(ctx, runner)  # a bad archive stops everything before any build
         prepared = prepare(ctx, target, runner)
         staging = bdir / ".smoke.new"
         rmtree(staging)
