@@ -18,7 +18,8 @@ SCHEMA_VERSION = 1
 def artifact_entry(path: Path, base: Path, role: str) -> dict[str, Any]:
     info = elfinfo.inspect(path)
     entry: dict[str, Any] = {
-        "path": str(path.relative_to(base)),
+        # inside the board's folder: relative; elsewhere (the cache): absolute
+        "path": str(path.relative_to(base)) if path.is_relative_to(base) else str(path),
         "role": role,
         "sha256": sha256_file(path),
         "size": path.stat().st_size,
@@ -61,7 +62,7 @@ def read_manifest(board_dir: Path) -> dict[str, Any] | None:
 
 def artifacts_intact(board_dir: Path, manifest: dict[str, Any]) -> bool:
     for a in manifest.get("artifacts", []):
-        p = board_dir / a["path"]
+        p = board_dir / a["path"]  # an absolute path stays absolute
         if not p.is_file() or p.stat().st_size != a["size"] or sha256_file(p) != a["sha256"]:
             return False
     return True

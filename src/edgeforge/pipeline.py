@@ -153,6 +153,7 @@ def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepa
         can_run=binfmt_ok(target.arch),
         conan_packages_dir=ctx.conan_home / "p",
         overlays=present_overlays(target),
+        compat_dir=ctx.cache_dir / "toolchains" / target.name,
     )
     files = write_toolchain(inputs)
     return Prepared(target, info, toolset, files)

@@ -18,8 +18,9 @@ import jinja2
 from .compilers import Toolset
 from .descriptors import Target, expand_path
 from .fsutil import rmtree, write_atomic
-from .model import AbiStrategy, Arch, CompilerFamily
+from .model import AbiStrategy, Arch, CompilerFamily, version_tuple
 
+COMPAT_HEADER = "glibc-compat.h"
 TEMPLATES = {
     "conan-host.profile": "conan-host.profile.j2",
     "conan-build.profile": "conan-build.profile.j2",
@@ -30,9 +31,33 @@ TEMPLATES = {
 EXECUTABLE = {"pkg-config"}
 
 
-def compile_flags(target: Target, toolset: Toolset) -> list[str]:
+def compile_flags(target: Target, toolset: Toolset, compat_header: Path | None = None) -> list[str]:
     """Flags for every C and C++ compile (and link, through the driver)."""
-    return [*toolset.target_flags, *target.cpu_flags, *target.extra_cflags]
+    include = ["-include", str(compat_header)] if compat_header else []
+    return [*toolset.target_flags, *target.cpu_flags, *include, *target.extra_cflags]
+
+
+#: (newest version introduced, symbol, the older version aarch64 glibc still provides)
+_AARCH64_PINS = (
+    ((2, 28), "fcntl64", "fcntl@GLIBC_2.17"),
+    ((2, 29), "exp", "exp@GLIBC_2.17"),
+    ((2, 29), "exp2", "exp2@GLIBC_2.17"),
+    ((2, 29), "log", "log@GLIBC_2.17"),
+    ((2, 29), "log2", "log2@GLIBC_2.17"),
+    ((2, 29), "pow", "pow@GLIBC_2.17"),
+)
+
+
+def glibc_pins(target: Target, sysroot_glibc: str | None) -> tuple[list[tuple[str, str]], bool]:
+    """Symbol-version pins (and whether to avoid pthread_cond_clockwait) for a board whose
+    ceiling is older than its stand-in sysroot's glibc; empty when nothing is needed."""
+    if target.arch is not Arch.ARM64 or not sysroot_glibc:
+        return [], False
+    ceiling = version_tuple(target.abi.glibc)
+    if ceiling >= version_tuple(sysroot_glibc):
+        return [], False
+    pins = [(sym, old) for introduced, sym, old in _AARCH64_PINS if ceiling < introduced]
+    return pins, ceiling < (2, 30)
 
 
 def link_flags(target: Target, toolset: Toolset) -> list[str]:
@@ -98,6 +123,9 @@ class ToolchainInputs:
     can_run: bool
     conan_packages_dir: Path | None = None
     overlays: dict[str, Path] = field(default_factory=dict)
+    #: where the glibc compat header goes: a path that is the same for every checkout (it is
+    #: part of the compile flags, hence of Conan's package IDs); default: out_dir
+    compat_dir: Path | None = None
 
 
 def present_overlays(target: Target) -> dict[str, Path]:
@@ -112,7 +140,9 @@ def present_overlays(target: Target) -> dict[str, Path]:
 def template_vars(inp: ToolchainInputs) -> dict:
     t, ts = inp.target, inp.toolset
     arch: Arch = t.arch
-    cflags = compile_flags(t, ts)
+    pins, no_clockwait = glibc_pins(t, inp.sysroot_glibc)
+    compat = (inp.compat_dir or inp.out_dir) / COMPAT_HEADER if (pins or no_clockwait) else None
+    cflags = compile_flags(t, ts, compat)
     ldflags = link_flags(t, ts)
     sysroot = str(inp.sysroot)
     pc_dir = inp.out_dir / "pkgconfig"
@@ -158,6 +188,10 @@ def template_vars(inp: ToolchainInputs) -> dict:
         "can_run": "True" if inp.can_run else "False",
         "host_gcc_version": inp.host_gcc_version,
         "host_compilers": inp.host_compilers,
+        "symvers": pins,
+        "no_clockwait": no_clockwait,
+        "ceiling": t.abi.glibc,
+        "compat_header": compat,
     }
 
 
@@ -167,6 +201,8 @@ def render(inp: ToolchainInputs) -> dict[str, str]:
     out = {}
     for name, tpl in TEMPLATES.items():
         out[name] = _ENV.get_template(tpl).render(**base, self_path=str(inp.out_dir / name))
+    if base["compat_header"]:
+        out[COMPAT_HEADER] = _ENV.get_template("glibc-compat.h.j2").render(**base)
     return out
 
 
@@ -239,7 +275,7 @@ def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, text in render(inp).items():
-        path = out / name
+        path = (inp.compat_dir or out) / name if name == COMPAT_HEADER else out / name
         write_atomic(path, text, mode=0o755 if name in EXECUTABLE else 0o644)
         written[name] = path
     pc_tmp = out / ".pkgconfig.new"

@@ -51,6 +51,7 @@ def test_clang_host_profile_is_explicit_and_never_detected():
     assert conf(p, "tools.gnu:pkg_config") == "/work/build/jetson-nx/toolchain/pkg-config"
     assert conf(p, "tools.build.cross_building:can_run") == "True"
     assert conf(p, "tools.build:add_rpath_link") == "True"
+    assert "tools.build:cflags" in json.loads(conf(p, "tools.info.package_id:confs"))
     emu = json.loads(conf(p, "tools.cmake.cmaketoolchain:extra_variables"))
     assert emu["CMAKE_CROSSCOMPILING_EMULATOR"] == f"/usr/bin/qemu-aarch64;-L;{SYSROOT}"
     assert emu["CMAKE_ASM_COMPILER_TARGET"] == "aarch64-linux-gnu"  # NEON .S files too
@@ -153,3 +154,21 @@ def test_relocate_pc_moves_paths_into_sysroot():
 
 def test_family_enum_roundtrip():
     assert CompilerFamily("clang") is CompilerFamily.CLANG
+
+
+def test_glibc_pins_only_where_the_ceiling_is_below_the_sysroot():
+    from dataclasses import replace
+
+    nano = render(replace(inputs("jetson-nano"), sysroot_glibc="2.31"))
+    header = nano["glibc-compat.h"]
+    assert '__asm__(".symver exp,exp@GLIBC_2.17");' in header
+    assert '__asm__(".symver fcntl64,fcntl@GLIBC_2.17");' in header
+    assert "#undef _GLIBCXX_USE_PTHREAD_COND_CLOCKWAIT" in header
+    assert "#ifndef __ASSEMBLER__" in header  # FFmpeg's .S files see the same flags
+    assert '"-include", "/work/build/jetson-nano/toolchain/glibc-compat.h"' in \
+        nano["conan-host.profile"]
+    atlas = render(replace(inputs("atlas500"), sysroot_glibc="2.31"))["glibc-compat.h"]
+    assert "fcntl64" not in atlas and "exp@GLIBC_2.17" in atlas  # 2.28 has fcntl64
+    for board in ("jetson-nx", "rpi4", "jetson-orin", "rpi3-armhf"):
+        assert "glibc-compat.h" not in render(replace(inputs(board), sysroot_glibc="2.36"
+                                                      if board != "jetson-nx" else "2.31"))
