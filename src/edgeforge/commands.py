@@ -203,10 +203,7 @@ def sources(c):
     from . import sources as src
 
     pins = src.load_pins(ctx.project_root / "recipes")
-    runner = ctx.runner()
-    for line in src.fill(ctx, pins, runner):
-        ctx.reporter.info(f"fetched {line}")
-    src.verify(ctx, pins)
+    prepare_sources(ctx, ctx.runner())
     ctx.reporter.info(f"source mirror {src.mirror_dir(ctx)}: {len(pins)} archives, all verified")
     for st in src.status(ctx, pins):
         size = st.path.stat().st_size

@@ -181,8 +181,7 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
                policy_for: callable, run_tests: bool = False) -> DepsResult:
     """Build every missing package of the graph for the board; gate what it contains."""
     root = ctx.project_root
-    requires = root_requires(root)
-    prepare_sources(ctx, runner)
+    requires = root_requires(root)  # callers ran prepare_sources() before any build
     ensure_conan_home(ctx, build)
     env = conan_env(ctx)
     bdir = ctx.board_dir(board)
