@@ -39,7 +39,8 @@ class FFmpegConan(ConanFile):
     default_options = {
         "shared": True,
         "fPIC": True,
-        "decoders": "h264,hevc,mpeg4,mjpeg,vp8,vp9,rawvideo",
+        # msmpeg4v3: DivX 3, the codec of OpenCV's pedestrian sample (vtest.avi) the app is tested on
+        "decoders": "h264,hevc,mpeg4,msmpeg4v3,mjpeg,vp8,vp9,rawvideo",
         "encoders": "",
         "parsers": "h264,hevc,mpeg4video,mjpeg,vp8,vp9",
         "demuxers": "mov,matroska,avi,h264,hevc,rtsp,rtp,sdp",

@@ -11,12 +11,13 @@ from pathlib import Path
 from invoke import Exit, task
 
 from . import abi, hostsetup, pipeline
+from . import app as edge_app
 from . import sysroot as sysroots
 from .compilers import probe
 from .context import Context
-from .deps import prepare_sources
+from .deps import conan_env, prepare_sources
 from .descriptors import write_schemas
-from .emulation import run_emulated
+from .emulation import capture_emulated, run_emulated
 from .errors import EdgeforgeError
 
 
@@ -250,3 +251,42 @@ def suite(c, tier="all", k=None):
     code = subprocess.call(argv, cwd=root)
     if code != 0:
         raise Exit(code=code)
+
+
+@task(help={"board": "board name", "frames": "frames of the sample video for the smoke run"})
+@handled
+def test(c, board=None, frames=16):
+    """The app's ctest suite under qemu-user, then a smoke run on the sample video."""
+    ctx = _ctx()
+    t = _target(ctx, board)
+    pipeline.build(ctx, t)  # nothing runs when the outputs are up to date
+    runner = ctx.runner(t.name)
+    bdir = ctx.board_dir(t.name)
+    with ctx.reporter.step(f"ctest for {edge_app.APP_NAME} on {t.name} (under qemu-user)"):
+        ctx.reporter.info(edge_app.run_ctest(ctx, bdir / "work" / edge_app.APP_NAME / "build",
+                                             runner, conan_env(ctx), t.name))
+    installed = bdir / edge_app.APP_NAME
+    video = edge_app.sample(ctx, edge_app.SAMPLE_VIDEO)
+    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    with ctx.reporter.step(f"smoke run of {edge_app.APP_NAME} on {video.name} ({frames} frames)"):
+        n = int(frames)
+        out = bdir / "smoke-run.jsonl"
+        out.unlink(missing_ok=True)
+        result = capture_emulated(runner, t.arch, t.name, info.path,
+                                  installed / "bin" / edge_app.APP_NAME,
+                                  edge_app.smoke_args(installed, video, n, out), what="smoke run")
+        if result.returncode != 0 or not out.is_file():
+            raise EdgeforgeError(f"smoke run exited {result.returncode}; log: {result.log_path}")
+        seen = edge_app.check_smoke_output(out.read_text(), n)
+        ctx.reporter.info(f"{seen['frames']} frames, {seen['people']} person detections "
+                          f"(JSON Lines: {out})")
+        for line in result.output.splitlines():
+            if line.startswith("edge-infer:"):
+                ctx.reporter.info(line)
+
+
+@task(help={"name": "sample file name (vtest.avi, Megamind.avi, Megamind_bugy.avi)"})
+@handled
+def sample(c, name="vtest.avi"):
+    """Print the path of a sample video (extracted from the pinned OpenCV source archive)."""
+    print(edge_app.sample(_ctx(), name))

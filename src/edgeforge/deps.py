@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def prepare_sources(ctx: Context, runner: Runner, recipes: list[str] | None = No
 
 
 def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner,
-               policy_for: callable, run_tests: bool = False) -> DepsResult:
+               policy_for: Callable | None, run_tests: bool = False) -> DepsResult:
     """Build every missing package of the graph for the board; gate what it contains."""
     root = ctx.project_root
     requires = root_requires(root)  # callers ran prepare_sources() before any build
@@ -239,6 +240,8 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
                              env=env, what=f"package folder of {node.name}").output
         package_dirs[node.name] = Path(out.strip().splitlines()[-1])
     report = None
+    if policy_for is None:  # the native (build machine) graph has no board ceiling
+        return DepsResult(lockfile, tuple(nodes), tuple(built), package_dirs, None)
     with ctx.reporter.step(f"ABI gate over the dependencies for {board}"):
         libs = []
         for d in package_dirs.values():

@@ -54,3 +54,13 @@ def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program:
     argv = qemu_argv(qemu, sysroot, program, args, library_path(program))
     return run_foreground(runner, argv, needed_by=f"invoke run --board {board}",
                           env=base_env(), timeout=timeout)
+
+
+def capture_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
+                     args: list[str], what: str, timeout: float | None = 1800):
+    """Run under qemu-user and return the Result (output captured and logged)."""
+    require_binfmt(arch, why=f"{board}'s programs run under emulation")
+    check_program(program, arch, board)
+    argv = qemu_argv(arch.qemu, sysroot, program, args, library_path(program))
+    return runner.run(argv, what=what, env=base_env(), check=False, echo=False, timeout=timeout,
+                      log_name=what.replace(" ", "-"))

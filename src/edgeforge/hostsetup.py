@@ -34,6 +34,8 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "images": ("docker.io",),
     "debugging": ("gdb-multiarch",),
     "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file"),
+    # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
+    "native build": ("nasm",),
     "tests": ("libyaml-dev",),  # an amd64-only library: cross builds must not find it
 }
 
@@ -54,6 +56,7 @@ TOOLS: dict[str, str] = {
     "ninja": "ninja-build",
     "pkg-config": "pkg-config",
     "ccache": "ccache",
+    "nasm": "nasm",
     "dpkg-source": "dpkg-dev",
 }
 

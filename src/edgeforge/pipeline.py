@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, abi
+from . import app as edge_app
 from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context
-from .deps import DepsResult, build_deps, deps_fingerprint, prepare_sources, root_requires
+from .deps import (
+    DepsResult,
+    build_deps,
+    conan_env,
+    deps_fingerprint,
+    prepare_sources,
+    root_requires,
+)
 from .descriptors import Target
 from .fsutil import canonical_hash, rmtree, write_json
 from .hostsetup import binfmt_ok
@@ -73,6 +81,8 @@ def plan_inputs(ctx: Context, target: Target, with_deps: bool = True) -> dict[st
         "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
         "smoke": tree_hash(ctx.project_root / SMOKE_APP),
         "deps": deps_fingerprint(ctx.project_root) if with_deps else None,
+        "app": {"tree": tree_hash(ctx.project_root / edge_app.APP_DIR),
+                "revision": edge_app.git_revision(ctx.project_root)} if with_deps else None,
         "can_run": binfmt_ok(target.arch),
         "cache_dir": str(ctx.cache_dir),
     }
@@ -104,6 +114,9 @@ def make_plan(ctx: Context, target: Target, with_deps: bool = True) -> BuildPlan
                  f"GLIBCXX_{target.abi.glibcxx} ({target.abi.strategy.value})", state),
         PlanStep("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
                  f"pinned sources; test_packages under qemu; ABI gate",
+                 state if with_deps else "skipped (--smoke-only)"),
+        PlanStep("app", f"conan build {edge_app.APP_DIR} against the locked graph; ABI gate; "
+                 f"install into {bdir / edge_app.APP_NAME}",
                  state if with_deps else "skipped (--smoke-only)"),
         PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
     )
@@ -181,6 +194,23 @@ def run_deps(ctx: Context, target: Target, prepared: Prepared, runner: Runner,
     )
 
 
+def build_app_for(ctx: Context, target: Target, prepared: Prepared, deps: DepsResult,
+                  runner: Runner) -> Path:
+    """Build, gate and install the app for a board; returns its final folder."""
+    files = prepared.toolchain
+    built = edge_app.build_app(ctx, target.name, files.host_profile, files.build_profile,
+                               deps.lockfile, runner, conan_env(ctx))
+    with ctx.reporter.step(f"ABI gate over {edge_app.APP_NAME}"):
+        report = abi.gate(abi.elf_files_under(built.staging),
+                          gate_policy(ctx, target, prepared.sysroot.path, (built.staging / "lib",)))
+        report.raise_for_violations()
+        ctx.reporter.info(report.summary())
+    final = ctx.board_dir(target.name) / edge_app.APP_NAME
+    rmtree(final)
+    os.rename(built.staging, final)
+    return final
+
+
 def deps_manifest(deps: DepsResult) -> dict[str, Any]:
     packages = []
     for node in deps.nodes:
@@ -229,7 +259,10 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
         rmtree(final)
         os.rename(staging, final)
         deps = run_deps(ctx, target, prepared, runner) if with_deps else None
+        app_dir = build_app_for(ctx, target, prepared, deps, runner) if deps else None
         artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(final)]
+        if app_dir:
+            artifacts += [artifact_entry(p, bdir, "app") for p in abi.elf_files_under(app_dir)]
         artifacts += [artifact_entry(p, bdir, "toolchain")
                       for p in sorted(prepared.toolchain.files.values())]
         manifest = write_manifest(bdir, {
@@ -247,6 +280,10 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
             "dependencies": deps_manifest(deps) if deps else None,
         })
         write_json(bdir / PLAN_STAMP, {"inputs": plan.inputs_hash})
+    if with_deps:
+        ctx.reporter.info(f"app: {bdir / edge_app.APP_NAME / 'bin' / edge_app.APP_NAME} "
+                          f"(libraries in {bdir / edge_app.APP_NAME / 'lib'}, model in "
+                          f"{bdir / edge_app.APP_NAME / 'share' / edge_app.APP_NAME})")
     ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {final / 'bin' / 'smoke'}\n"
                       f"  toolchain files: {prepared.toolchain.out_dir}\n  manifest: {manifest}")
     return manifest

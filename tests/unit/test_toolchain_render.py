@@ -46,6 +46,8 @@ def test_clang_host_profile_is_explicit_and_never_detected():
     assert conf(p, "tools.gnu:host_triplet") == "aarch64-linux-gnu"
     cflags = json.loads(conf(p, "tools.build:cflags"))
     assert cflags == ["--target=aarch64-linux-gnu", "-mcpu=carmel"]
+    # C++ sources get the same tuning: Conan does not pass cflags to the C++ compiler
+    assert json.loads(conf(p, "tools.build:cxxflags"))[:2] == cflags
     assert json.loads(conf(p, "tools.build:exelinkflags")) == ["--target=aarch64-linux-gnu",
                                                                "-fuse-ld=lld"]
     assert conf(p, "tools.gnu:pkg_config") == "/work/build/jetson-nx/toolchain/pkg-config"
@@ -167,6 +169,9 @@ def test_glibc_pins_only_where_the_ceiling_is_below_the_sysroot():
     assert "#ifndef __ASSEMBLER__" in header  # FFmpeg's .S files see the same flags
     assert '"-include", "/work/build/jetson-nano/toolchain/glibc-compat.h"' in \
         nano["conan-host.profile"]
+    # ... and the C++ compiles get it too (libstdc++'s clockwait is decided in C++ headers)
+    cxx = json.loads(conf(nano["conan-host.profile"], "tools.build:cxxflags"))
+    assert cxx[cxx.index("-include") + 1].endswith("glibc-compat.h")
     atlas = render(replace(inputs("atlas500"), sysroot_glibc="2.31"))["glibc-compat.h"]
     assert "fcntl64" not in atlas and "exp@GLIBC_2.17" in atlas  # 2.28 has fcntl64
     for board in ("jetson-nx", "rpi4", "jetson-orin", "rpi3-armhf"):

@@ -1,0 +1,37 @@
+// Command-line options: parsing is a pure function so it is unit-tested without a process.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edge_infer {
+
+enum class Backend { Dnn, Hog, Haar };
+
+struct Options {
+    std::string input;                  // file path or rtsp://, rtp://, udp://, tcp:// URL
+    Backend backend = Backend::Dnn;
+    std::string model;                  // ONNX file (dnn)
+    std::string cascade;                // Haar cascade XML (haar)
+    std::string output = "-";           // JSON Lines destination, "-" = stdout
+    int input_width = 256, input_height = 192;
+    float score_threshold = 0.5f;
+    float nms_threshold = 0.45f;
+    int threads = 0;                    // OpenCV threads, 0 = OpenCV's default
+    int queue_size = 4;
+    long max_frames = -1;               // -1 = whole stream
+    double timeout_s = 5.0;             // open/read timeout for network inputs
+    bool keep_going = false;            // damaged frames are not an error
+    bool summary = false;
+    bool version = false;
+    bool help = false;
+};
+
+// Throws AppError(kUsage) with a message naming the argument.
+Options parse_args(const std::vector<std::string>& args);
+
+std::string usage();
+const char* backend_name(Backend b);
+
+}  // namespace edge_infer

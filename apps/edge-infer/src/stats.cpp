@@ -1,0 +1,39 @@
+#include "edge_infer/stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <string>
+
+namespace edge_infer {
+
+double StageStats::mean() const {
+    if (samples_.empty()) return 0;
+    return std::accumulate(samples_.begin(), samples_.end(), 0.0) / double(samples_.size());
+}
+
+double StageStats::percentile(double p) const {
+    if (samples_.empty()) return 0;
+    std::vector<double> s = samples_;
+    std::sort(s.begin(), s.end());
+    auto rank = std::size_t(std::ceil(p / 100.0 * double(s.size())));
+    rank = std::clamp<std::size_t>(rank, 1, s.size());
+    return s[rank - 1];
+}
+
+long peak_rss_kb() {
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    while (status >> key) {
+        if (key == "VmHWM:") {
+            long kb = -1;
+            status >> kb;
+            return kb;
+        }
+        status.ignore(4096, '\n');
+    }
+    return -1;
+}
+
+}  // namespace edge_infer
