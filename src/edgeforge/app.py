@@ -143,3 +143,52 @@ def run_ctest(ctx: Context, build_dir: Path, runner: Runner, env: dict[str, str]
         raise
     summary = [ln for ln in result.output.splitlines() if "tests passed" in ln]
     return summary[-1].strip() if summary else "ctest passed"
+
+
+NATIVE = "host"  # build/host/: the x86_64 build of the app, for parity checks and sanitizers
+
+
+def build_native(ctx: Context, runner: Runner, *, sanitize: str | None = None) -> Path:
+    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
+    from .deps import build_deps, conan_env, prepare_sources
+    from .fsutil import write_atomic
+    from .toolchain import native_profile
+
+    gcc = runner.capture(["gcc", "-dumpversion"], what="host gcc -dumpversion").output.strip()
+    profile = ctx.board_dir(NATIVE) / "toolchain" / "conan-host.profile"
+    cppstd = ctx.catalog.resolve(None).cppstd  # the project's C++ standard
+    write_atomic(profile, native_profile(gcc.split(".")[0], {
+        "c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"}, cppstd))
+    prepare_sources(ctx, runner)
+    deps = build_deps(ctx, NATIVE, profile, profile, runner, None)
+    variant = "asan" if sanitize else ""
+    built = build_app(ctx, NATIVE, profile, profile, deps.lockfile, runner, conan_env(ctx),
+                      sanitize=sanitize, variant=variant)
+    final = ctx.board_dir(NATIVE) / (APP_NAME + (f"-{variant}" if variant else ""))
+    rmtree(final)
+    os.rename(built.staging, final)
+    ctx.reporter.info(f"native app: {final / 'bin' / APP_NAME}")
+    return final
+
+
+def detections(jsonl: str) -> list[list[dict]]:
+    return [json.loads(line)["detections"] for line in jsonl.splitlines() if line.strip()]
+
+
+def compare(a: list[list[dict]], b: list[list[dict]], box_tolerance: float,
+            score_tolerance: float) -> list[str]:
+    """Differences between two runs' detections (empty = parity). Boxes are matched in order
+    (both runs sort by score); a tolerance of 0 demands identical output."""
+    problems = []
+    if len(a) != len(b):
+        problems.append(f"{len(a)} frames vs {len(b)}")
+    for i, (fa, fb) in enumerate(zip(a, b, strict=False)):
+        if len(fa) != len(fb):
+            problems.append(f"frame {i}: {len(fa)} detections vs {len(fb)}")
+            continue
+        for da, db in zip(fa, fb, strict=False):
+            worst = max(abs(x - y) for x, y in zip(da["box"], db["box"], strict=False))
+            if worst > box_tolerance or abs(da["score"] - db["score"]) > score_tolerance \
+                    or da["label"] != db["label"]:
+                problems.append(f"frame {i}: {da} vs {db}")
+    return problems

@@ -290,3 +290,19 @@ def test(c, board=None, frames=16):
 def sample(c, name="vtest.avi"):
     """Print the path of a sample video (extracted from the pinned OpenCV source archive)."""
     print(edge_app.sample(_ctx(), name))
+
+
+@task(help={"sanitize": "build the app with -fsanitize=address,undefined (into build/host/edge-infer-asan)",
+            "test": "run the native ctest suite afterwards"})
+@handled
+def native(c, sanitize=False, test=False):
+    """Build the dependencies and the app for this x86_64 machine (parity and sanitizer checks)."""
+    ctx = _ctx()
+    runner = ctx.runner(edge_app.NATIVE)
+    final = edge_app.build_native(ctx, runner, sanitize="address,undefined" if sanitize else None)
+    if test:
+        name = final.name
+        with ctx.reporter.step(f"ctest for {name} (native)"):
+            ctx.reporter.info(edge_app.run_ctest(
+                ctx, ctx.board_dir(edge_app.NATIVE) / "work" / name / "build", runner,
+                conan_env(ctx), edge_app.NATIVE))

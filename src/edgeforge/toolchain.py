@@ -287,3 +287,9 @@ def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
     rmtree(out / "pkgconfig")
     shutil.move(str(pc_tmp), str(out / "pkgconfig"))
     return ToolchainFiles(out, written)
+
+
+def native_profile(host_gcc_version: str, host_compilers: dict[str, str], cppstd: str) -> str:
+    """The build machine as a *host* profile: the x86_64 parity build of the app and its graph."""
+    return _ENV.get_template("conan-build.profile.j2").render(
+        host_gcc_version=host_gcc_version, host_compilers=host_compilers, cppstd=cppstd)

@@ -79,7 +79,7 @@ def test_summary_reports_every_stage(built: dict, tmp_path: Path):
     assert r.returncode == 0, r.stderr
     summary = json.loads(next(ln for ln in r.stderr.splitlines() if ln.startswith('{"summary"')))
     s = summary["summary"]
-    assert s["frames"] == 6 and s["codec"] == "msmpeg4v3" and s["width"] == 768
+    assert s["frames"] == 6 and s["codec"] == "msmpeg4" and s["width"] == 768
     assert set(s["stages"]) == {"decode", "preprocess", "inference", "postprocess"}
     assert all(v["p95_ms"] >= v["mean_ms"] * 0.5 > 0 for k, v in s["stages"].items()
                if k != "postprocess")

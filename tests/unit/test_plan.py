@@ -19,7 +19,7 @@ def test_plan_for_an_empty_cache_has_everything_to_do(tmp_project: Path, tmp_pat
     plan = make_plan(ctx, ctx.catalog.resolve("jetson-nx", env={}))
     assert not plan.up_to_date
     assert [s.name for s in plan.steps] == ["sysroot", "compiler", "toolchain", "smoke",
-                                            "abi-gate", "deps", "manifest"]
+                                            "abi-gate", "deps", "app", "manifest"]
     assert all(s.state == "to do" for s in plan.steps)
     text = plan.render()
     assert "debian-bullseye-arm64" in text and "GLIBC_2.31" in text

@@ -1,0 +1,107 @@
+"""Parity: the x86_64 build (invoke native) and the aarch64 build (jetson-nx, under qemu-user)
+give the same answers on the same video; bad input under AddressSanitizer/UBSan.
+
+Classical backend (HOG): identical detections. DNN backend: the same boxes within
+DNN_BOX_TOLERANCE pixels and scores within DNN_SCORE_TOLERANCE (float summation order differs
+between NEON and SSE/AVX kernels; decoding and resizing are bit-exact on both).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeforge.app import compare, detections
+from tests.conftest import PROJECT, run_invoke
+from tests.e2e.test_app import APP, MODEL, run_app, samples
+
+pytestmark = pytest.mark.e2e
+NATIVE = PROJECT / "build" / "host" / "edge-infer"
+ASAN = PROJECT / "build" / "host" / "edge-infer-asan"
+DNN_BOX_TOLERANCE = 0.5     # pixels, in 768x576 frames
+DNN_SCORE_TOLERANCE = 0.002
+FRAMES = "24"
+
+
+@pytest.fixture(scope="module")
+def native() -> Path:
+    r = run_invoke("native")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr
+    return NATIVE / "bin" / "edge-infer"
+
+
+def run_native(program: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(program), *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def test_native_build_is_x86_64(native: Path):
+    r = run_native(native, "--version")
+    assert r.returncode == 0 and "board: host (x86_64)" in r.stdout and "compiler: gcc 12" in r.stdout
+
+
+@pytest.mark.parametrize("backend", ["hog", "dnn"])
+def test_same_detections_on_x86_64_and_aarch64(native: Path, backend: str):
+    assert (APP / "bin" / "edge-infer").is_file(), "run the app tests first (invoke build)"
+    video = str(samples("vtest.avi"))
+    args = ["--max-frames", FRAMES, video]
+    args = ["--model", str(MODEL), *args] if backend == "dnn" else ["--backend", "hog", *args]
+    x86 = run_native(native, *args)
+    arm = run_app(*args, timeout=1800)
+    assert x86.returncode == 0, x86.stderr
+    assert arm.returncode == 0, arm.stderr
+    a, b = detections(x86.stdout), detections(arm.stdout)
+    assert len(a) == int(FRAMES) and sum(len(f) for f in a) > 0
+    if backend == "hog":
+        assert x86.stdout == arm.stdout, compare(a, b, 0, 0)[:5]
+    else:
+        problems = compare(a, b, DNN_BOX_TOLERANCE, DNN_SCORE_TOLERANCE)
+        assert not problems, problems[:5]
+
+
+@pytest.fixture(scope="module")
+def asan(native: Path) -> Path:
+    r = run_invoke("native", "--sanitize", "--test")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr
+    assert "100% tests passed" in r.stdout
+    return ASAN / "bin" / "edge-infer"
+
+
+SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+
+
+@pytest.mark.parametrize("case, code", [
+    ("missing", 3), ("junk", 3), ("truncated", None), ("damaged", 4), ("bad-model", 5),
+])
+def test_bad_input_under_sanitizers(asan: Path, tmp_path: Path, case: str, code: int | None):
+    model = str(MODEL)
+    video = samples("vtest.avi")
+    if case == "missing":
+        args = ["--model", model, str(tmp_path / "nope.avi")]
+    elif case == "junk":
+        junk = tmp_path / "junk.avi"
+        junk.write_bytes(b"RIFF" + bytes(range(256)) * 300)
+        args = ["--model", model, str(junk)]
+    elif case == "truncated":
+        cut = tmp_path / "cut.avi"
+        cut.write_bytes(video.read_bytes()[: 400 * 1024])
+        args = ["--model", model, str(cut)]
+    elif case == "damaged":
+        cascade = ASAN / "share" / "edge-infer" / "haarcascade_frontalface_default.xml"
+        args = ["--backend", "haar", "--cascade", str(cascade), str(samples("Megamind_bugy.avi"))]
+    else:
+        bad = tmp_path / "m.onnx"
+        bad.write_bytes(b"\x0a\xff\xff\xff\xff\x0f" * 50)
+        args = ["--model", str(bad), str(video)]
+    r = run_native(asan, *args, env=SAN_ENV)
+    assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr
+    if code is None:
+        assert r.returncode in (0, 3, 4), r.stderr
+    else:
+        assert r.returncode == code, r.stderr
+    if r.returncode:
+        assert "edge-infer: error:" in r.stderr

@@ -1,0 +1,55 @@
+"""The app integration's pure parts: argv, smoke-run checks, parity comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeforge.app import check_smoke_output, compare, conan_build_argv, detections
+from edgeforge.errors import EdgeforgeError
+from edgeforge.toolchain import native_profile
+
+
+def line(i: int, dets: list[dict]) -> str:
+    return json.dumps({"frame": i, "timestamp": i / 25, "detections": dets})
+
+
+PERSON = {"class": 0, "label": "person", "score": 0.9, "box": [10.0, 20.0, 30.0, 60.0]}
+
+
+def test_conan_build_uses_the_lockfile_and_never_builds_dependencies():
+    argv = conan_build_argv(Path("/p/apps/edge-infer"), Path("/h"), Path("/b"), Path("/l.lock"),
+                            Path("/o"), {"user.edge_infer:board": "jetson-nx"})
+    assert argv[:3] == ["conan", "build", "/p/apps/edge-infer"]
+    assert argv[argv.index("--lockfile") + 1] == "/l.lock"
+    assert "--build=never" in argv
+    assert argv[argv.index("--deployer") + 1] == "runtime_deploy"
+    assert argv[-2:] == ["-c", "user.edge_infer:board=jetson-nx"]
+
+
+def test_smoke_output_needs_every_frame_in_order_and_a_person():
+    text = "\n".join(line(i, [PERSON] if i == 1 else []) for i in range(3)) + "\n"
+    assert check_smoke_output(text, 3) == {"frames": 3, "people": 1}
+    with pytest.raises(EdgeforgeError, match="printed 3 JSON lines, expected 4"):
+        check_smoke_output(text, 4)
+    with pytest.raises(EdgeforgeError, match="found no person"):
+        check_smoke_output("\n".join(line(i, []) for i in range(3)), 3)
+    with pytest.raises(EdgeforgeError, match="is frame 2, expected 1"):
+        check_smoke_output(line(0, [PERSON]) + "\n" + line(2, []), 2)
+
+
+def test_compare_reports_count_and_box_differences():
+    a = detections(line(0, [PERSON]) + "\n" + line(1, []))
+    moved = dict(PERSON, box=[10.4, 20.0, 30.0, 60.0])
+    assert compare(a, detections(line(0, [moved]) + "\n" + line(1, [])), 0.5, 0.01) == []
+    assert compare(a, detections(line(0, [moved]) + "\n" + line(1, [])), 0.0, 0.0)
+    assert "frame 1: 0 detections vs 1" in compare(
+        a, detections(line(0, [PERSON]) + "\n" + line(1, [PERSON])), 0.5, 0.01)
+    assert compare(a, a[:1], 0, 0) == ["2 frames vs 1"]
+
+
+def test_native_profile_is_the_x86_64_gcc():
+    text = native_profile("12", {"c": "/usr/bin/gcc", "cpp": "/usr/bin/g++"}, "17")
+    assert "arch=x86_64" in text and "compiler.version=12" in text and "compiler.cppstd=17" in text
