@@ -285,7 +285,7 @@ def test(c, board=None, frames=16):
                 ctx.reporter.info(line)
 
 
-@task(help={"name": "sample file name (vtest.avi, Megamind.avi, Megamind_bugy.avi)"})
+@task(help={"name": "sample file name (vtest.avi, Megamind.avi)"})
 @handled
 def sample(c, name="vtest.avi"):
     """Print the path of a sample video (extracted from the pinned OpenCV source archive)."""

@@ -1,7 +1,7 @@
 """Sample media for the app's tests, benchmarks and model: taken from OpenCV's pinned source archive.
 
 OpenCV's source ships `samples/data/` (vtest.avi: pedestrians, 768x576 MPEG-4 part 2;
-Megamind.avi: a face; Megamind_bugy.avi: the same clip with damaged packets). The archive is
+Megamind.avi: a face, for the Haar backend). The archive is
 already in the source mirror (sha256-verified), so the samples are offline and pinned too.
 Extracted once to <cache>/samples/<archive sha256>/<name>, aside and renamed into place.
 """
@@ -22,7 +22,6 @@ from .sources import Pin, load_pins, mirror_path
 SAMPLES = {
     "vtest.avi": "samples/data/vtest.avi",
     "Megamind.avi": "samples/data/Megamind.avi",
-    "Megamind_bugy.avi": "samples/data/Megamind_bugy.avi",
 }
 
 

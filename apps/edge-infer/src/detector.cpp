@@ -27,6 +27,18 @@ void require_readable(const std::string& path, const char* what) {
 
 constexpr int kStride = 8;
 
+// classical detectors' rectangles (and scores, where they give them) -> detections
+std::vector<Detection> from_rects(const std::vector<cv::Rect>& found,
+                                  const std::vector<double>& weights, const char* label) {
+    std::vector<Detection> dets;
+    for (std::size_t i = 0; i < found.size(); ++i) {
+        const auto& r = found[i];
+        dets.push_back({{float(r.x), float(r.y), float(r.width), float(r.height)},
+                        float(i < weights.size() ? weights[i] : 1.0), 0, label});
+    }
+    return dets;
+}
+
 class DnnDetector : public Detector {
 public:
     explicit DnnDetector(const Options& o)
@@ -108,13 +120,7 @@ public:
         hog_.detectMultiScale(gray, found, weights, 0.0, cv::Size(8, 8), cv::Size(8, 8), 1.05, 2.0);
         t.inference_ms = ms_since(t0);
         t0 = Clock::now();
-        std::vector<Detection> dets;
-        for (std::size_t i = 0; i < found.size(); ++i) {
-            const auto& r = found[i];
-            dets.push_back({{float(r.x), float(r.y), float(r.width), float(r.height)},
-                            float(i < weights.size() ? weights[i] : 1.0), 0, "person"});
-        }
-        auto out = nms(dets, nms_);
+        auto out = nms(from_rects(found, weights, "person"), nms_);
         t.postprocess_ms = ms_since(t0);
         return out;
     }
@@ -151,12 +157,7 @@ public:
         cascade_.detectMultiScale(gray, found, 1.1, 4, 0, cv::Size(24, 24));
         t.inference_ms = ms_since(t0);
         t0 = Clock::now();
-        std::vector<Detection> dets;
-        for (std::size_t i = 0; i < found.size(); ++i) {
-            const auto& r = found[i];
-            dets.push_back({{float(r.x), float(r.y), float(r.width), float(r.height)},
-                            1.0f, 0, "face"});
-        }
+        auto dets = from_rects(found, {}, "face");
         t.postprocess_ms = ms_since(t0);
         return dets;
     }
@@ -168,6 +169,12 @@ private:
     std::string path_;
 };
 
+class NoDetector : public Detector {
+public:
+    std::vector<Detection> detect(const cv::Mat&, StageTimes&) override { return {}; }
+    std::string describe() const override { return "none (decode only)"; }
+};
+
 }  // namespace
 
 std::unique_ptr<Detector> make_detector(const Options& o) {
@@ -175,6 +182,7 @@ std::unique_ptr<Detector> make_detector(const Options& o) {
         case Backend::Dnn: return std::make_unique<DnnDetector>(o);
         case Backend::Hog: return std::make_unique<HogDetector>(o);
         case Backend::Haar: return std::make_unique<HaarDetector>(o);
+        case Backend::None: return std::make_unique<NoDetector>();
     }
     throw AppError(kUsage, "unknown backend");
 }

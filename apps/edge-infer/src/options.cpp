@@ -49,6 +49,7 @@ const char* backend_name(Backend b) {
         case Backend::Dnn: return "dnn";
         case Backend::Hog: return "hog";
         case Backend::Haar: return "haar";
+        case Backend::None: return "none";
     }
     return "?";
 }
@@ -60,7 +61,7 @@ std::string usage() {
         "Detect objects in a video file or stream; writes one JSON object per frame.\n"
         "INPUT is a file or an rtsp://, rtp://, udp:// or tcp:// URL.\n"
         "\n"
-        "  --backend dnn|hog|haar  detector (default dnn)\n"
+        "  --backend dnn|hog|haar|none  detector (default dnn; none: decode only)\n"
         "  --model FILE            ONNX detector for dnn\n"
         "  --cascade FILE          Haar cascade XML for haar\n"
         "  --output FILE           JSON Lines destination (default - : stdout)\n"
@@ -89,7 +90,8 @@ Options parse_args(const std::vector<std::string>& args) {
              if (v == "dnn") o.backend = Backend::Dnn;
              else if (v == "hog") o.backend = Backend::Hog;
              else if (v == "haar") o.backend = Backend::Haar;
-             else fail("--backend: unknown backend '" + v + "' (expected dnn, hog or haar)");
+             else if (v == "none") o.backend = Backend::None;
+             else fail("--backend: unknown backend '" + v + "' (expected dnn, hog, haar or none)");
          }},
         {"--model", [&](const std::string& v) { o.model = v; }},
         {"--cascade", [&](const std::string& v) { o.cascade = v; }},

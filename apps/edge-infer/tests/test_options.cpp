@@ -51,6 +51,7 @@ TEST(Options, EveryOptionWithSeparateAndInlineValues) {
 
 TEST(Options, VersionAndHelpNeedNoInput) {
     EXPECT_TRUE(parse_args({"--version"}).version);
+    EXPECT_EQ(parse_args({"--backend", "none", "x"}).backend, Backend::None);
     EXPECT_TRUE(parse_args({"-h"}).help);
 }
 

@@ -7,7 +7,7 @@
 
 namespace edge_infer {
 
-enum class Backend { Dnn, Hog, Haar };
+enum class Backend { Dnn, Hog, Haar, None };  // None: decode only (measures the decode stage)
 
 struct Options {
     std::string input;                  // file path or rtsp://, rtp://, udp://, tcp:// URL
