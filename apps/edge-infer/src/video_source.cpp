@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
+
+#include <opencv2/imgproc.hpp>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -164,6 +167,12 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     if (!s.dec) throw std::bad_alloc();
     if ((err = avcodec_parameters_to_context(s.dec, par)) < 0) s.fail("bad codec parameters in", err);
     s.dec->thread_count = 0;  // FFmpeg picks; frame threading keeps the output bit-exact
+    // Same pixels on every CPU: MPEG-4 part 2 / DivX leave the IDCT's rounding to the decoder,
+    // and FFmpeg's NEON IDCT rounds differently from its C and x86 ones. The "simple" IDCT is
+    // the C reference on aarch64 and its bit-exact SSE2 version on x86 (h264/hevc are exact
+    // by specification anyway).
+    s.dec->flags |= AV_CODEC_FLAG_BITEXACT;
+    s.dec->idct_algo = FF_IDCT_SIMPLE;
     if ((err = avcodec_open2(s.dec, codec, nullptr)) < 0) s.fail("cannot open the decoder for", err);
     s.pkt = av_packet_alloc();
     s.frame = av_frame_alloc();
@@ -198,6 +207,24 @@ std::optional<DecodedFrame> VideoSource::next() {
             if (s.frame->flags & AV_FRAME_FLAG_CORRUPT || s.frame->decode_error_flags)
                 s.note_error("frame " + std::to_string(s.index) + " decoded with errors");
             const int w = s.frame->width, h = s.frame->height;
+            DecodedFrame out;
+            out.index = s.index++;
+            const auto fmt = AVPixelFormat(s.frame->format);
+            if ((fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P) && w % 2 == 0 &&
+                h % 2 == 0) {
+                // the common case: OpenCV's fixed-point I420 -> BGR, bit-exact on every CPU
+                // (libswscale's unscaled YUV -> RGB fast paths differ between NEON and x86)
+                cv::Mat i420(h * 3 / 2, w, CV_8UC1);
+                for (int y = 0; y < h; ++y)
+                    std::memcpy(i420.ptr(y), s.frame->data[0] + y * s.frame->linesize[0], w);
+                uint8_t* u = i420.ptr(h);
+                uint8_t* v = u + (w / 2) * (h / 2);
+                for (int y = 0; y < h / 2; ++y) {
+                    std::memcpy(u + y * (w / 2), s.frame->data[1] + y * s.frame->linesize[1], w / 2);
+                    std::memcpy(v + y * (w / 2), s.frame->data[2] + y * s.frame->linesize[2], w / 2);
+                }
+                cv::cvtColor(i420, out.bgr, cv::COLOR_YUV2BGR_I420);
+            } else {
             s.sws = sws_getCachedContext(s.sws, w, h, AVPixelFormat(s.frame->format), w, h,
                                          AV_PIX_FMT_BGR24,
                                          SWS_BILINEAR | SWS_ACCURATE_RND | SWS_BITEXACT,
@@ -205,12 +232,11 @@ std::optional<DecodedFrame> VideoSource::next() {
             if (!s.sws) throw AppError(kInputError, "cannot convert pixel format " +
                                                         std::string(av_get_pix_fmt_name(
                                                             AVPixelFormat(s.frame->format))));
-            DecodedFrame out;
-            out.index = s.index++;
             out.bgr.create(h, w, CV_8UC3);
             uint8_t* dst[4] = {out.bgr.data, nullptr, nullptr, nullptr};
             int stride[4] = {int(out.bgr.step[0]), 0, 0, 0};
             sws_scale(s.sws, s.frame->data, s.frame->linesize, 0, h, dst, stride);
+            }
             AVStream* st = s.fmt->streams[s.stream];
             int64_t pts = s.frame->best_effort_timestamp;
             if (pts != AV_NOPTS_VALUE) {
