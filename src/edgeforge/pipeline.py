@@ -115,7 +115,7 @@ def make_plan(ctx: Context, target: Target, with_deps: bool = True) -> BuildPlan
         PlanStep("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
                  f"pinned sources; test_packages under qemu; ABI gate",
                  state if with_deps else "skipped (--smoke-only)"),
-        PlanStep("app", f"conan build {edge_app.APP_DIR} against the locked graph; ABI gate; "
+        PlanStep("app", f"build {edge_app.APP_DIR} against the locked dependency graph; ABI gate; "
                  f"install into {bdir / edge_app.APP_NAME}",
                  state if with_deps else "skipped (--smoke-only)"),
         PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
