@@ -39,8 +39,9 @@ def check_program(program: Path, arch: Arch, board: str) -> None:
         )
 
 
-def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
-                 args: list[str], timeout: float | None = None) -> int:
+def emulated_argv(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
+                  args: list[str]) -> list[str]:
+    """Check qemu, binfmt and the program, then return the qemu-user command line."""
     qemu = arch.qemu
     try:
         runner.which(qemu, f"invoke run --board {board}")
@@ -51,7 +52,12 @@ def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program:
         ) from None
     require_binfmt(arch, why=f"{board}'s programs and their tests run under emulation")
     check_program(program, arch, board)
-    argv = qemu_argv(qemu, sysroot, program, args, library_path(program))
+    return qemu_argv(qemu, sysroot, program, args, library_path(program))
+
+
+def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
+                 args: list[str], timeout: float | None = None) -> int:
+    argv = emulated_argv(runner, arch, board, sysroot, program, args)
     return run_foreground(runner, argv, needed_by=f"invoke run --board {board}",
                           env=base_env(), timeout=timeout)
 
@@ -59,8 +65,6 @@ def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program:
 def capture_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
                      args: list[str], what: str, timeout: float | None = 1800):
     """Run under qemu-user and return the Result (output captured and logged)."""
-    require_binfmt(arch, why=f"{board}'s programs run under emulation")
-    check_program(program, arch, board)
-    argv = qemu_argv(arch.qemu, sysroot, program, args, library_path(program))
+    argv = emulated_argv(runner, arch, board, sysroot, program, args)
     return runner.run(argv, what=what, env=base_env(), check=False, echo=False, timeout=timeout,
                       log_name=what.replace(" ", "-"))

@@ -27,7 +27,7 @@ SAMPLES = {
 
 def opencv_pin(ctx: Context) -> Pin:
     for pin in load_pins(ctx.project_root / "recipes", ["opencv"]):
-        if pin.name.endswith(".orig.tar.xz") or "orig" in pin.name:
+        if ".orig." in pin.name:
             return pin
     raise SourceError("recipes/opencv/conandata.yml pins no orig source archive")
 
@@ -54,8 +54,7 @@ def sample(ctx: Context, name: str) -> Path:
         if out.is_file():
             return out
         verify_sha256(archive, pin.sha256, pin.describe())
-        wanted = {f"{top}/{inner}": n for n, inner in SAMPLES.items()
-                  for top in (f"opencv-{pin.version}",)}
+        wanted = {f"opencv-{pin.version}/{inner}": n for n, inner in SAMPLES.items()}
         with tarfile.open(archive) as tf:
             for member in tf:
                 fname = wanted.get(member.name)
