@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi
+from . import __version__, abi, stdcxx_compat
 from . import app as edge_app
 from . import sysroot as sysroots
 from .cmakebuild import build_project
@@ -79,6 +79,7 @@ def plan_inputs(ctx: Context, target: Target, with_deps: bool = True) -> dict[st
         "target": target.fingerprint(),
         "sysroot_key": sysroots.sysroot_key(target.sysroot.spec),
         "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
+        "stdcxx_shim": [m.instantiation for m in stdcxx_compat.MEMBERS],
         "smoke": tree_hash(ctx.project_root / SMOKE_APP),
         "deps": deps_fingerprint(ctx.project_root) if with_deps else None,
         "app": {"tree": tree_hash(ctx.project_root / edge_app.APP_DIR),
@@ -167,9 +168,33 @@ def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepa
         conan_packages_dir=ctx.conan_home / "p",
         overlays=present_overlays(target),
         compat_dir=ctx.cache_dir / "toolchains" / target.name,
+        stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner),
     )
     files = write_toolchain(inputs)
     return Prepared(target, info, toolset, files)
+
+
+def stdcxx_shim(ctx: Context, target: Target, info: sysroots.SysrootInfo, toolset: Toolset,
+                runner: Runner) -> Path | None:
+    """Build the board's libstdc++ shim when its GLIBCXX ceiling is below the sysroot's."""
+    members = stdcxx_compat.needed(target.abi.strategy, target.abi.glibcxx, info.glibcxx)
+    if not members:
+        return None
+    libstdcxx = sysroots.find_in_tree(info.path, "libstdc++.so.6",
+                                      sysroots.lib_dirs(info.path, target.arch))
+    if libstdcxx is None:
+        return None
+    req = stdcxx_compat.ShimRequest(
+        members=members, cxx=toolset.cxx, ar=toolset.tools["ar"],
+        compile_flags=(*toolset.target_flags, *target.cpu_flags, "-O2", "-fPIC",
+                       f"-std=c++{target.cppstd}"),
+        sysroot=info.path, libstdcxx=libstdcxx,
+        out_dir=ctx.cache_dir / "toolchains" / target.name / "stdcxx-compat")
+    out = stdcxx_compat.ensure_shim(req, toolset.version, runner)
+    ctx.reporter.info(
+        f"libstdc++ shim: {len(members)} template members newer than {target.name}'s ceiling "
+        f"GLIBCXX_{target.abi.glibcxx} (sysroot has {info.glibcxx}) are linked from {out}")
+    return out
 
 
 def gate_policy(ctx: Context, t: Target, sysroot_path: Path,

@@ -18,6 +18,7 @@ import jinja2
 from .compilers import Toolset
 from .descriptors import Target, expand_path
 from .fsutil import rmtree, write_atomic
+from . import stdcxx_compat
 from .model import AbiStrategy, Arch, CompilerFamily, version_tuple
 
 COMPAT_HEADER = "glibc-compat.h"
@@ -60,7 +61,7 @@ def glibc_pins(target: Target, sysroot_glibc: str | None) -> tuple[list[tuple[st
     return pins, ceiling < (2, 30)
 
 
-def link_flags(target: Target, toolset: Toolset) -> list[str]:
+def link_flags(target: Target, toolset: Toolset, stdcxx_shim: Path | None = None) -> list[str]:
     # the driver links too: clang needs its target there (autotools-style builds such as
     # FFmpeg's link with $CC and LDFLAGS only)
     flags: list[str] = list(toolset.target_flags)
@@ -68,6 +69,8 @@ def link_flags(target: Target, toolset: Toolset) -> list[str]:
         flags.append(f"-fuse-ld={toolset.linker}")
     if target.abi.strategy is AbiStrategy.STATIC_LIBSTDCXX:
         flags += ["-static-libstdc++", "-static-libgcc"]
+    if stdcxx_shim:
+        flags += stdcxx_compat.link_flags(stdcxx_shim)
     flags += list(target.extra_ldflags)
     return flags
 
@@ -126,6 +129,8 @@ class ToolchainInputs:
     #: where the glibc compat header goes: a path that is the same for every checkout (it is
     #: part of the compile flags, hence of Conan's package IDs); default: out_dir
     compat_dir: Path | None = None
+    #: a built libstdc++ shim folder (see stdcxx_compat) when the ceiling is below the sysroot's
+    stdcxx_shim: Path | None = None
 
 
 def present_overlays(target: Target) -> dict[str, Path]:
@@ -143,7 +148,7 @@ def template_vars(inp: ToolchainInputs) -> dict:
     pins, no_clockwait = glibc_pins(t, inp.sysroot_glibc)
     compat = (inp.compat_dir or inp.out_dir) / COMPAT_HEADER if (pins or no_clockwait) else None
     cflags = compile_flags(t, ts, compat)
-    ldflags = link_flags(t, ts)
+    ldflags = link_flags(t, ts, inp.stdcxx_shim)
     sysroot = str(inp.sysroot)
     pc_dir = inp.out_dir / "pkgconfig"
     find_roots = [str(p) for p in inp.overlays.values()]

@@ -113,3 +113,38 @@ def test_rpath_into_the_build_tree_and_missing_libraries_are_caught(
     assert f"has RPATH/RUNPATH {tmp_path}, inside /tmp" in r.stderr
     assert "needs libhelper.so, found neither in the sysroot nor among the package's own" \
         in r.stderr
+
+
+def test_newer_libstdcxx_headers_are_held_to_a_jetpack4_ceiling(bullseye: Path, tmp_path: Path):
+    # bullseye's libstdc++ 10 headers make string streams bind to GLIBCXX_3.4.26; the Nano's
+    # board toolchain links those members from its shim instead (stdcxx_compat)
+    require_tools("clang++-14")
+    build_board("jetson-nano")
+    naive = tmp_path / "naive"
+    subprocess.run(["clang++-14", "--target=aarch64-linux-gnu", f"--sysroot={bullseye}",
+                    "-fuse-ld=lld", "-O2", "-std=c++17", str(TRAP / "sstream.cpp"), "-o",
+                    str(naive)], check=True)
+    r = run_invoke("gate", "--board", "jetson-nano", "--", str(naive))
+    assert r.returncode == 5
+    assert "needs GLIBCXX_3.4.26 (from libstdc++.so.6: " in r.stderr
+    assert "_ZNSt7__cxx1119basic_ostringstreamIcSt11char_traitsIcESaIcEEC1Ev" in r.stderr
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "sstream.cpp").write_text((TRAP / "sstream.cpp").read_text())
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(sstream CXX)\n"
+        "set(CMAKE_CXX_STANDARD 17)\nadd_executable(sstream sstream.cpp)\n")
+    toolchain = PROJECT / "build/jetson-nano/toolchain/toolchain.cmake"
+    subprocess.run(["cmake", "-S", str(src), "-B", str(tmp_path / "b"), "-G", "Ninja",
+                    "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"],
+                   check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(tmp_path / "b")], check=True, capture_output=True)
+    prog = tmp_path / "b" / "sstream"
+    r = run_invoke("gate", "--board", "jetson-nano", "--", str(prog))
+    assert r.returncode == 0, r.stderr
+    dynsyms = subprocess.run(["llvm-nm-14", "-D", "--defined-only", str(prog)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "basic_ostringstream" not in dynsyms  # linked in hidden, not re-exported
+    for p in (naive, prog):
+        r = qemu(bullseye, p)
+        assert (r.returncode, r.stdout) == (0, "48 frames at 24.5 fps +7\n")

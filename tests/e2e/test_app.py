@@ -21,6 +21,7 @@ from edgeforge.context import Context
 from edgeforge.samples import sample
 from tests.conftest import PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
+from tests.e2e.rtsp_server import RtspServer, read_avi_video
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
@@ -168,3 +169,47 @@ def test_haar_backend_finds_the_face_in_megamind(built: dict):
     assert len(frames) == 4
     assert frames[0]["detections"] == []  # the clip fades in
     assert all(any(d["label"] == "face" for d in f["detections"]) for f in frames[1:])
+
+
+def test_rtsp_camera_gives_the_same_detections_as_the_file(built: dict):
+    # Megamind.avi served as an RTSP camera (MPEG-4 over RTP, interleaved after a refused UDP
+    # SETUP): the decoded frames and so the detections equal the file's, frame by frame
+    cascade = APP / "share" / "edge-infer" / "haarcascade_frontalface_default.xml"
+    clip = samples("Megamind.avi")
+    args = ("--backend", "haar", "--cascade", str(cascade), "--max-frames", "6")
+    from_file = run_app(*args, str(clip))
+    assert from_file.returncode == 0, from_file.stderr
+    with RtspServer(read_avi_video(clip)) as camera:
+        live = run_app(*args, "--timeout", "20", camera.url, timeout=300)
+        requests = [r.split(" ", 1)[0] for r in camera.requests]
+    assert live.returncode == 0, live.stderr
+    assert requests[:5] == ["OPTIONS", "DESCRIBE", "SETUP", "SETUP", "PLAY"]
+
+    def detections(out: str) -> list:
+        return [(f["frame"], f["detections"]) for f in map(json.loads, out.splitlines())]
+
+    assert len(detections(live.stdout)) == 6
+    assert detections(live.stdout) == detections(from_file.stdout)
+    assert any(d for _, d in detections(live.stdout))  # the face is found
+
+
+def test_rtsp_stream_is_read_to_its_end(built: dict):
+    clip = read_avi_video(samples("Megamind.avi"))
+    with RtspServer(clip) as camera:
+        r = run_app("--backend", "none", "--summary", "--timeout", "20", camera.url, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(next(ln for ln in r.stderr.splitlines()
+                              if ln.startswith('{"summary"')))["summary"]
+    assert (summary["format"], summary["codec"]) == ("rtsp", "mpeg4")
+    assert (summary["width"], summary["height"]) == (720, 528)
+    assert summary["frames"] == len(clip.frames) == 270  # the RTCP BYE ends the stream
+    assert summary["decode_errors"] == 0
+    assert len(r.stdout.splitlines()) == 270
+
+
+def test_rtsp_unknown_stream_path_is_an_input_error(built: dict):
+    with RtspServer(read_avi_video(samples("Megamind.avi"))) as camera:
+        url = camera.url.replace("/camera", "/no-such-camera")
+        r = run_app("--backend", "none", "--timeout", "20", url, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "edge-infer: error:" in r.stderr and "no-such-camera" in r.stderr

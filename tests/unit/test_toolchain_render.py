@@ -177,3 +177,42 @@ def test_glibc_pins_only_where_the_ceiling_is_below_the_sysroot():
     for board in ("jetson-nx", "rpi4", "jetson-orin", "rpi3-armhf"):
         assert "glibc-compat.h" not in render(replace(inputs(board), sysroot_glibc="2.36"
                                                       if board != "jetson-nx" else "2.31"))
+
+
+def test_stdcxx_shim_members_only_between_the_ceiling_and_the_sysroot():
+    from edgeforge import stdcxx_compat as sc
+    from edgeforge.model import AbiStrategy
+
+    nano = sc.needed(AbiStrategy.SYSROOT_LIBSTDCXX, "3.4.25", "3.4.28")
+    labels = [m.label for m in nano]
+    assert "std::basic_stringstream<char>::basic_stringstream()" in labels
+    assert "std::basic_ostringstream<wchar_t>::basic_ostringstream()" in labels
+    assert all(m.introduced == "3.4.26" for m in nano)
+    # the device already has them, or the sysroot's headers do not define them
+    assert sc.needed(AbiStrategy.SYSROOT_LIBSTDCXX, "3.4.28", "3.4.28") == ()
+    assert sc.needed(AbiStrategy.SYSROOT_LIBSTDCXX, "3.4.22", "3.4.25") == ()
+    assert sc.needed(AbiStrategy.SYSROOT_LIBSTDCXX, "3.4.25", None) == ()
+    # other strategies do not link the sysroot's libstdc++ at all
+    assert sc.needed(AbiStrategy.COMPILER_RUNTIME, "3.4.25", "3.4.28") == ()
+    srcs = sc.sources(nano)
+    assert len(srcs) == len(nano) and all(t.count("template ") == 1 for t in srcs.values())
+    assert "#include <sstream>\ntemplate std::basic_stringbuf<char>::basic_stringbuf();\n" in \
+        srcs["m00.cpp"]
+
+
+def test_stdcxx_shim_goes_first_and_stays_hidden():
+    from dataclasses import replace
+
+    from edgeforge import stdcxx_compat as sc
+
+    shim = Path("/cache/toolchains/jetson-nano/stdcxx-compat")
+    p = render(replace(inputs("jetson-nano"), stdcxx_shim=shim))["conan-host.profile"]
+    flags = json.loads(conf(p, "tools.build:sharedlinkflags"))
+    assert f"-L{shim}" in flags
+    assert "-Wl,--exclude-libs,libedgeforge-stdcxx-compat.a" in flags
+    assert json.loads(conf(p, "tools.build:exelinkflags")) == flags
+    script = sc.linker_script(shim / sc.ARCHIVE, SYSROOT / "usr/lib/aarch64-linux-gnu/libstdc++.so.6")
+    assert script.rstrip().endswith(
+        f"INPUT({shim}/libedgeforge-stdcxx-compat.a "
+        f"{SYSROOT}/usr/lib/aarch64-linux-gnu/libstdc++.so.6)")
+    assert "-Wl,--exclude-libs" not in render(inputs("jetson-nx"))["conan-host.profile"]

@@ -60,6 +60,12 @@ void log_callback(void* avcl, int level, const char* fmt, va_list vl) {
     }
 }
 
+void reset_log_errors() {
+    std::lock_guard<std::mutex> lock(g_log_mutex);
+    g_log_errors = 0;
+    g_first_log_error.clear();
+}
+
 }  // namespace
 
 struct VideoSource::Impl {
@@ -125,11 +131,7 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
         avformat_network_init();
         av_log_set_callback(log_callback);
     });
-    {
-        std::lock_guard<std::mutex> lock(g_log_mutex);
-        g_log_errors = 0;
-        g_first_log_error.clear();
-    }
+    reset_log_errors();
     Impl& s = *impl_;
     s.url = url;
     s.timeout_s = timeout_s;
@@ -174,6 +176,10 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     s.dec->flags |= AV_CODEC_FLAG_BITEXACT;
     s.dec->idct_algo = FF_IDCT_SIMPLE;
     if ((err = avcodec_open2(s.dec, codec, nullptr)) < 0) s.fail("cannot open the decoder for", err);
+    // Errors FFmpeg logged while opening were recovered from (an RTSP server refusing UDP with
+    // 461 before the TCP fall-back, probing past a bad packet): not damage. The decode loop
+    // reads every packet stream-info probing read again, so damage in them is still counted.
+    reset_log_errors();
     s.pkt = av_packet_alloc();
     s.frame = av_frame_alloc();
     if (!s.pkt || !s.frame) throw std::bad_alloc();
