@@ -127,8 +127,9 @@ def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
     ctx.reporter.info(t.describe_resolution())
     prepared = pipeline.prepare(ctx, t)
     ctx.reporter.info(f"toolchain files for {t.name} in {prepared.toolchain.out_dir}:")
+    width = max(map(len, prepared.toolchain.files))
     for name, path in sorted(prepared.toolchain.files.items()):
-        ctx.reporter.info(f"  {name:<20} {path}")
+        ctx.reporter.info(f"  {name:<{width}} {path}")
 
 
 @task(help={

@@ -283,6 +283,9 @@ def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
         path = (inp.compat_dir or out) / name if name == COMPAT_HEADER else out / name
         write_atomic(path, text, mode=0o755 if name in EXECUTABLE else 0o644)
         written[name] = path
+    if inp.stdcxx_shim:
+        for name in (stdcxx_compat.ARCHIVE, stdcxx_compat.SCRIPT):
+            written[name] = inp.stdcxx_shim / name
     pc_tmp = out / ".pkgconfig.new"
     rmtree(pc_tmp)
     pc_tmp.mkdir()

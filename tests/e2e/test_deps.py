@@ -1,11 +1,13 @@
-"""The dependency graph for two boards of different suites and compiler families.
+"""The dependency graph for boards of different suites, compiler families and ABI ceilings.
 
-jetson-nx: clang 14 against Debian bullseye (glibc 2.31); rpi4: gcc 12 against bookworm.
+jetson-nx: clang 14 against Debian bullseye (glibc 2.31); rpi4: gcc 12 against bookworm;
+jetson-nano: clang 14 against bullseye held to JetPack 4 (glibc 2.27, GLIBCXX_3.4.25).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -68,3 +70,25 @@ def test_no_op_build_skips_conan():
     assert r.returncode == 0
     assert "everything is up to date; nothing to do" in r.stdout
     assert "conan" not in r.stdout.replace("conan-host", "").replace("conan.lock", "")
+
+
+def test_jetpack4_graph_stays_under_its_ceiling_through_the_shim():
+    # jetson-nano: clang 14 + bullseye (libstdc++ 10, GLIBCXX_3.4.28) for a JetPack 4 device
+    # (GLIBCXX_3.4.25). OpenCV's string streams need GLIBCXX_3.4.26 from libstdc++ 10's headers;
+    # the board's libstdc++ shim links them in, hidden (see stdcxx_compat)
+    manifest = build_board("jetson-nano", smoke_only=False)
+    ceiling = version_tuple(manifest["abi"]["glibcxx"])
+    assert ceiling == (3, 4, 25)
+    libs = [lib for p in manifest["dependencies"]["packages"] if p["context"] == "host"
+            for lib in p.get("libraries", [])]
+    assert any(lib["path"].startswith("lib/libopencv_core.so") for lib in libs)
+    for lib in libs + [a for a in manifest["artifacts"] if a["role"] == "app"]:
+        if "GLIBCXX" in lib["max_versions"]:
+            assert version_tuple(lib["max_versions"]["GLIBCXX"]) <= ceiling, lib["path"]
+    core = next((PROJECT / "build/jetson-nano/edge-infer/lib").glob("libopencv_core.so.4*"))
+    exported = subprocess.run(["llvm-nm-14", "-D", "--defined-only", str(core)],
+                              capture_output=True, text=True, check=True).stdout
+    assert "_ZNSt7__cxx1118basic_stringstreamIcSt11char_traitsIcESaIcEEC1Ev" not in exported
+    r = run_invoke("test", "--board", "jetson-nano", "--frames", "4")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "100% tests passed" in r.stdout
