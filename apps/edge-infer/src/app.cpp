@@ -82,7 +82,7 @@ int run(const Options& o, std::ostream& err) {
     const auto t_start = Clock::now();
     std::thread decoder([&] {
         try {
-            long n = 0;
+            long long n = 0;
             while (o.max_frames < 0 || n < o.max_frames) {
                 auto t0 = Clock::now();
                 auto f = source.next();
@@ -99,7 +99,7 @@ int run(const Options& o, std::ostream& err) {
     });
 
     StageStats decode, pre, infer, post;
-    long frames = 0, detections = 0;
+    long long frames = 0, detections = 0;
     std::exception_ptr infer_error;
     try {
         while (auto item = queue.pop()) {
@@ -114,7 +114,7 @@ int run(const Options& o, std::ostream& err) {
             infer.add(t.inference_ms);
             post.add(t.postprocess_ms);
             ++frames;
-            detections += long(r.detections.size());
+            detections += static_cast<long long>(r.detections.size());
         }
     } catch (...) {
         infer_error = std::current_exception();

@@ -16,10 +16,11 @@ namespace {
     throw AppError(kUsage, msg + "\n(see edge-infer --help)");
 }
 
-long to_long(const std::string& flag, const std::string& v, long lo, long hi) {
+// long long, not long: long is 32 bits on armhf
+long long to_long(const std::string& flag, const std::string& v, long long lo, long long hi) {
     errno = 0;
     char* end = nullptr;
-    long n = std::strtol(v.c_str(), &end, 10);
+    long long n = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || errno == ERANGE)
         fail(flag + ": expected an integer, got '" + v + "'");
     if (n < lo || n > hi)
@@ -111,7 +112,7 @@ Options parse_args(const std::vector<std::string>& args) {
         {"--threads", [&](const std::string& v) { o.threads = int(to_long("--threads", v, 0, 256)); }},
         {"--queue", [&](const std::string& v) { o.queue_size = int(to_long("--queue", v, 1, 1024)); }},
         {"--max-frames", [&](const std::string& v) {
-             o.max_frames = to_long("--max-frames", v, 1, 1L << 40); }},
+             o.max_frames = to_long("--max-frames", v, 1, 1LL << 40); }},
         {"--timeout", [&](const std::string& v) { o.timeout_s = to_double("--timeout", v, 0.1, 3600); }},
     };
     const std::map<std::string, bool*> flags = {

@@ -3,14 +3,22 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <numeric>
 #include <string>
 
 namespace edge_infer {
 
-double StageStats::mean() const {
-    if (samples_.empty()) return 0;
-    return std::accumulate(samples_.begin(), samples_.end(), 0.0) / double(samples_.size());
+void StageStats::add(double ms) {
+    ++count_;
+    sum_ += ms;
+    if (samples_.size() < kRetained) {
+        samples_.push_back(ms);
+        return;
+    }
+    rng_ ^= rng_ << 13;  // xorshift64
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    auto slot = rng_ % std::uint64_t(count_);
+    if (slot < kRetained) samples_[std::size_t(slot)] = ms;
 }
 
 double StageStats::percentile(double p) const {

@@ -82,7 +82,7 @@ struct VideoSource::Impl {
     SwsContext* sws = nullptr;
     int stream = -1;
     bool draining = false, finished = false;
-    long index = 0;
+    long long index = 0;
     long decode_errors = 0;
     std::string first_decode_error;
     SourceInfo info;

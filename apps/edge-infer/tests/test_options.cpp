@@ -49,6 +49,12 @@ TEST(Options, EveryOptionWithSeparateAndInlineValues) {
     EXPECT_EQ(o.input, "rtsp://cam.local/stream");
 }
 
+TEST(Options, FrameLimitIs64BitOnEveryTarget) {
+    // long is 32 bits on armhf: the limit must still take values above 2^32
+    EXPECT_EQ(parse_args({"--backend", "none", "--max-frames", "5000000000", "x"}).max_frames, 5000000000LL);
+    EXPECT_EQ(parse_args({"--backend", "none", "--max-frames", "1099511627776", "x"}).max_frames, 1LL << 40);
+}
+
 TEST(Options, VersionAndHelpNeedNoInput) {
     EXPECT_TRUE(parse_args({"--version"}).version);
     EXPECT_EQ(parse_args({"--backend", "none", "x"}).backend, Backend::None);

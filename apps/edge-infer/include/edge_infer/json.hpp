@@ -10,7 +10,7 @@
 namespace edge_infer {
 
 struct FrameResult {
-    long index = 0;
+    long long index = 0;
     double timestamp = 0;   // seconds from the stream's start
     std::vector<Detection> detections;
 };

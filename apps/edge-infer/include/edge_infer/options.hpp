@@ -20,7 +20,7 @@ struct Options {
     float nms_threshold = 0.45f;
     int threads = 0;                    // OpenCV threads, 0 = OpenCV's default
     int queue_size = 4;
-    long max_frames = -1;               // -1 = whole stream
+    long long max_frames = -1;               // -1 = whole stream
     double timeout_s = 5.0;             // open/read timeout for network inputs
     bool keep_going = false;            // damaged frames are not an error
     bool summary = false;

@@ -11,7 +11,7 @@
 namespace edge_infer {
 
 struct DecodedFrame {
-    long index = 0;
+    long long index = 0;
     double timestamp = 0;
     cv::Mat bgr;
 };
