@@ -124,11 +124,16 @@ class ShimRequest:
 def ensure_shim(req: ShimRequest, compiler_version: str, runner: Runner) -> Path:
     """Build the archive and linker script into req.out_dir unless they are current."""
     key = req.key(compiler_version)
-    stamp = req.out_dir / STAMP
-    if _stamp_key(stamp) == key and (req.out_dir / ARCHIVE).is_file():
+
+    def current() -> bool:
+        return _stamp_key(req.out_dir / STAMP) == key and (req.out_dir / ARCHIVE).is_file()
+
+    if current():
         return req.out_dir
     req.out_dir.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(req.out_dir.parent / f".{req.out_dir.name}.lock"):
+        if current():  # another build finished it while we waited
+            return req.out_dir
         partial = req.out_dir.parent / f".{req.out_dir.name}.partial-{os.getpid()}"
         rmtree(partial)
         partial.mkdir()
