@@ -15,10 +15,10 @@ from pathlib import Path
 
 import jinja2
 
+from . import stdcxx_compat
 from .compilers import Toolset
 from .descriptors import Target, expand_path
 from .fsutil import rmtree, write_atomic
-from . import stdcxx_compat
 from .model import AbiStrategy, Arch, CompilerFamily, version_tuple
 
 COMPAT_HEADER = "glibc-compat.h"

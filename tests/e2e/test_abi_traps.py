@@ -142,8 +142,8 @@ def test_newer_libstdcxx_headers_are_held_to_a_jetpack4_ceiling(bullseye: Path, 
     prog = tmp_path / "b" / "sstream"
     r = run_invoke("gate", "--board", "jetson-nano", "--", str(prog))
     assert r.returncode == 0, r.stderr
-    dynsyms = subprocess.run(["llvm-nm-14", "-D", "--defined-only", str(prog)], capture_output=True, text=True,
-                             check=True).stdout
+    dynsyms = subprocess.run(["llvm-nm-14", "-D", "--defined-only", str(prog)],
+                             capture_output=True, text=True, check=True).stdout
     assert "basic_ostringstream" not in dynsyms  # linked in hidden, not re-exported
     for p in (naive, prog):
         r = qemu(bullseye, p)
