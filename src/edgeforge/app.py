@@ -29,6 +29,7 @@ SAMPLE_VIDEO = "vtest.avi"
 
 @dataclass(frozen=True)
 class AppBuild:
+    name: str          # edge-infer, or edge-infer-<variant> (its folder name everywhere)
     work: Path         # Conan output folder (build tree, generators)
     staging: Path      # installed program + runtime libraries, before it is gated
 
@@ -109,7 +110,7 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
     # the build tree mirrors the install layout (RUNPATH $ORIGIN/../lib): ctest runs from it
     deploy_runtime(work / "runtime", work / "build" / "lib")
     ctx.reporter.info(f"{name}: {len(libs)} runtime libraries deployed next to the program")
-    return AppBuild(work, staging)
+    return AppBuild(name, work, staging)
 
 
 def smoke_args(installed: Path, video: Path, frames: int, output: Path) -> list[str]:
@@ -143,29 +144,6 @@ def run_ctest(ctx: Context, build_dir: Path, runner: Runner, env: dict[str, str]
 
 
 NATIVE = "host"  # build/host/: the x86_64 build of the app, for parity checks and sanitizers
-
-
-def build_native(ctx: Context, runner: Runner, *, sanitize: str | None = None) -> Path:
-    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
-    from .deps import build_deps, conan_env, prepare_sources
-    from .fsutil import write_atomic
-    from .pipeline import host_gcc_version
-    from .toolchain import native_profile
-
-    profile = ctx.board_dir(NATIVE) / "toolchain" / "conan-host.profile"
-    cppstd = ctx.catalog.resolve(None).cppstd  # the project's C++ standard
-    write_atomic(profile, native_profile(host_gcc_version(runner), {
-        "c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"}, cppstd))
-    prepare_sources(ctx, runner)
-    deps = build_deps(ctx, NATIVE, profile, profile, runner, None)
-    variant = "asan" if sanitize else ""
-    built = build_app(ctx, NATIVE, profile, profile, deps.lockfile, runner, conan_env(ctx),
-                      sanitize=sanitize, variant=variant)
-    final = ctx.board_dir(NATIVE) / (APP_NAME + (f"-{variant}" if variant else ""))
-    rmtree(final)
-    os.rename(built.staging, final)
-    ctx.reporter.info(f"native app: {final / 'bin' / APP_NAME}")
-    return final
 
 
 def detections(jsonl: str) -> list[list[dict]]:

@@ -300,7 +300,7 @@ def native(c, sanitize=False, test=False):
     """Build the dependencies and the app for this x86_64 machine (parity and sanitizer checks)."""
     ctx = _ctx()
     runner = ctx.runner(edge_app.NATIVE)
-    final = edge_app.build_native(ctx, runner, sanitize="address,undefined" if sanitize else None)
+    final = pipeline.build_native(ctx, runner, sanitize="address,undefined" if sanitize else None)
     if test:
         name = final.name
         with ctx.reporter.step(f"ctest for {name} (native)"):

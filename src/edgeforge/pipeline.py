@@ -29,11 +29,18 @@ from .deps import (
     root_requires,
 )
 from .descriptors import Target
-from .fsutil import canonical_hash, rmtree, write_json
+from .fsutil import canonical_hash, rmtree, write_atomic, write_json
 from .hostsetup import binfmt_ok
 from .manifest import artifact_entry, artifacts_intact, read_manifest, write_manifest
 from .runner import Runner
-from .toolchain import TEMPLATES, ToolchainFiles, ToolchainInputs, present_overlays, write_toolchain
+from .toolchain import (
+    TEMPLATES,
+    ToolchainFiles,
+    ToolchainInputs,
+    native_profile,
+    present_overlays,
+    write_toolchain,
+)
 
 PLAN_STAMP = ".edgeforge-plan.json"
 SMOKE_APP = "apps/smoke"
@@ -154,6 +161,7 @@ def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepa
                 f"{target.name}'s ceiling {target.abi.glibc}; the ABI gate holds binaries to "
                 "the ceiling"
             )
+    compat_dir = ctx.cache_dir / "toolchains" / target.name  # the same for every checkout
     inputs = ToolchainInputs(
         target=target,
         toolset=toolset,
@@ -167,15 +175,15 @@ def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepa
         can_run=binfmt_ok(target.arch),
         conan_packages_dir=ctx.conan_home / "p",
         overlays=present_overlays(target),
-        compat_dir=ctx.cache_dir / "toolchains" / target.name,
-        stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner),
+        compat_dir=compat_dir,
+        stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner, compat_dir / "stdcxx-compat"),
     )
     files = write_toolchain(inputs)
     return Prepared(target, info, toolset, files)
 
 
 def stdcxx_shim(ctx: Context, target: Target, info: sysroots.SysrootInfo, toolset: Toolset,
-                runner: Runner) -> Path | None:
+                runner: Runner, out_dir: Path) -> Path | None:
     """Build the board's libstdc++ shim when its GLIBCXX ceiling is below the sysroot's."""
     members = stdcxx_compat.needed(target.abi.strategy, target.abi.glibcxx, info.glibcxx)
     if not members:
@@ -185,12 +193,12 @@ def stdcxx_shim(ctx: Context, target: Target, info: sysroots.SysrootInfo, toolse
     if libstdcxx is None:
         return None
     req = stdcxx_compat.ShimRequest(
-        members=members, cxx=toolset.cxx, ar=toolset.tools["ar"],
+        members=members, cxx=toolset.cxx, compiler_version=toolset.version,
+        ar=toolset.tools["ar"],
         compile_flags=(*toolset.target_flags, *target.cpu_flags, "-O2", "-fPIC",
                        f"-std=c++{target.cppstd}"),
-        sysroot=info.path, libstdcxx=libstdcxx,
-        out_dir=ctx.cache_dir / "toolchains" / target.name / "stdcxx-compat")
-    out = stdcxx_compat.ensure_shim(req, toolset.version, runner)
+        sysroot=info.path, libstdcxx=libstdcxx, out_dir=out_dir)
+    out = stdcxx_compat.ensure_shim(req, runner)
     ctx.reporter.info(
         f"libstdc++ shim: {len(members)} template members newer than {target.name}'s ceiling "
         f"GLIBCXX_{target.abi.glibcxx} (sysroot has {info.glibcxx}) are linked from {out}")
@@ -233,6 +241,25 @@ def build_app_for(ctx: Context, target: Target, prepared: Prepared, deps: DepsRe
     final = ctx.board_dir(target.name) / edge_app.APP_NAME
     rmtree(final)
     os.rename(built.staging, final)
+    return final
+
+
+def build_native(ctx: Context, runner: Runner, *, sanitize: str | None = None) -> Path:
+    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
+    native = edge_app.NATIVE
+    profile = ctx.board_dir(native) / "toolchain" / "conan-host.profile"
+    cppstd = ctx.catalog.resolve(None).cppstd  # the project's C++ standard
+    write_atomic(profile, native_profile(host_gcc_version(runner), {
+        "c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"}, cppstd))
+    prepare_sources(ctx, runner)
+    deps = build_deps(ctx, native, profile, profile, runner, None)
+    built = edge_app.build_app(ctx, native, profile, profile, deps.lockfile, runner,
+                               conan_env(ctx), sanitize=sanitize,
+                               variant="asan" if sanitize else "")
+    final = ctx.board_dir(native) / built.name
+    rmtree(final)
+    os.rename(built.staging, final)
+    ctx.reporter.info(f"native app: {final / 'bin' / edge_app.APP_NAME}")
     return final
 
 

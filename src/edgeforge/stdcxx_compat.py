@@ -107,23 +107,24 @@ def link_flags(shim_dir: Path) -> list[str]:
 class ShimRequest:
     members: tuple[ShimMember, ...]
     cxx: str
+    compiler_version: str
     ar: str
     compile_flags: tuple[str, ...]
     sysroot: Path
     libstdcxx: Path
     out_dir: Path
 
-    def key(self, compiler_version: str) -> str:
+    def key(self) -> str:
         return canonical_hash({
             "members": [m.instantiation for m in self.members], "cxx": self.cxx,
-            "version": compiler_version, "flags": list(self.compile_flags),
+            "version": self.compiler_version, "flags": list(self.compile_flags),
             "sysroot": str(self.sysroot), "libstdcxx": str(self.libstdcxx),
         })
 
 
-def ensure_shim(req: ShimRequest, compiler_version: str, runner: Runner) -> Path:
+def ensure_shim(req: ShimRequest, runner: Runner) -> Path:
     """Build the archive and linker script into req.out_dir unless they are current."""
-    key = req.key(compiler_version)
+    key = req.key()
 
     def current() -> bool:
         return _stamp_key(req.out_dir / STAMP) == key and (req.out_dir / ARCHIVE).is_file()
