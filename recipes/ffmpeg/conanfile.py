@@ -43,7 +43,8 @@ class FFmpegConan(ConanFile):
         "decoders": "h264,hevc,mpeg4,msmpeg4v3,mjpeg,vp8,vp9,rawvideo",
         "encoders": "",
         "parsers": "h264,hevc,mpeg4video,mjpeg,vp8,vp9",
-        "demuxers": "mov,matroska,avi,h264,hevc,rtsp,rtp,sdp",
+        # mpegts: what encoders and cameras send over udp:// and RTP (payload type 33)
+        "demuxers": "mov,matroska,avi,h264,hevc,mpegts,rtsp,rtp,sdp",
         "muxers": "",
         "protocols": "file,tcp,udp,rtp",
         "bsfs": "h264_mp4toannexb,hevc_mp4toannexb",

@@ -36,7 +36,9 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file"),
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
     "native build": ("nasm",),
-    "tests": ("libyaml-dev",),  # an amd64-only library: cross builds must not find it
+    # libyaml-dev: an amd64-only library cross builds must not find; ffmpeg: the program, as
+    # the encoder that streams a clip to the app over UDP and RTP
+    "tests": ("libyaml-dev", "ffmpeg"),
 }
 
 #: executables each package group must provide (for doctor)
@@ -57,6 +59,7 @@ TOOLS: dict[str, str] = {
     "pkg-config": "pkg-config",
     "ccache": "ccache",
     "nasm": "nasm",
+    "ffmpeg": "ffmpeg",
     "dpkg-source": "dpkg-dev",
 }
 

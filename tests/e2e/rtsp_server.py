@@ -83,6 +83,16 @@ def rtcp_goodbye(rtp_time: int, packets: int, octets: int) -> bytes:
     return report + struct.pack("!BBHI", 0x81, 203, 1, SSRC)
 
 
+def session_description(video: AviVideo, address: str = "0.0.0.0", port: int = 0) -> str:
+    """The SDP of the MP4V-ES track: for RTSP's DESCRIBE (port 0) or a receiver's .sdp file."""
+    config = mpeg4_config(video.frames[0]).hex().upper()
+    return ("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=edgeforge test camera\r\n"
+            f"c=IN IP4 {address}\r\nt=0 0\r\n"
+            f"m=video {port} RTP/AVP {PT}\r\na=rtpmap:{PT} MP4V-ES/90000\r\n"
+            f"a=fmtp:{PT} profile-level-id=1;config={config}\r\n"
+            f"a=framerate:{video.fps:g}\r\n")
+
+
 def interleaved(channel: int, packet: bytes) -> bytes:
     return b"$" + bytes([channel]) + struct.pack("!H", len(packet)) + packet
 
@@ -117,12 +127,7 @@ class RtspServer:
         self._sock.close()
 
     def sdp(self) -> str:
-        config = mpeg4_config(self.video.frames[0]).hex().upper()
-        return ("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=edgeforge test camera\r\n"
-                "c=IN IP4 0.0.0.0\r\nt=0 0\r\n"
-                f"m=video 0 RTP/AVP {PT}\r\na=rtpmap:{PT} MP4V-ES/90000\r\n"
-                f"a=fmtp:{PT} profile-level-id=1;config={config}\r\n"
-                f"a=framerate:{self.video.fps:g}\r\na=control:track0\r\n")
+        return session_description(self.video) + "a=control:track0\r\n"
 
     def _accept(self) -> None:
         while not self._stop.is_set():

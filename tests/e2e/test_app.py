@@ -22,11 +22,20 @@ from edgeforge.samples import sample
 from tests.conftest import PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 from tests.e2e.rtsp_server import RtspServer, read_avi_video
+from tests.e2e.udp_streams import (
+    RtpSender,
+    ffmpeg_sender,
+    free_udp_port,
+    prime_rtp_receiver,
+    wait_until_bound,
+)
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
 APP = PROJECT / "build" / BOARD / "edge-infer"
 MODEL = APP / "share" / "edge-infer" / "pedestrian-grid.onnx"
+CASCADE = APP / "share" / "edge-infer" / "haarcascade_frontalface_default.xml"
+HAAR = ("--backend", "haar", "--cascade", str(CASCADE), "--max-frames", "6")
 
 
 def samples(name: str) -> Path:
@@ -45,12 +54,57 @@ def damaged_video(dest: Path) -> Path:
     return dest
 
 
-def run_app(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def app_argv(*args: str) -> list[str]:
     """The installed aarch64 program under qemu-user with the board's sysroot."""
-    argv = ["qemu-aarch64", "-L", str(sysroot_of(BOARD)), "-E", f"LD_LIBRARY_PATH={APP / 'lib'}",
+    return ["qemu-aarch64", "-L", str(sysroot_of(BOARD)), "-E", f"LD_LIBRARY_PATH={APP / 'lib'}",
             str(APP / "bin" / "edge-infer"), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+
+
+def run_app(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(app_argv(*args), capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
+
+
+def receive(args: list[str], port: int, start_sender, timeout: float = 300,
+            prime: bool = False):
+    """Start the app on a UDP source, start the sender once the app has bound `port` (and,
+    with `prime`, re-opened it as an RTP session), wait for the app; start_sender() returns
+    the function that stops the sender."""
+    app = subprocess.Popen(app_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, text=True)
+    try:
+        wait_until_bound(port, app)
+        if prime:
+            prime_rtp_receiver(port, app)
+        stop = start_sender()
+        try:
+            out, err = app.communicate(timeout=timeout)
+        finally:
+            stop()
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate()
+    return subprocess.CompletedProcess(app.args, app.returncode, out, err)
+
+
+def detections(out: str) -> list:
+    return [(f["frame"], f["detections"]) for f in map(json.loads, out.splitlines())]
+
+
+def summary_of(stderr: str) -> dict:
+    return json.loads(next(ln for ln in stderr.splitlines()
+                           if ln.startswith('{"summary"')))["summary"]
+
+
+@pytest.fixture(scope="module")
+def megamind_faces(built: dict) -> list:
+    """The Haar face detections on the first 6 frames of Megamind.avi read from the file."""
+    r = run_app(*HAAR, str(samples("Megamind.avi")))
+    assert r.returncode == 0, r.stderr
+    found = detections(r.stdout)
+    assert len(found) == 6 and any(d for _, d in found)  # the face is found
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -171,35 +225,152 @@ def test_haar_backend_finds_the_face_in_megamind(built: dict):
     assert all(any(d["label"] == "face" for d in f["detections"]) for f in frames[1:])
 
 
-def test_rtsp_camera_gives_the_same_detections_as_the_file(built: dict):
+def test_rtsp_camera_gives_the_same_detections_as_the_file(built: dict, megamind_faces: list):
     # Megamind.avi served as an RTSP camera (MPEG-4 over RTP, interleaved after a refused UDP
     # SETUP): the decoded frames and so the detections equal the file's, frame by frame
-    cascade = APP / "share" / "edge-infer" / "haarcascade_frontalface_default.xml"
-    clip = samples("Megamind.avi")
-    args = ("--backend", "haar", "--cascade", str(cascade), "--max-frames", "6")
-    from_file = run_app(*args, str(clip))
-    assert from_file.returncode == 0, from_file.stderr
-    with RtspServer(read_avi_video(clip)) as camera:
-        live = run_app(*args, "--timeout", "20", camera.url, timeout=300)
+    # over TCP the camera can be made to wait: every frame, as from the file
+    with RtspServer(read_avi_video(samples("Megamind.avi"))) as camera:
+        live = run_app(*HAAR, "--drop-frames", "no", "--timeout", "20", camera.url, timeout=300)
         requests = [r.split(" ", 1)[0] for r in camera.requests]
     assert live.returncode == 0, live.stderr
     assert requests[:5] == ["OPTIONS", "DESCRIBE", "SETUP", "SETUP", "PLAY"]
+    assert detections(live.stdout) == megamind_faces
 
-    def detections(out: str) -> list:
-        return [(f["frame"], f["detections"]) for f in map(json.loads, out.splitlines())]
 
-    assert len(detections(live.stdout)) == 6
-    assert detections(live.stdout) == detections(from_file.stdout)
-    assert any(d for _, d in detections(live.stdout))  # the face is found
+@pytest.mark.parametrize("scheme, muxer, demuxer", [
+    ("udp", "mpegts", "mpegts"),  # MPEG-TS in UDP datagrams, as encoders multicast it
+    ("rtp", "rtp_mpegts", "rtp"),  # MPEG-TS over RTP (payload type 33): no SDP needed
+])
+def test_mpegts_stream_gives_the_same_detections_as_the_file(built: dict, megamind_faces: list,
+                                                             scheme, muxer, demuxer):
+    port = free_udp_port()
+    url = f"{scheme}://127.0.0.1:{port}"
+
+    def start():
+        tx = ffmpeg_sender(samples("Megamind.avi"), muxer,
+                           url + ("?pkt_size=1316" if scheme == "udp" else ""))
+        return lambda: (tx.terminate(), tx.wait(timeout=30))
+
+    # room for every frame asked for: nothing is dropped, and reading never stops
+    live = receive([*HAAR, "--queue", "8", "--summary", "--timeout", "20", url], port, start,
+                   prime=scheme == "rtp")
+    assert live.returncode == 0, live.stderr
+    summary = summary_of(live.stderr)
+    assert (summary["format"], summary["codec"]) == (demuxer, "mpeg4")
+    assert summary["decode_errors"] == 0
+    assert detections(live.stdout) == megamind_faces
+
+
+def test_live_source_faster_than_the_detector_drops_whole_frames(built: dict):
+    # 24 frames/s over RTP (no flow control) into a Haar detector at ~2 frames/s under qemu:
+    # the decode thread keeps reading and drops the oldest waiting frames, so no packet is lost
+    # in the socket and every frame that reaches the detector decoded cleanly
+    port = free_udp_port()
+    url = f"rtp://127.0.0.1:{port}"
+
+    def start():
+        tx = ffmpeg_sender(samples("Megamind.avi"), "rtp_mpegts", url)
+        return lambda: (tx.terminate(), tx.wait(timeout=30))
+
+    r = receive(["--backend", "haar", "--cascade", str(CASCADE), "--threads", "1",
+                 "--max-frames", "48", "--summary", "--timeout", "20", url], port, start,
+                prime=True)
+    assert r.returncode == 0, r.stderr
+    summary = summary_of(r.stderr)
+    assert summary["decode_errors"] == 0
+    assert summary["dropped"] > 0
+    assert summary["frames"] + summary["dropped"] == 48
+    indices = [f["frame"] for f in map(json.loads, r.stdout.splitlines())]
+    assert len(indices) == summary["frames"]
+    assert indices == sorted(set(indices)) and indices[-1] == 47  # the newest is never dropped
+    assert f"{summary['dropped']} of 48 frames dropped" in r.stderr
+
+
+def test_joining_a_running_stream_starts_at_its_next_key_frame(built: dict):
+    # a camera that has been sending for a while (headers before each key frame): the app
+    # joins mid-picture-group; what it cannot decode before the next key frame is skipped,
+    # not reported as damage, and from there every frame decodes cleanly
+    port = free_udp_port()
+    url = f"udp://127.0.0.1:{port}"
+    tx = ffmpeg_sender(samples("Megamind.avi"), "mpegts", url + "?pkt_size=1316",
+                       headers_at_key_frames=True)  # 11 s of stream
+    try:
+        time.sleep(1.5)  # about 36 frames in; the next key frame is frame 98 (4.1 s)
+        assert tx.poll() is None, tx.stderr.read()
+        r = run_app("--backend", "none", "--max-frames", "24", "--summary", "--timeout", "10",
+                    url, timeout=300)
+    finally:
+        tx.terminate()
+        tx.wait(timeout=30)
+    assert r.returncode == 0, r.stderr
+    summary = summary_of(r.stderr)
+    assert summary["decode_errors"] == 0 and summary["frames"] == 24
+    # timestamps count from the first packet the app saw: it started at the key frame
+    # seconds later, not at the pictures it could not decode
+    stamps = [f["timestamp"] for f in map(json.loads, r.stdout.splitlines())]
+    assert stamps[0] > 0.5 and stamps == sorted(stamps)
+
+
+def test_rtp_session_described_by_an_sdp_file(built: dict, megamind_faces: list, tmp_path: Path):
+    # MPEG-4 over RTP with a dynamic payload type: the receiver learns the codec and its
+    # headers from the session description, as from a camera's or GStreamer's .sdp
+    port = free_udp_port()
+    sender = RtpSender(read_avi_video(samples("Megamind.avi")), port)
+    session = tmp_path / "camera.sdp"
+    session.write_text(sender.sdp())
+
+    def start():
+        sender.__enter__()
+        return sender.__exit__
+
+    live = receive([*HAAR, "--queue", "8", "--summary", "--timeout", "20", str(session)], port,
+                   start)
+    assert live.returncode == 0, live.stderr
+    summary = summary_of(live.stderr)
+    assert (summary["format"], summary["codec"]) == ("sdp", "mpeg4")
+    assert summary["decode_errors"] == 0
+    assert detections(live.stdout) == megamind_faces
+
+
+def test_rtp_with_a_dynamic_payload_type_and_no_sdp_is_explained(built: dict):
+    port = free_udp_port()
+    sender = RtpSender(read_avi_video(samples("Megamind.avi")), port)
+
+    def start():
+        sender.__enter__()
+        return sender.__exit__
+
+    r = receive(["--backend", "none", "--timeout", "20", f"rtp://127.0.0.1:{port}"], port, start,
+                timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert f"cannot open input 'rtp://127.0.0.1:{port}'" in r.stderr
+    assert "payload type 96 without an SDP file" in r.stderr  # FFmpeg's own reason, passed on
+
+
+@pytest.mark.parametrize("kind", ["udp", "sdp"])
+def test_silent_live_source_times_out(built: dict, tmp_path: Path, kind: str):
+    # nothing is ever sent: the app must give up on its own, with the bound it was given
+    port = free_udp_port()
+    source = f"udp://127.0.0.1:{port}"
+    if kind == "sdp":
+        session = tmp_path / "camera.sdp"
+        session.write_text(RtpSender(read_avi_video(samples("Megamind.avi")), port).sdp())
+        source = str(session)
+    t0 = time.monotonic()
+    r = run_app("--backend", "none", "--timeout", "2", source, timeout=120)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 3, r.stderr
+    assert f"'{source}': no answer within 2 s (--timeout)" in r.stderr
+    assert elapsed < 60
 
 
 def test_rtsp_stream_is_read_to_its_end(built: dict):
     clip = read_avi_video(samples("Megamind.avi"))
     with RtspServer(clip) as camera:
-        r = run_app("--backend", "none", "--summary", "--timeout", "20", camera.url, timeout=300)
+        r = run_app("--backend", "none", "--summary", "--drop-frames", "no", "--timeout", "20",
+                    camera.url, timeout=300)
     assert r.returncode == 0, r.stderr
-    summary = json.loads(next(ln for ln in r.stderr.splitlines()
-                              if ln.startswith('{"summary"')))["summary"]
+    summary = summary_of(r.stderr)
     assert (summary["format"], summary["codec"]) == ("rtsp", "mpeg4")
     assert (summary["width"], summary["height"]) == (720, 528)
     assert summary["frames"] == len(clip.frames) == 270  # the RTCP BYE ends the stream

@@ -15,6 +15,7 @@
 #include "edge_infer/bounded_queue.hpp"
 #include "edge_infer/detector.hpp"
 #include "edge_infer/json.hpp"
+#include "edge_infer/postprocess.hpp"
 #include "edge_infer/stats.hpp"
 #include "edge_infer/types.hpp"
 #include "edge_infer/video_source.hpp"
@@ -78,19 +79,22 @@ int run(const Options& o, std::ostream& err) {
     }
 
     BoundedQueue<Item> queue(std::size_t(o.queue_size));
+    const bool drop = o.drop == DropPolicy::Yes || (o.drop == DropPolicy::Auto && source.live());
+    long long decoded = 0, dropped = 0;  // the decode thread's; read after join()
     std::exception_ptr decode_error;
     const auto t_start = Clock::now();
     std::thread decoder([&] {
         try {
-            long long n = 0;
-            while (o.max_frames < 0 || n < o.max_frames) {
+            while (o.max_frames < 0 || decoded < o.max_frames) {
                 auto t0 = Clock::now();
                 auto f = source.next();
                 if (!f) break;
                 Item item{std::move(*f),
                           std::chrono::duration<double, std::milli>(Clock::now() - t0).count()};
-                if (!queue.push(std::move(item))) break;
-                ++n;
+                ++decoded;
+                if (!(drop ? queue.push_latest(std::move(item), dropped)
+                           : queue.push(std::move(item))))
+                    break;
             }
         } catch (...) {
             decode_error = std::current_exception();
@@ -108,6 +112,7 @@ int run(const Options& o, std::ostream& err) {
             r.index = item->frame.index;
             r.timestamp = item->frame.timestamp;
             r.detections = detector->detect(item->frame.bgr, t);
+            canonical_order(r.detections);
             *out << to_json_line(r) << '\n';
             decode.add(item->decode_ms);
             pre.add(t.preprocess_ms);
@@ -139,6 +144,9 @@ int run(const Options& o, std::ostream& err) {
             << (o.keep_going ? "" : " (--keep-going accepts damaged input)") << "\n";
         if (!o.keep_going) code = kDamagedInput;
     }
+    if (dropped)
+        err << "edge-infer: note: " << dropped << " of " << decoded << " frames dropped: the "
+            << "detector was slower than the live source (--drop-frames no waits instead)\n";
     if (file.is_open()) {
         file.close();
         if (code == kOk) {
@@ -157,7 +165,9 @@ int run(const Options& o, std::ostream& err) {
         err << "{\"summary\":{\"input\":\"" << json_escape(o.input) << "\",\"format\":\""
             << info.format << "\",\"codec\":\"" << info.codec << "\",\"width\":" << info.width
             << ",\"height\":" << info.height << ",\"backend\":\"" << backend_name(o.backend)
-            << "\",\"frames\":" << frames << ",\"detections\":" << detections
+            << "\",\"frames\":" << frames << ",\"dropped\":" << dropped
+            << ",\"skipped_before_key_frame\":" << source.skipped_joining()
+            << ",\"detections\":" << detections
             << ",\"decode_errors\":" << errors << ",\"wall_s\":" << fmt(wall, 3)
             << ",\"fps\":" << fmt(wall > 0 ? frames / wall : 0, 2) << ",\"stages\":{"
             << stage("decode", decode) << "," << stage("preprocess", pre) << ","

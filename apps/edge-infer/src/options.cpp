@@ -60,7 +60,8 @@ std::string usage() {
         "usage: edge-infer [options] INPUT\n"
         "\n"
         "Detect objects in a video file or stream; writes one JSON object per frame.\n"
-        "INPUT is a file or an rtsp://, rtp://, udp:// or tcp:// URL.\n"
+        "INPUT is a file, an rtsp://, rtp://, udp:// or tcp:// URL, or an .sdp file\n"
+        "describing an RTP session (needed for RTP payloads other than MPEG-TS).\n"
         "\n"
         "  --backend dnn|hog|haar|none  detector (default dnn; none: decode only)\n"
         "  --model FILE            ONNX detector for dnn\n"
@@ -71,6 +72,9 @@ std::string usage() {
         "  --nms-threshold F       IoU above which overlapping boxes are merged (default 0.45)\n"
         "  --threads N             OpenCV worker threads (default: OpenCV's choice)\n"
         "  --queue N               decoded frames buffered between threads (default 4)\n"
+        "  --drop-frames auto|yes|no  when the detector falls behind, drop the oldest\n"
+        "                          buffered frame (yes) or wait (no); auto: drop for live\n"
+        "                          sources (URLs, .sdp), wait for files\n"
         "  --max-frames N          stop after N frames\n"
         "  --timeout SECONDS       network open/read timeout (default 5)\n"
         "  --keep-going            accept a damaged stream (exit 0 despite decode errors)\n"
@@ -111,6 +115,12 @@ Options parse_args(const std::vector<std::string>& args) {
              o.nms_threshold = float(to_double("--nms-threshold", v, 0.0, 1.0)); }},
         {"--threads", [&](const std::string& v) { o.threads = int(to_long("--threads", v, 0, 256)); }},
         {"--queue", [&](const std::string& v) { o.queue_size = int(to_long("--queue", v, 1, 1024)); }},
+        {"--drop-frames", [&](const std::string& v) {
+             if (v == "auto") o.drop = DropPolicy::Auto;
+             else if (v == "yes") o.drop = DropPolicy::Yes;
+             else if (v == "no") o.drop = DropPolicy::No;
+             else fail("--drop-frames: expected auto, yes or no, got '" + v + "'");
+         }},
         {"--max-frames", [&](const std::string& v) {
              o.max_frames = to_long("--max-frames", v, 1, 1LL << 40); }},
         {"--timeout", [&](const std::string& v) { o.timeout_s = to_double("--timeout", v, 0.1, 3600); }},

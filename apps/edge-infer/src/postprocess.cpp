@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <tuple>
 
 namespace edge_infer {
 
@@ -14,14 +14,19 @@ float iou(const Box& a, const Box& b) {
     return uni > 0 ? inter / uni : 0.f;
 }
 
+bool reported_before(const Detection& a, const Detection& b) {
+    return std::tie(b.score, a.class_id, a.box.y, a.box.x, a.box.h, a.box.w) <
+           std::tie(a.score, b.class_id, b.box.y, b.box.x, b.box.h, b.box.w);
+}
+
+void canonical_order(std::vector<Detection>& dets) {
+    std::sort(dets.begin(), dets.end(), reported_before);
+}
+
 std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold) {
-    std::vector<std::size_t> order(dets.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return dets[a].score > dets[b].score; });
+    canonical_order(dets);
     std::vector<Detection> keep;
-    for (std::size_t i : order) {
-        const Detection& d = dets[i];
+    for (const Detection& d : dets) {
         bool suppressed = std::any_of(keep.begin(), keep.end(), [&](const Detection& k) {
             return k.class_id == d.class_id && iou(k.box, d.box) > iou_threshold;
         });

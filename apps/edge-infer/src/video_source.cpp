@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -30,11 +31,21 @@ std::string av_error(int err) {
     return buf;
 }
 
-bool is_network(const std::string& url) {
+bool is_sdp_file(const std::string& url) {
+    if (url.find("://") != std::string::npos || url.size() < 4) return false;
+    std::string ext = url.substr(url.size() - 4);
+    for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return ext == ".sdp";
+}
+
+// A live source: reads can block forever, so every open and read gets a deadline, and a
+// failed read is an input error rather than the end of a damaged file. An .sdp file
+// describes an RTP session: the file is local, the stream is not.
+bool is_live(const std::string& url) {
+    if (is_sdp_file(url)) return true;
     auto p = url.find("://");
     if (p == std::string::npos) return false;
-    std::string scheme = url.substr(0, p);
-    return scheme != "file";
+    return url.substr(0, p) != "file";
 }
 
 // FFmpeg reports damage (concealed macroblocks, truncated packets) through its log, not
@@ -74,6 +85,7 @@ struct VideoSource::Impl {
     bool network = false;
     std::atomic<long long> deadline_ns{0};
     bool timed_out = false;
+    bool opening = true;
 
     AVFormatContext* fmt = nullptr;
     AVCodecContext* dec = nullptr;
@@ -84,6 +96,10 @@ struct VideoSource::Impl {
     bool draining = false, finished = false;
     long long index = 0;
     long decode_errors = 0;
+    // a live stream is joined wherever it happens to be
+    bool joined = false;
+    long long skipped = 0;
+    Clock::time_point join_deadline{};
     std::string first_decode_error;
     SourceInfo info;
 
@@ -109,6 +125,14 @@ struct VideoSource::Impl {
         std::string reason = timed_out ? "no answer within " + std::to_string(int(timeout_s)) +
                                              " s (--timeout)"
                                        : av_error(err);
+        // FFmpeg's return codes are generic ("Invalid data found"); the first error it logged
+        // says what went wrong (a protocol refused, a payload type without its SDP ...)
+        std::string logged;
+        if (opening && !timed_out) {
+            std::lock_guard<std::mutex> lock(g_log_mutex);
+            logged = g_first_log_error;
+        }
+        if (!logged.empty()) reason += " (" + logged + ")";
         throw AppError(kInputError, what + " '" + url + "': " + reason);
     }
 
@@ -135,12 +159,16 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     Impl& s = *impl_;
     s.url = url;
     s.timeout_s = timeout_s;
-    s.network = is_network(url);
+    s.network = is_live(url);
     s.fmt = avformat_alloc_context();
     if (!s.fmt) throw std::bad_alloc();
     s.fmt->interrupt_callback = {&Impl::interrupt, &s};
     AVDictionary* opts = nullptr;
-    if (s.network) {
+    if (is_sdp_file(url)) {
+        // the session's media arrive over RTP/UDP: FFmpeg allows only file access to a
+        // local file's nested URLs unless told otherwise
+        av_dict_set(&opts, "protocol_whitelist", "file,udp,rtp", 0);
+    } else if (s.network) {
         auto us = std::to_string(static_cast<long long>(timeout_s * 1e6));
         av_dict_set(&opts, "rw_timeout", us.c_str(), 0);
         av_dict_set(&opts, "timeout", us.c_str(), 0);
@@ -151,6 +179,11 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     if (err < 0) s.fail("cannot open input", err);  // fmt freed by FFmpeg on failure
     s.arm();
     if ((err = avformat_find_stream_info(s.fmt, nullptr)) < 0) s.fail("cannot read streams of", err);
+    // The deadline can cut a live source's probing short without an error: fine if what
+    // decoding needs was found, "no answer" if not.
+    auto no_answer = [&] {
+        if (s.timed_out) s.fail("cannot read streams of", AVERROR_EXIT);
+    };
     const AVCodec* codec = nullptr;
     s.stream = av_find_best_stream(s.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (s.stream == AVERROR_DECODER_NOT_FOUND) {
@@ -159,10 +192,21 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
                                         std::string(avcodec_get_name(id)) + ") of '" + url +
                                         "' in this FFmpeg build");
     }
-    if (s.stream < 0) throw AppError(kInputError, "no video stream in '" + url + "'");
+    if (s.stream < 0) {
+        no_answer();
+        throw AppError(kInputError, "no video stream in '" + url + "'");
+    }
     AVStream* st = s.fmt->streams[s.stream];
     const auto* par = st->codecpar;
-    if (par->width <= 0 || par->height <= 0 || par->width > 16384 || par->height > 16384)
+    if (par->width == 0 || par->height == 0) {
+        no_answer();
+        throw AppError(kInputError, "'" + url + "': no picture size in the stream's headers" +
+                                        (s.network ? " (a live stream joined between key frames "
+                                                     "whose codec headers come only at its start?)"
+                                                   : ""));
+    }
+    s.timed_out = false;
+    if (par->width < 0 || par->height < 0 || par->width > 16384 || par->height > 16384)
         throw AppError(kInputError, "'" + url + "': implausible frame size " +
                                         std::to_string(par->width) + "x" + std::to_string(par->height));
     s.dec = avcodec_alloc_context3(codec);
@@ -180,6 +224,7 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     // 461 before the TCP fall-back, probing past a bad packet): not damage. The decode loop
     // reads every packet stream-info probing read again, so damage in them is still counted.
     reset_log_errors();
+    s.opening = false;
     s.pkt = av_packet_alloc();
     s.frame = av_frame_alloc();
     if (!s.pkt || !s.frame) throw std::bad_alloc();
@@ -194,6 +239,10 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
 VideoSource::~VideoSource() = default;
 
 const SourceInfo& VideoSource::info() const { return impl_->info; }
+
+bool VideoSource::live() const { return impl_->network; }
+
+long long VideoSource::skipped_joining() const { return impl_->skipped; }
 
 long VideoSource::errors() const {
     std::lock_guard<std::mutex> lock(g_log_mutex);
@@ -210,8 +259,30 @@ std::optional<DecodedFrame> VideoSource::next() {
     while (!s.finished) {
         int err = avcodec_receive_frame(s.dec, s.frame);
         if (err == 0) {
-            if (s.frame->flags & AV_FRAME_FLAG_CORRUPT || s.frame->decode_error_flags)
-                s.note_error("frame " + std::to_string(s.index) + " decoded with errors");
+            const bool damaged = (s.frame->flags & AV_FRAME_FLAG_CORRUPT) || s.frame->decode_error_flags;
+            if (s.network && !s.joined) {
+                // Until the first key frame that decodes cleanly, a receiver that joined a
+                // running stream decodes pictures whose references it never saw: skipped,
+                // and what FFmpeg complained about meanwhile is not damage.
+                if (!s.frame->key_frame || damaged) {
+                    if (s.skipped++ == 0)
+                        s.join_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                             std::chrono::duration<double>(s.timeout_s));
+                    else if (Clock::now() > s.join_deadline)
+                        throw AppError(kDamagedInput,
+                                       "'" + s.url + "': no key frame decoded cleanly within " +
+                                           std::to_string(int(s.timeout_s)) + " s (--timeout) of "
+                                           "joining the stream (" + std::to_string(s.skipped) +
+                                           " frames skipped)");
+                    av_frame_unref(s.frame);
+                    continue;
+                }
+                s.joined = true;
+                s.decode_errors = 0;
+                s.first_decode_error.clear();
+                reset_log_errors();
+            }
+            if (damaged) s.note_error("frame " + std::to_string(s.index) + " decoded with errors");
             const int w = s.frame->width, h = s.frame->height;
             DecodedFrame out;
             out.index = s.index++;

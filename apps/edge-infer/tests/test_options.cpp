@@ -49,6 +49,15 @@ TEST(Options, EveryOptionWithSeparateAndInlineValues) {
     EXPECT_EQ(o.input, "rtsp://cam.local/stream");
 }
 
+TEST(Options, DropPolicy) {
+    EXPECT_EQ(parse_args({"--backend", "none", "x"}).drop, DropPolicy::Auto);
+    EXPECT_EQ(parse_args({"--backend", "none", "--drop-frames", "yes", "x"}).drop, DropPolicy::Yes);
+    EXPECT_EQ(parse_args({"--backend", "none", "--drop-frames=no", "x"}).drop, DropPolicy::No);
+    EXPECT_NE(usage_error({"--backend", "none", "--drop-frames", "sometimes", "x"})
+                  .find("--drop-frames: expected auto, yes or no, got 'sometimes'"),
+              std::string::npos);
+}
+
 TEST(Options, FrameLimitIs64BitOnEveryTarget) {
     // long is 32 bits on armhf: the limit must still take values above 2^32
     EXPECT_EQ(parse_args({"--backend", "none", "--max-frames", "5000000000", "x"}).max_frames, 5000000000LL);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <opencv2/dnn.hpp>
@@ -35,10 +36,40 @@ TEST(Nms, ThresholdIsExclusiveAndPerClass) {
     EXPECT_EQ(nms(d, 0.3f).size(), 2u);
 }
 
-TEST(Nms, EqualScoresKeepInputOrder) {
-    auto keep = nms({det(0, 0, 10, 10, 0.5f), det(1, 0, 10, 10, 0.5f)}, 0.5f);
-    ASSERT_EQ(keep.size(), 1u);
-    EXPECT_FLOAT_EQ(keep[0].box.x, 0.f);
+TEST(Nms, EqualScoresAreDecidedByPositionNotInputOrder) {
+    for (auto keep : {nms({det(1, 0, 10, 10, 0.5f), det(0, 0, 10, 10, 0.5f)}, 0.5f),
+                      nms({det(0, 0, 10, 10, 0.5f), det(1, 0, 10, 10, 0.5f)}, 0.5f)}) {
+        ASSERT_EQ(keep.size(), 1u);
+        EXPECT_FLOAT_EQ(keep[0].box.x, 0.f);
+    }
+}
+
+TEST(CanonicalOrder, EveryInputOrderGivesTheSameOutput) {
+    // the Haar backend's case: equal scores, the candidates' order set by thread scheduling
+    std::vector<Detection> d = {det(422, 196, 74, 74, 1.f), det(218, 175, 136, 136, 1.f),
+                                det(123, 369, 80, 80, 1.f), det(218, 175, 130, 136, 1.f),
+                                det(5, 5, 9, 9, 0.7f, 1), det(5, 5, 9, 9, 0.7f, 0)};
+    std::vector<Detection> first;
+    std::vector<int> perm = {0, 1, 2, 3, 4, 5};
+    do {
+        std::vector<Detection> shuffled;
+        for (int i : perm) shuffled.push_back(d[i]);
+        canonical_order(shuffled);
+        if (first.empty()) first = shuffled;
+        for (std::size_t i = 0; i < d.size(); ++i) {
+            EXPECT_EQ(shuffled[i].box.x, first[i].box.x);
+            EXPECT_EQ(shuffled[i].box.w, first[i].box.w);
+            EXPECT_EQ(shuffled[i].class_id, first[i].class_id);
+        }
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    // score first, then top to bottom, then left to right, then size; class before position
+    EXPECT_EQ(first[0].box.y, 175.f);
+    EXPECT_EQ(first[0].box.w, 130.f);
+    EXPECT_EQ(first[1].box.w, 136.f);
+    EXPECT_EQ(first[2].box.x, 422.f);
+    EXPECT_EQ(first[3].box.x, 123.f);
+    EXPECT_EQ(first[4].class_id, 0);
+    EXPECT_EQ(first[5].class_id, 1);
 }
 
 TEST(Nms, AgreesWithOpenCV) {

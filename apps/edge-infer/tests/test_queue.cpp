@@ -56,3 +56,18 @@ TEST(BoundedQueue, CloseWakesABlockedProducerAndDrains) {
 TEST(BoundedQueue, ZeroCapacityIsRejected) {
     EXPECT_THROW(BoundedQueue<int>(0), std::invalid_argument);
 }
+
+TEST(BoundedQueue, PushLatestNeverBlocksAndDropsTheOldest) {
+    BoundedQueue<int> q(3);
+    long long dropped = 0;
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(q.push_latest(i, dropped));  // would block at 3
+    EXPECT_EQ(dropped, 7);
+    EXPECT_EQ(q.high_water(), 3u);
+    q.close();
+    EXPECT_EQ(*q.pop(), 7);  // the newest three, in order
+    EXPECT_EQ(*q.pop(), 8);
+    EXPECT_EQ(*q.pop(), 9);
+    EXPECT_FALSE(q.pop().has_value());
+    EXPECT_FALSE(q.push_latest(10, dropped));
+    EXPECT_EQ(dropped, 7);
+}

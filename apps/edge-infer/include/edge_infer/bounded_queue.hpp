@@ -1,7 +1,8 @@
 // A bounded, closable multi-producer/multi-consumer queue: the hand-off between the decode
 // thread and the inference thread. push() blocks while the queue is full (back-pressure keeps
-// memory flat on long streams); pop() blocks while it is empty and returns nullopt once the
-// queue is closed and drained.
+// memory flat on long streams); push_latest() never blocks: when full it drops the oldest item
+// (a live source cannot be paused); pop() blocks while it is empty and returns nullopt once
+// the queue is closed and drained.
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +26,20 @@ public:
         std::unique_lock<std::mutex> lock(mutex_);
         not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
         if (closed_) return false;
+        items_.push_back(std::move(item));
+        high_water_ = std::max(high_water_, items_.size());
+        not_empty_.notify_one();
+        return true;
+    }
+
+    // false when the queue was closed; `dropped` counts the items evicted to make room
+    bool push_latest(T item, long long& dropped) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (closed_) return false;
+        if (items_.size() >= capacity_) {
+            items_.pop_front();
+            ++dropped;
+        }
         items_.push_back(std::move(item));
         high_water_ = std::max(high_water_, items_.size());
         not_empty_.notify_one();

@@ -9,6 +9,11 @@ namespace edge_infer {
 
 enum class Backend { Dnn, Hog, Haar, None };  // None: decode only (measures the decode stage)
 
+// What the decode thread does when the detector falls behind: wait (files: every frame is
+// processed) or drop the oldest waiting frame (live sources: a camera does not wait, and a
+// reader that stops reading loses packets in the socket instead, damaging frames).
+enum class DropPolicy { Auto, Yes, No };  // Auto: drop for live sources only
+
 struct Options {
     std::string input;                  // file path or rtsp://, rtp://, udp://, tcp:// URL
     Backend backend = Backend::Dnn;
@@ -20,6 +25,7 @@ struct Options {
     float nms_threshold = 0.45f;
     int threads = 0;                    // OpenCV threads, 0 = OpenCV's default
     int queue_size = 4;
+    DropPolicy drop = DropPolicy::Auto;
     long long max_frames = -1;               // -1 = whole stream
     double timeout_s = 5.0;             // open/read timeout for network inputs
     bool keep_going = false;            // damaged frames are not an error

@@ -10,8 +10,16 @@
 
 namespace edge_infer {
 
+// The order detections are reported in: score descending, then class, then position
+// (y, x, h, w). A total order on what a detection is, so neither the input order nor how a
+// detector's threads happened to interleave (OpenCV's cascade and HOG detectors collect
+// candidates in parallel) shows in the output.
+bool reported_before(const Detection& a, const Detection& b);
+void canonical_order(std::vector<Detection>& dets);
+
 // Greedy NMS per class: keeps the highest-scoring box and drops those overlapping it by more
-// than `iou_threshold`. Ties are broken by input order, so the result is deterministic.
+// than `iou_threshold`, visiting boxes in canonical order (equal scores: by position), so the
+// result does not depend on the input order.
 std::vector<Detection> nms(std::vector<Detection> dets, float iou_threshold);
 
 // Decode the detector's 1x5xGHxGW grid (objectness logit, sigmoid x/y offsets in the cell,

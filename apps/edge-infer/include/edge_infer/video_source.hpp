@@ -1,4 +1,4 @@
-// FFmpeg input: libavformat demuxing (files and rtsp/rtp/udp/tcp URLs), libavcodec decoding,
+// FFmpeg input: libavformat demuxing (files, .sdp sessions, rtsp/rtp/udp/tcp URLs), libavcodec decoding,
 // libswscale conversion to BGR24 (bit-exact, so every architecture sees the same pixels).
 #pragma once
 
@@ -32,6 +32,10 @@ public:
     VideoSource& operator=(const VideoSource&) = delete;
 
     const SourceInfo& info() const;
+    // a camera or network stream (URL or .sdp session) rather than a file
+    bool live() const;
+    // frames of a live stream decoded before its first clean key frame, not delivered
+    long long skipped_joining() const;
     // next frame, nullopt at the end of the stream
     std::optional<DecodedFrame> next();
     // packets/frames the decoder rejected so far, and the first reason

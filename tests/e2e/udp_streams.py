@@ -1,0 +1,133 @@
+"""Live UDP sources for the app's network-input tests, all on 127.0.0.1.
+
+Over UDP nothing waits for the receiver: a sender that starts before the app has bound its
+port loses the stream's first packets (and with them the codec headers). So every sender here
+starts only once the receiving socket shows in /proc/net/udp, and then sends at the clip's
+frame rate, as a camera would.
+
+- `ffmpeg_sender`: Debian's ffmpeg program (an apt package of the project's test set-up)
+  re-muxes a clip, codec copied, to MPEG-TS over plain UDP or over RTP (payload type 33).
+- `RtpSender`: MPEG-4 Part 2 over RTP (RFC 3016, dynamic payload type 96), described by an
+  .sdp file, with the packetiser of the RTSP test camera.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.e2e.rtsp_server import AviVideo, rtp_packets, session_description
+
+
+def free_udp_port() -> int:
+    """An even port whose odd neighbour is free too (RTP takes N for media and N+1 for RTCP)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1] & ~1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
+                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free pair of UDP ports")
+
+
+def udp_socket_inodes(port: int) -> set[str]:
+    """The inodes of the sockets bound to local UDP `port` (empty: nothing listens)."""
+    found = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found |= {f[9] for f in map(str.split, lines) if f[1].endswith(f":{port:04X}")}
+    return found
+
+
+def udp_port_bound(port: int) -> bool:
+    return bool(udp_socket_inodes(port))
+
+
+def wait_until_bound(port: int, receiver: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not udp_port_bound(port):
+        if receiver.poll() is not None:
+            out, err = receiver.communicate()
+            raise AssertionError(f"the receiver exited ({receiver.returncode}) before binding "
+                                 f"UDP port {port}: {err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing bound UDP port {port} within {timeout} s")
+        time.sleep(0.05)
+
+
+def prime_rtp_receiver(port: int, receiver: subprocess.Popen, timeout: float = 120) -> None:
+    """FFmpeg's rtp:// reader learns the payload type from the first packet, then closes the
+    port and opens it again for the session: what arrives in between is lost. Send it one
+    MPEG-TS null packet (payload type 33) and wait for the new socket before the stream."""
+    before = udp_socket_inodes(port)
+    null_ts = b"\x47\x1f\xff\x10" + b"\xff" * 184
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.sendto(bytes([0x80, 33, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]) + null_ts, ("127.0.0.1", port))
+    deadline = time.monotonic() + timeout
+    while not (udp_socket_inodes(port) - before):
+        if receiver.poll() is not None:
+            raise AssertionError(f"the receiver exited ({receiver.returncode}) while priming")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the RTP receiver did not re-open port {port}")
+        time.sleep(0.05)
+
+
+def ffmpeg_sender(clip: Path, muxer: str, url: str,
+                  headers_at_key_frames: bool = False) -> subprocess.Popen:
+    """Debian's ffmpeg: the clip's video, codec copied, at its own pace (-re), to `url`;
+    optionally with the codec headers repeated before every key frame, as cameras send."""
+    headers = ["-bsf:v", "dump_extra=freq=keyframe"] if headers_at_key_frames else []
+    argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-fflags", "+genpts",
+            "-i", str(clip), "-map", "0:v:0", "-c", "copy", *headers, "-f", muxer, url]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+class RtpSender:
+    """`with RtpSender(video, port) as tx:` - sends the clip to 127.0.0.1:port, paced."""
+
+    def __init__(self, video: AviVideo, port: int, frames: int | None = None) -> None:
+        self.video, self.port = video, port
+        self.frames = video.frames[:frames] if frames else video.frames
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send, daemon=True)
+        self.frames_sent = 0
+
+    def sdp(self) -> str:
+        """What a receiver needs: where the packets arrive and how to depacketise them."""
+        return session_description(self.video, "127.0.0.1", self.port)
+
+    def __enter__(self) -> RtpSender:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _send(self) -> None:
+        step = 90000 / self.video.fps
+        seq, t0 = 0, time.monotonic()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i, frame in enumerate(self.frames):
+                if self._stop.wait(max(0.0, t0 + i / self.video.fps - time.monotonic())):
+                    return
+                packets = rtp_packets(frame, seq, round(i * step))
+                seq += len(packets)
+                for packet in packets:
+                    try:
+                        tx.sendto(packet, ("127.0.0.1", self.port))
+                    except OSError:  # the receiver has gone (ICMP port unreachable)
+                        return
+                self.frames_sent = i + 1
