@@ -26,6 +26,7 @@ from tests.e2e.udp_streams import (
     RtpSender,
     ffmpeg_sender,
     free_udp_port,
+    is_intra_vop,
     prime_rtp_receiver,
     wait_until_bound,
 )
@@ -309,6 +310,31 @@ def test_joining_a_running_stream_starts_at_its_next_key_frame(built: dict):
     # seconds later, not at the pictures it could not decode
     stamps = [f["timestamp"] for f in map(json.loads, r.stdout.splitlines())]
     assert stamps[0] > 0.5 and stamps == sorted(stamps)
+
+
+def test_stream_without_a_key_frame_is_damaged_input_after_the_timeout(built: dict,
+                                                                       tmp_path: Path):
+    # only predicted pictures ever arrive: nothing can be decoded cleanly, and the app must
+    # say so within --timeout instead of skipping frames forever
+    video = read_avi_video(samples("Megamind.avi"))
+    predicted = [f for f in video.frames if not is_intra_vop(f)]
+    assert 0 < len(predicted) < len(video.frames) - 2
+    port = free_udp_port()
+    sender = RtpSender(video, port, frames=predicted)
+    session = tmp_path / "camera.sdp"
+    session.write_text(sender.sdp())
+
+    def start():
+        sender.__enter__()
+        return sender.__exit__
+
+    t0 = time.monotonic()
+    r = receive(["--backend", "none", "--timeout", "2", str(session)], port, start, timeout=120)
+    elapsed = time.monotonic() - t0
+    assert r.returncode == 4, r.stderr
+    assert f"'{session}': no key frame decoded cleanly within 2 s (--timeout)" in r.stderr
+    assert r.stdout == ""
+    assert elapsed < 60 and sender.frames_sent < len(predicted)  # it did not wait for the end
 
 
 def test_rtp_session_described_by_an_sdp_file(built: dict, megamind_faces: list, tmp_path: Path):

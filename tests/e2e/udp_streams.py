@@ -17,9 +17,16 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.e2e.rtsp_server import AviVideo, rtp_packets, session_description
+
+
+def is_intra_vop(frame: bytes) -> bool:
+    """An MPEG-4 Part 2 frame whose first picture (VOP) is intra-coded: a key frame."""
+    vop = frame.find(b"\x00\x00\x01\xb6")
+    return vop >= 0 and len(frame) > vop + 4 and frame[vop + 4] >> 6 == 0
 
 
 def free_udp_port() -> int:
@@ -97,9 +104,11 @@ def ffmpeg_sender(clip: Path, muxer: str, url: str,
 class RtpSender:
     """`with RtpSender(video, port) as tx:` - sends the clip to 127.0.0.1:port, paced."""
 
-    def __init__(self, video: AviVideo, port: int, frames: int | None = None) -> None:
+    def __init__(self, video: AviVideo, port: int, frames: Sequence[bytes] | None = None) -> None:
+        """`frames`: what to send instead of all the clip's frames (the SDP still describes
+        the clip: its codec headers come from the first frame)."""
         self.video, self.port = video, port
-        self.frames = video.frames[:frames] if frames else video.frames
+        self.frames = tuple(video.frames if frames is None else frames)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._send, daemon=True)
         self.frames_sent = 0

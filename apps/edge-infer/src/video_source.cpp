@@ -234,6 +234,8 @@ VideoSource::VideoSource(const std::string& url, double timeout_s) : impl_(new I
     s.info.height = par->height;
     AVRational r = av_guess_frame_rate(s.fmt, st, nullptr);
     s.info.fps = r.num > 0 && r.den > 0 ? av_q2d(r) : 0;
+    s.join_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(timeout_s));
 }
 
 VideoSource::~VideoSource() = default;
@@ -257,6 +259,16 @@ const std::string& VideoSource::first_error() const {
 std::optional<DecodedFrame> VideoSource::next() {
     Impl& s = *impl_;
     while (!s.finished) {
+        if (s.network && !s.joined && Clock::now() > s.join_deadline) {
+            std::lock_guard<std::mutex> lock(g_log_mutex);
+            const std::string& why = s.first_decode_error.empty() ? g_first_log_error
+                                                                  : s.first_decode_error;
+            throw AppError(kDamagedInput,
+                           "'" + s.url + "': no key frame decoded cleanly within " +
+                               std::to_string(int(s.timeout_s)) + " s (--timeout) of opening (" +
+                               std::to_string(s.skipped) + " frames skipped" +
+                               (why.empty() ? std::string() : ", first error: " + why) + ")");
+        }
         int err = avcodec_receive_frame(s.dec, s.frame);
         if (err == 0) {
             const bool damaged = (s.frame->flags & AV_FRAME_FLAG_CORRUPT) || s.frame->decode_error_flags;
@@ -265,15 +277,7 @@ std::optional<DecodedFrame> VideoSource::next() {
                 // running stream decodes pictures whose references it never saw: skipped,
                 // and what FFmpeg complained about meanwhile is not damage.
                 if (!s.frame->key_frame || damaged) {
-                    if (s.skipped++ == 0)
-                        s.join_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                             std::chrono::duration<double>(s.timeout_s));
-                    else if (Clock::now() > s.join_deadline)
-                        throw AppError(kDamagedInput,
-                                       "'" + s.url + "': no key frame decoded cleanly within " +
-                                           std::to_string(int(s.timeout_s)) + " s (--timeout) of "
-                                           "joining the stream (" + std::to_string(s.skipped) +
-                                           " frames skipped)");
+                    ++s.skipped;
                     av_frame_unref(s.frame);
                     continue;
                 }
