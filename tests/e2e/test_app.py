@@ -27,8 +27,8 @@ from tests.e2e.udp_streams import (
     ffmpeg_sender,
     free_udp_port,
     is_intra_vop,
-    prime_rtp_receiver,
-    wait_until_bound,
+    receive_live,
+    start_ffmpeg,
 )
 
 pytestmark = pytest.mark.e2e
@@ -67,26 +67,8 @@ def run_app(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 def receive(args: list[str], port: int, start_sender, timeout: float = 300,
-            prime: bool = False):
-    """Start the app on a UDP source, start the sender once the app has bound `port` (and,
-    with `prime`, re-opened it as an RTP session), wait for the app; start_sender() returns
-    the function that stops the sender."""
-    app = subprocess.Popen(app_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, text=True)
-    try:
-        wait_until_bound(port, app)
-        if prime:
-            prime_rtp_receiver(port, app)
-        stop = start_sender()
-        try:
-            out, err = app.communicate(timeout=timeout)
-        finally:
-            stop()
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.communicate()
-    return subprocess.CompletedProcess(app.args, app.returncode, out, err)
+            prime: bool = False) -> subprocess.CompletedProcess:
+    return receive_live(app_argv(*args), port, start_sender, timeout, prime)
 
 
 def detections(out: str) -> list:
@@ -247,11 +229,8 @@ def test_mpegts_stream_gives_the_same_detections_as_the_file(built: dict, megami
     port = free_udp_port()
     url = f"{scheme}://127.0.0.1:{port}"
 
-    def start():
-        tx = ffmpeg_sender(samples("Megamind.avi"), muxer,
-                           url + ("?pkt_size=1316" if scheme == "udp" else ""))
-        return lambda: (tx.terminate(), tx.wait(timeout=30))
-
+    start = start_ffmpeg(samples("Megamind.avi"), muxer,
+                         url + ("?pkt_size=1316" if scheme == "udp" else ""))
     # room for every frame asked for: nothing is dropped, and reading never stops
     live = receive([*HAAR, "--queue", "8", "--summary", "--timeout", "20", url], port, start,
                    prime=scheme == "rtp")
@@ -269,10 +248,7 @@ def test_live_source_faster_than_the_detector_drops_whole_frames(built: dict):
     port = free_udp_port()
     url = f"rtp://127.0.0.1:{port}"
 
-    def start():
-        tx = ffmpeg_sender(samples("Megamind.avi"), "rtp_mpegts", url)
-        return lambda: (tx.terminate(), tx.wait(timeout=30))
-
+    start = start_ffmpeg(samples("Megamind.avi"), "rtp_mpegts", url)
     r = receive(["--backend", "haar", "--cascade", str(CASCADE), "--threads", "1",
                  "--max-frames", "48", "--summary", "--timeout", "20", url], port, start,
                 prime=True)

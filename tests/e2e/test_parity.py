@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from edgeforge.app import compare, detections
 from tests.conftest import PROJECT, run_invoke
-from tests.e2e.test_app import APP, MODEL, damaged_video, run_app, samples
+from tests.e2e.test_app import APP, CASCADE, MODEL, damaged_video, run_app, samples, summary_of
+from tests.e2e.udp_streams import ffmpeg_sender, free_udp_port, receive_live, start_ffmpeg
 
 pytestmark = pytest.mark.e2e
 NATIVE = PROJECT / "build" / "host" / "edge-infer"
@@ -104,3 +106,31 @@ def test_bad_input_under_sanitizers(asan: Path, tmp_path: Path, case: str, code:
         assert r.returncode == code, r.stderr
     if r.returncode:
         assert "edge-infer: error:" in r.stderr
+
+
+def test_live_paths_under_sanitizers(asan: Path):
+    # the threads' hand-off when frames are dropped, and the join rule, with ASan+UBSan
+    native_cascade = str(ASAN / "share" / "edge-infer" / CASCADE.name)
+    clip = samples("Megamind.avi")
+    env = {**os.environ, **SAN_ENV}
+    port = free_udp_port()
+    url = f"rtp://127.0.0.1:{port}"
+    argv = [str(asan), "--backend", "haar", "--cascade", native_cascade, "--queue", "1",
+            "--max-frames", "96", "--summary", "--timeout", "20", url]
+    dropping = receive_live(argv, port, start_ffmpeg(clip, "rtp_mpegts", url), prime=True,
+                            env=env)
+    port = free_udp_port()
+    url = f"udp://127.0.0.1:{port}"
+    tx = ffmpeg_sender(clip, "mpegts", url + "?pkt_size=1316", headers_at_key_frames=True)
+    try:
+        time.sleep(1.5)
+        joining = run_native(asan, "--backend", "none", "--max-frames", "24", "--summary",
+                             "--timeout", "10", url, env=SAN_ENV)
+    finally:
+        tx.terminate()
+        tx.wait(timeout=30)
+    for r in (dropping, joining):
+        assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr
+        assert r.returncode == 0, r.stderr
+        assert summary_of(r.stderr)["decode_errors"] == 0
+    assert summary_of(dropping.stderr)["dropped"] > 0

@@ -140,3 +140,34 @@ class RtpSender:
                     except OSError:  # the receiver has gone (ICMP port unreachable)
                         return
                 self.frames_sent = i + 1
+
+
+def receive_live(argv: list[str], port: int, start_sender, timeout: float = 300,
+                 prime: bool = False, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Start the receiving program, start the sender once the program has bound `port` (and,
+    with `prime`, re-opened it as an RTP session), wait for the program; start_sender()
+    returns the function that stops the sender."""
+    app = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, text=True, env=env)
+    try:
+        wait_until_bound(port, app)
+        if prime:
+            prime_rtp_receiver(port, app)
+        stop = start_sender()
+        try:
+            out, err = app.communicate(timeout=timeout)
+        finally:
+            stop()
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate()
+    return subprocess.CompletedProcess(app.args, app.returncode, out, err)
+
+
+def start_ffmpeg(clip: Path, muxer: str, url: str, headers_at_key_frames: bool = False):
+    """A start_sender for receive_live: Debian's ffmpeg, stopped when the receiver is done."""
+    def start():
+        tx = ffmpeg_sender(clip, muxer, url, headers_at_key_frames)
+        return lambda: (tx.terminate(), tx.wait(timeout=30))
+    return start
