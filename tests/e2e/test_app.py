@@ -24,7 +24,7 @@ from tests.e2e.conftest import build_board, sysroot_of
 from tests.e2e.rtsp_server import RtspServer, read_avi_video
 from tests.e2e.udp_streams import (
     RtpSender,
-    ffmpeg_sender,
+    camera_already_sending,
     free_udp_port,
     is_intra_vop,
     receive_live,
@@ -269,16 +269,10 @@ def test_joining_a_running_stream_starts_at_its_next_key_frame(built: dict):
     # not reported as damage, and from there every frame decodes cleanly
     port = free_udp_port()
     url = f"udp://127.0.0.1:{port}"
-    tx = ffmpeg_sender(samples("Megamind.avi"), "mpegts", url + "?pkt_size=1316",
-                       headers_at_key_frames=True)  # 11 s of stream
-    try:
-        time.sleep(1.5)  # about 36 frames in; the next key frame is frame 98 (4.1 s)
-        assert tx.poll() is None, tx.stderr.read()
+    # 11 s of stream; 1.5 s is about 36 frames in, the next key frame is frame 98 (4.1 s)
+    with camera_already_sending(samples("Megamind.avi"), url):
         r = run_app("--backend", "none", "--max-frames", "24", "--summary", "--timeout", "10",
                     url, timeout=300)
-    finally:
-        tx.terminate()
-        tx.wait(timeout=30)
     assert r.returncode == 0, r.stderr
     summary = summary_of(r.stderr)
     assert summary["decode_errors"] == 0 and summary["frames"] == 24
@@ -300,12 +294,9 @@ def test_stream_without_a_key_frame_is_damaged_input_after_the_timeout(built: di
     session = tmp_path / "camera.sdp"
     session.write_text(sender.sdp())
 
-    def start():
-        sender.__enter__()
-        return sender.__exit__
-
     t0 = time.monotonic()
-    r = receive(["--backend", "none", "--timeout", "2", str(session)], port, start, timeout=120)
+    r = receive(["--backend", "none", "--timeout", "2", str(session)], port, sender.start,
+                timeout=120)
     elapsed = time.monotonic() - t0
     assert r.returncode == 4, r.stderr
     assert f"'{session}': no key frame decoded cleanly within 2 s (--timeout)" in r.stderr
@@ -321,12 +312,8 @@ def test_rtp_session_described_by_an_sdp_file(built: dict, megamind_faces: list,
     session = tmp_path / "camera.sdp"
     session.write_text(sender.sdp())
 
-    def start():
-        sender.__enter__()
-        return sender.__exit__
-
     live = receive([*HAAR, "--queue", "8", "--summary", "--timeout", "20", str(session)], port,
-                   start)
+                   sender.start)
     assert live.returncode == 0, live.stderr
     summary = summary_of(live.stderr)
     assert (summary["format"], summary["codec"]) == ("sdp", "mpeg4")
@@ -338,12 +325,8 @@ def test_rtp_with_a_dynamic_payload_type_and_no_sdp_is_explained(built: dict):
     port = free_udp_port()
     sender = RtpSender(read_avi_video(samples("Megamind.avi")), port)
 
-    def start():
-        sender.__enter__()
-        return sender.__exit__
-
-    r = receive(["--backend", "none", "--timeout", "20", f"rtp://127.0.0.1:{port}"], port, start,
-                timeout=120)
+    r = receive(["--backend", "none", "--timeout", "20", f"rtp://127.0.0.1:{port}"], port,
+                sender.start, timeout=120)
     assert r.returncode == 3, r.stderr
     assert f"cannot open input 'rtp://127.0.0.1:{port}'" in r.stderr
     assert "payload type 96 without an SDP file" in r.stderr  # FFmpeg's own reason, passed on

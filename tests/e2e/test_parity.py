@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,12 @@ import pytest
 from edgeforge.app import compare, detections
 from tests.conftest import PROJECT, run_invoke
 from tests.e2e.test_app import APP, CASCADE, MODEL, damaged_video, run_app, samples, summary_of
-from tests.e2e.udp_streams import ffmpeg_sender, free_udp_port, receive_live, start_ffmpeg
+from tests.e2e.udp_streams import (
+    camera_already_sending,
+    free_udp_port,
+    receive_live,
+    start_ffmpeg,
+)
 
 pytestmark = pytest.mark.e2e
 NATIVE = PROJECT / "build" / "host" / "edge-infer"
@@ -121,14 +125,9 @@ def test_live_paths_under_sanitizers(asan: Path):
                             env=env)
     port = free_udp_port()
     url = f"udp://127.0.0.1:{port}"
-    tx = ffmpeg_sender(clip, "mpegts", url + "?pkt_size=1316", headers_at_key_frames=True)
-    try:
-        time.sleep(1.5)
+    with camera_already_sending(clip, url):
         joining = run_native(asan, "--backend", "none", "--max-frames", "24", "--summary",
                              "--timeout", "10", url, env=SAN_ENV)
-    finally:
-        tx.terminate()
-        tx.wait(timeout=30)
     for r in (dropping, joining):
         assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error:" not in r.stderr, r.stderr
         assert r.returncode == 0, r.stderr

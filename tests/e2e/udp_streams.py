@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.e2e.rtsp_server import AviVideo, rtp_packets, session_description
@@ -101,8 +102,22 @@ def ffmpeg_sender(clip: Path, muxer: str, url: str,
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@contextmanager
+def camera_already_sending(clip: Path, url: str, head_start: float = 1.5):
+    """MPEG-TS to the UDP `url`, codec headers before every key frame, as a camera that has
+    been sending for `head_start` seconds before the body of the with-block starts."""
+    tx = ffmpeg_sender(clip, "mpegts", url + "?pkt_size=1316", headers_at_key_frames=True)
+    try:
+        time.sleep(head_start)
+        assert tx.poll() is None, tx.stderr.read()
+        yield
+    finally:
+        tx.terminate()
+        tx.wait(timeout=30)
+
+
 class RtpSender:
-    """`with RtpSender(video, port) as tx:` - sends the clip to 127.0.0.1:port, paced."""
+    """Sends the clip to 127.0.0.1:port, paced; `start` is a start_sender for receive_live."""
 
     def __init__(self, video: AviVideo, port: int, frames: Sequence[bytes] | None = None) -> None:
         """`frames`: what to send instead of all the clip's frames (the SDP still describes
@@ -117,11 +132,12 @@ class RtpSender:
         """What a receiver needs: where the packets arrive and how to depacketise them."""
         return session_description(self.video, "127.0.0.1", self.port)
 
-    def __enter__(self) -> RtpSender:
+    def start(self):
+        """Start sending; returns the function that stops it."""
         self._thread.start()
-        return self
+        return self.stop
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
 
