@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from edgeforge.context import default_cache_dir
+
 PROJECT = Path(__file__).resolve().parents[1]
 INVOKE = Path(sys.executable).with_name("invoke")
+#: where the suite builds the repository's boards: never the checkout's build/ (a user's
+#: builds stay as they are). It lives in the cache, one folder per checkout, so a second run
+#: of the suite finds its builds up to date.
+BUILD = Path(os.environ.get("EDGEFORGE_TEST_BUILD_DIR") or (
+    default_cache_dir() / "test-build"
+    / hashlib.sha256(str(PROJECT).encode()).hexdigest()[:12]))
+STALE_DAYS = 3
+
+
+def _drop_stale_test_builds() -> None:
+    """Test builds of checkouts that are gone or unused for days are removed."""
+    parent = default_cache_dir() / "test-build"
+    if not parent.is_dir() or "EDGEFORGE_TEST_BUILD_DIR" in os.environ:
+        return
+    for d in parent.iterdir():
+        if d != BUILD and d.is_dir() and time.time() - d.stat().st_mtime > STALE_DAYS * 86400:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+_drop_stale_test_builds()
+BUILD.mkdir(parents=True, exist_ok=True)
+os.utime(BUILD)
 
 
 def run_invoke(*args: str, cwd: Path = PROJECT, env: dict | None = None,
                timeout: float = 3600) -> subprocess.CompletedProcess:
-    """`invoke ARGS` in a subprocess; returns the finished process (output as text)."""
+    """`invoke ARGS` in a subprocess; returns the finished process (output as text).
+
+    In the repository itself the build goes to the suite's own folder (BUILD); a throwaway
+    copy builds into its own build/."""
     full_env = {**os.environ, **(env or {})}
+    if Path(cwd) == PROJECT:
+        full_env.setdefault("EDGEFORGE_BUILD_DIR", str(BUILD))
+    elif "EDGEFORGE_BUILD_DIR" not in (env or {}):
+        full_env.pop("EDGEFORGE_BUILD_DIR", None)
     return subprocess.run(
         [str(INVOKE), "--search-root", str(cwd), *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,

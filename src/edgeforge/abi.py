@@ -16,7 +16,7 @@ from pathlib import Path
 from . import elfinfo
 from .errors import AbiViolationError
 from .model import AbiCeiling, Arch, version_tuple
-from .sysroot import lib_dirs
+from .rootfs import lib_dirs
 
 
 @dataclass(frozen=True)

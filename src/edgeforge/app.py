@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import gitinfo
 from .context import Context
 from .errors import EdgeforgeError
 from .fsutil import rmtree
 from .runner import Runner
 from .samples import sample
+from .steps import staging_for
 
 APP_DIR = "apps/edge-infer"
 APP_NAME = "edge-infer"
@@ -38,15 +39,8 @@ class AppBuild:
         return self.work / "build"
 
 
-def git_revision(root: Path) -> str:
-    try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", APP_DIR],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + ("-dirty" if dirty else "")
+def git_revision(root: Path, runner: Runner) -> str:
+    return gitinfo.revision(runner, root, (APP_DIR,))
 
 
 def conan_build_argv(app_dir: Path, host: Path, build: Path, lockfile: Path, out: Path,
@@ -90,7 +84,7 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
     work = bdir / "work" / name
     confs = {
         "user.edge_infer:board": board,
-        "user.edge_infer:git_revision": git_revision(ctx.project_root),
+        "user.edge_infer:git_revision": git_revision(ctx.project_root, runner),
         "user.edge_infer:sample_video": str(sample(ctx, SAMPLE_VIDEO)),
     }
     if sanitize:
@@ -102,8 +96,7 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),
                    env=env, what=f"build {name} for {board}", log_name=f"conan-build-{name}",
                    timeout=3600)
-    staging = bdir / f".{name}.new"
-    rmtree(staging)
+    staging = staging_for(bdir / name)
     runner.run(["cmake", "--install", str(work / "build"), "--prefix", str(staging)],
                env=env, what=f"install {name}", echo=False)
     libs = deploy_runtime(work / "runtime", staging / "lib")

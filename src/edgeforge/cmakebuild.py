@@ -34,10 +34,6 @@ def install_argv(build: Path, prefix: Path) -> list[str]:
     return ["cmake", "--install", str(build), "--prefix", str(prefix)]
 
 
-def ctest_argv(build: Path) -> list[str]:
-    return ["ctest", "--test-dir", str(build), "--output-on-failure"]
-
-
 def cmake_env(ccache_dir: Path | None) -> dict[str, str]:
     extra = {}
     if ccache_dir:

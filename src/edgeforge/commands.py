@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import shlex
-import subprocess
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from invoke import Exit, task
@@ -18,11 +20,24 @@ from .context import Context
 from .deps import conan_env, prepare_sources
 from .descriptors import write_schemas
 from .emulation import capture_emulated, run_emulated
-from .errors import EdgeforgeError
+from .errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    DescriptorError,
+    EdgeforgeError,
+    HostSetupError,
+    UsageError,
+)
+from .runner import run_foreground
+
+_STATE: dict[str, Context] = {}
 
 
 def handled(fn):
-    """Turn library errors into a message and an exit code, never a traceback."""
+    """Turn library errors into a message and an exit code, never a traceback.
+
+    An unexpected exception is a bug: the user sees what was being done, where the traceback
+    was logged and that it is a bug (exit 70); the traceback itself goes to the log only."""
 
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
@@ -31,9 +46,33 @@ def handled(fn):
         except EdgeforgeError as exc:
             raise Exit(f"error: {exc.message}", code=exc.exit_code) from None
         except KeyboardInterrupt:
-            raise Exit("interrupted", code=130) from None
+            raise Exit("interrupted", code=EXIT_INTERRUPTED) from None
+        except Exit:
+            raise
+        except Exception as exc:  # the last resort: a bug, reported without a traceback
+            raise Exit(bug_report(fn.__name__, exc), code=EXIT_BUG) from None
 
     return wrapper
+
+
+def bug_report(task_name: str, exc: BaseException) -> str:
+    """Log the traceback; return the paragraph the user sees."""
+    ctx = _STATE.get("ctx")
+    doing = ctx.reporter.current() if ctx else ""
+    log_dir = ctx.host_logs_dir if ctx else Path(tempfile.gettempdir())
+    text = "".join(traceback.format_exception(exc))
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"bug-{task_name}-", suffix=".log", dir=log_dir)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"invoke {task_name}: {' '.join(sys.argv)}\n{text}")
+        where = f"the traceback is in {name}"
+    except OSError:
+        where = "the traceback could not be written to a log"
+    during = f" while {doing}" if doing else ""
+    return (f"error: unexpected {type(exc).__name__} in `invoke {task_name}`{during}: "
+            f"{str(exc)[:300]}\nthis is a bug in edgeforge; {where} (please attach it to a "
+            "bug report)")
 
 
 def _remainder(c) -> list[str]:
@@ -43,7 +82,9 @@ def _remainder(c) -> list[str]:
 
 
 def _ctx() -> Context:
-    return Context.create()
+    ctx = Context.create()
+    _STATE["ctx"] = ctx
+    return ctx
 
 
 def _target(ctx: Context, board: str | None, compiler: str | None = None,
@@ -57,14 +98,14 @@ def _target(ctx: Context, board: str | None, compiler: str | None = None,
 def setup(c):
     """Install and start what the host needs (apt packages, deb-src, binfmt, dockerd)."""
     ctx = _ctx()
-    changed = hostsetup.setup(ctx.reporter, ctx.cache_dir / "logs")
+    changed = hostsetup.setup(ctx.reporter, ctx.host_logs_dir)
     if changed:
         for line in changed:
             ctx.reporter.info(f"changed: {line}")
     else:
         ctx.reporter.info("setup: nothing to change, the host is ready")
     if not hostsetup.doctor(ctx.reporter, only_missing=True):
-        raise Exit("error: prerequisites still missing after setup (see above)", code=8)
+        raise HostSetupError("prerequisites still missing after setup (see above)")
 
 
 @task
@@ -73,7 +114,7 @@ def doctor(c):
     """One line per prerequisite, with the command that fixes a missing one."""
     ctx = _ctx()
     if not hostsetup.doctor(ctx.reporter):
-        raise Exit("error: required prerequisites are missing; run `invoke setup`", code=8)
+        raise HostSetupError("required prerequisites are missing; run `invoke setup`")
 
 
 @task(help={"check": "also probe each board's compiler and CPU flags"})
@@ -104,7 +145,7 @@ def boards(c, check=False):
         ctx.reporter.info("  ".join(col.ljust(w) for col, w in zip(r, widths, strict=True)).rstrip())
     ctx.reporter.info("(* default board)")
     if errors:
-        raise Exit("error: " + "\n".join(errors), code=2)
+        raise DescriptorError("\n".join(errors))
 
 
 @task(help={"board": "board name (default: toolchains/defaults.yaml)"})
@@ -113,7 +154,7 @@ def sysroot(c, board=None, compiler=None, sysroot=None):
     """Build or import the board's sysroot into the cache (a no-op when cached)."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot)
-    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    info = pipeline.run_until(ctx, t, "sysroot")["sysroot"]
     ctx.reporter.info(f"{t.name}: sysroot {info.name} at {info.path} (glibc {info.glibc}, "
                       f"GLIBCXX_{info.glibcxx})")
 
@@ -125,7 +166,7 @@ def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
-    prepared = pipeline.prepare(ctx, t)
+    prepared = pipeline.run_until(ctx, t, "toolchain", rerun=("toolchain",))["toolchain"]
     ctx.reporter.info(f"toolchain files for {t.name} in {prepared.toolchain.out_dir}:")
     width = max(map(len, prepared.toolchain.files))
     for name, path in sorted(prepared.toolchain.files.items()):
@@ -149,7 +190,7 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
     t = _target(ctx, board, compiler, sysroot, build_type)
     if dry_run:
         ctx.reporter.info(t.describe_resolution())
-        ctx.reporter.info(pipeline.make_plan(ctx, t, not smoke_only).render())
+        ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only).render())
         return
     pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
 
@@ -160,8 +201,7 @@ def run(c, board=None, timeout=None):
     """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS..."""
     argv = _remainder(c)
     if not argv:
-        raise Exit("error: nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]",
-                   code=2)
+        raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]")
     ctx = _ctx()
     t = _target(ctx, board)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
@@ -177,7 +217,7 @@ def gate(c, board=None):
     """Run the ABI gate on files: invoke gate --board X -- FILE_OR_DIR..."""
     paths = [Path(p) for p in _remainder(c)]
     if not paths:
-        raise Exit("error: usage: invoke gate --board X -- FILE_OR_DIR...", code=2)
+        raise UsageError("usage: invoke gate --board X -- FILE_OR_DIR...")
     ctx = _ctx()
     t = _target(ctx, board)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
@@ -191,7 +231,7 @@ def gate(c, board=None):
             files.append(p)
             own.append(p.parent)
         else:
-            raise Exit(f"error: no such file: {p}", code=2)
+            raise UsageError(f"no such file: {p}")
     report = abi.gate(files, pipeline.gate_policy(ctx, t, info.path, tuple(own)))
     report.raise_for_violations()
     ctx.reporter.info(report.summary())
@@ -221,10 +261,8 @@ def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
-    runner = ctx.runner(t.name)
-    prepare_sources(ctx, runner)  # a bad archive stops everything before any build
-    prepared = pipeline.prepare(ctx, t, runner)
-    result = pipeline.run_deps(ctx, t, prepared, runner, run_tests=test)
+    ex = pipeline.run_until(ctx, t, "deps", rerun=("deps",) if test else (), deps_tests=test)
+    result = ex["deps"]
     ctx.reporter.info(f"lockfile: {result.lockfile}")
     for name, folder in sorted(result.package_dirs.items()):
         ctx.reporter.info(f"  {name:<16} {folder}")
@@ -242,14 +280,19 @@ def schema(c):
 
 
 @task(help={"tier": "unit, integration, e2e or all (default)", "k": "pytest -k expression"})
+@handled
 def suite(c, tier="all", k=None):
     """Run the test suite (what CI runs)."""
-    root = Context.create().project_root
+    ctx = _ctx()
+    root = ctx.project_root
+    if tier not in ("all", "unit", "integration", "e2e"):
+        raise UsageError(f"--tier {tier!r}: expected unit, integration, e2e or all")
     argv = [sys.executable, "-m", "pytest"]
     argv += [str(root / "tests")] if tier == "all" else [str(root / "tests" / tier)]
     if k:
         argv += ["-k", k]
-    code = subprocess.call(argv, cwd=root)
+    code = run_foreground(ctx.runner(), argv, needed_by="invoke suite", env=dict(os.environ),
+                          cwd=root)
     if code != 0:
         raise Exit(code=code)
 
@@ -300,7 +343,7 @@ def native(c, sanitize=False, test=False):
     """Build the dependencies and the app for this x86_64 machine (parity and sanitizer checks)."""
     ctx = _ctx()
     runner = ctx.runner(edge_app.NATIVE)
-    final = pipeline.build_native(ctx, runner, sanitize="address,undefined" if sanitize else None)
+    final = pipeline.build_native(ctx, sanitize="address,undefined" if sanitize else None)
     if test:
         name = final.name
         with ctx.reporter.step(f"ctest for {name} (native)"):

@@ -87,6 +87,13 @@ def locate_tools(target: Target) -> dict[str, str]:
         if p:
             found[role] = p
         elif role in ("cc", "cxx", "ar", "strip"):
+            if os.sep in name:  # a path written in the descriptor: no package puts it there
+                key = f"tools.{role}" if role in spec.tools else "prefix"
+                raise ToolMissingError(
+                    f"{name} does not exist or is not executable (compiler "
+                    f"{target.compiler.name}, key {key!r} in {_rel(target, rel)}); fix: install "
+                    f"the toolchain at that path, or correct {key!r}"
+                )
             fix = f"apt-get install {' '.join(spec.apt)}" if spec.apt else "install it"
             raise ToolMissingError(
                 f"{name} not found on PATH (compiler {target.compiler.name}, "

@@ -2,25 +2,61 @@
 
 Heavy state (sysroots, source mirror, Conan home, ccache, probe results) lives in one cache
 directory outside the checkout, EDGEFORGE_CACHE (default: $XDG_CACHE_HOME/edgeforge or
-~/.cache/edgeforge), so a fresh clone reuses it. Produced artifacts go to build/<board>/.
+~/.cache/edgeforge), so a fresh clone reuses it. Produced artifacts go to build/<board>/
+(EDGEFORGE_BUILD_DIR). Both are checked when the context is created: each must be a directory
+edgeforge can write, or creatable; a message names the variable the path came from.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .descriptors import Catalog
+from .errors import HostSetupError
 from .report import Reporter
 from .runner import Runner
 
 
-def default_cache_dir() -> Path:
+def _cache_dir_and_origin() -> tuple[Path, str]:
     if os.environ.get("EDGEFORGE_CACHE"):
-        return Path(os.environ["EDGEFORGE_CACHE"]).expanduser().resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return (Path(xdg) / "edgeforge").resolve()
+        return Path(os.environ["EDGEFORGE_CACHE"]).expanduser(), "environment variable EDGEFORGE_CACHE"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return (Path(os.environ["XDG_CACHE_HOME"]) / "edgeforge",
+                "environment variable XDG_CACHE_HOME")
+    return Path.home() / ".cache" / "edgeforge", "the default (~/.cache/edgeforge)"
+
+
+def default_cache_dir() -> Path:
+    return _cache_dir_and_origin()[0].resolve()
+
+
+def usable_dir(path: Path, what: str, origin: str, fix: str) -> Path:
+    """`path`, resolved, if it is a directory edgeforge can write or can create; else a
+    HostSetupError naming what the directory is for and where the path came from."""
+    def refuse(problem: str) -> HostSetupError:
+        return HostSetupError(f"{what} {path} (from {origin}) {problem}; fix: {fix}")
+
+    try:
+        path = Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise refuse(f"cannot be resolved ({exc})") from None
+    if path.exists():
+        if not path.is_dir():
+            raise refuse("is a file, not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise refuse("is not writable")
+        return path
+    existing = next(p for p in path.parents if os.path.lexists(p))
+    if not existing.is_dir():
+        raise refuse(f"cannot be created: {existing} is a file, not a directory")
+    try:  # create and remove a probe: write permission alone says nothing for root or /proc
+        os.rmdir(tempfile.mkdtemp(prefix=".edgeforge-probe-", dir=existing))
+    except OSError as exc:
+        raise refuse(f"cannot be created in {existing}: {exc.strerror}") from None
+    return path
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -50,11 +86,24 @@ class Context:
         reporter: Reporter | None = None,
     ) -> Context:
         root = Path(project_root).resolve() if project_root else find_project_root()
-        build = build_root or Path(os.environ.get("EDGEFORGE_BUILD_DIR", root / "build"))
+        if build_root:
+            build, build_origin = Path(build_root), "the build_root argument"
+        elif os.environ.get("EDGEFORGE_BUILD_DIR"):
+            build = Path(os.environ["EDGEFORGE_BUILD_DIR"]).expanduser()
+            build_origin = "environment variable EDGEFORGE_BUILD_DIR"
+        else:
+            build, build_origin = root / "build", "the default (build/ in the project)"
+        if cache_dir:
+            cache, cache_origin = Path(cache_dir), "the cache_dir argument"
+        else:
+            cache, cache_origin = _cache_dir_and_origin()
         return cls(
             project_root=root,
-            cache_dir=Path(cache_dir).resolve() if cache_dir else default_cache_dir(),
-            build_root=Path(build).resolve(),
+            cache_dir=usable_dir(cache, "cache directory", cache_origin,
+                                 "point EDGEFORGE_CACHE at a writable directory (or unset it)"),
+            build_root=usable_dir(build, "build directory", build_origin,
+                                  "point EDGEFORGE_BUILD_DIR at a writable directory "
+                                  "(or unset it to use build/ in the project)"),
             reporter=reporter or Reporter(),
             catalog=Catalog(root / "toolchains", root),
         )
@@ -80,6 +129,26 @@ class Context:
     def ccache_dir(self) -> Path:
         return self.cache_dir / "ccache"
 
+    @property
+    def test_package_dir(self) -> Path:
+        return self.cache_dir / "test_package"
+
+    @property
+    def mirror_dir(self) -> Path:
+        return self.cache_dir / "sources"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.cache_dir / "samples"
+
+    @property
+    def host_logs_dir(self) -> Path:
+        return self.cache_dir / "logs"
+
+    def board_cache_dir(self, board: str) -> Path:
+        """Generated files shared by every checkout (glibc compat header, libstdc++ shim)."""
+        return self.cache_dir / "toolchains" / board
+
     # ---- build layout -----------------------------------------------------------------------
     def board_dir(self, board: str) -> Path:
         return self.build_root / board
@@ -89,3 +158,8 @@ class Context:
 
     def runner(self, board: str | None = None) -> Runner:
         return Runner(self.reporter, self.logs_dir(board))
+
+    def probe_runner(self) -> Runner:
+        """For questions asked while planning: logs in the cache, so a dry run writes nothing
+        into the build folder."""
+        return Runner(self.reporter, self.host_logs_dir)

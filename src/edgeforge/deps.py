@@ -9,6 +9,7 @@ the ABI gate over every shared library of the graph.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ from .runner import Runner, base_env
 from .sources import fill as fill_mirror
 from .sources import load_pins, mirror_dir, recipe_version
 from .sources import verify as verify_mirror
+from .steps import tree_digest
 
 DEPS_FILE = "recipes/deps.yml"
 
@@ -167,7 +169,17 @@ class DepsResult:
     nodes: tuple[PackageNode, ...]
     built: tuple[str, ...]
     package_dirs: dict[str, Path]
-    gate: abi.GateReport | None
+
+    def to_json(self) -> dict:
+        return {"lockfile": str(self.lockfile), "built": list(self.built),
+                "nodes": [dataclasses.asdict(n) for n in self.nodes],
+                "package_dirs": {k: str(v) for k, v in sorted(self.package_dirs.items())}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> DepsResult:
+        return cls(Path(data["lockfile"]), tuple(PackageNode(**n) for n in data["nodes"]),
+                   tuple(data["built"]),
+                   {k: Path(v) for k, v in data["package_dirs"].items()})
 
 
 def prepare_sources(ctx: Context, runner: Runner, recipes: list[str] | None = None) -> None:
@@ -208,7 +220,7 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
                                f"{where} (and its test_package)"):
             try:
                 result = runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
-                                       ctx.cache_dir / "test_package" / board / node.name),
+                                       ctx.test_package_dir / board / node.name),
                            env=env, what=f"build {node.name} for {where}",
                            log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
             except CommandFailedError:
@@ -227,7 +239,7 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
             with ctx.reporter.step(f"test_package of {node.name}/{node.version} on {board}"):
                 result = runner.run(
                     conan_test_argv(recipe, node, host, build, lockfile,
-                              ctx.cache_dir / "test_package" / board / node.name),
+                              ctx.test_package_dir / board / node.name),
                     env=env, what=f"test {node.name} for {board}",
                     log_name=f"conan-test-{node.name}")
                 for line in program_output(result.output):
@@ -239,9 +251,9 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
         out = runner.capture(["conan", "cache", "path", f"{node.ref}:{node.package_id}"],
                              env=env, what=f"package folder of {node.name}").output
         package_dirs[node.name] = Path(out.strip().splitlines()[-1])
-    report = None
+    result = DepsResult(lockfile, tuple(nodes), tuple(built), package_dirs)
     if policy_for is None:  # the native (build machine) graph has no board ceiling
-        return DepsResult(lockfile, tuple(nodes), tuple(built), package_dirs, None)
+        return result
     with ctx.reporter.step(f"ABI gate over the dependencies for {board}"):
         libs = []
         for d in package_dirs.values():
@@ -250,19 +262,13 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
         report = abi.gate(libs, policy_for(own))
         report.raise_for_violations()
         ctx.reporter.info(report.summary())
-    return DepsResult(lockfile, tuple(nodes), tuple(built), package_dirs, report)
+    return result
 
 
 def deps_fingerprint(project_root: Path) -> dict[str, str]:
-    """What the dependency build depends on (for the no-op plan hash)."""
-    from .pipeline import tree_hash
-
+    """What the dependency build depends on: the requirement list and every recipe's tree."""
     out = {DEPS_FILE: (project_root / DEPS_FILE).read_text()}
     for name in recipe_names(project_root):
-        out[name] = tree_hash(project_root / "recipes" / name)
+        out[name] = tree_digest(project_root / "recipes" / name)
     return out
-
-
-def lock_text(lockfile: Path) -> str:
-    return lockfile.read_text() if lockfile.is_file() else ""
 

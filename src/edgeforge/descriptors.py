@@ -1,15 +1,25 @@
 """The one place that reads descriptor YAML, validates it and resolves a board.
 
 Resolution order is fixed: defaults, compiler, sysroot, board, environment, command line.
-Every error names the file, the key, what was expected and a likely fix.
+Every error names the file, the key, what was expected and a likely fix, and where a bad value
+came from (a file, an environment variable, the command line).
+
+Descriptors are small, plain YAML. The loader refuses what they never need and what YAML gets
+silently wrong: files over 1 MiB or not UTF-8, anchors and aliases (descriptors compose by
+naming other descriptors, so `&x`/`*x` have no use; refusing them at the first event also rules
+out alias bombs), nesting deeper than 32 levels, and duplicate keys (YAML keeps the last).
+Messages quote values and key lists cut to a readable length.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import re
+import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +45,141 @@ _SYSROOT_ADAPTER: TypeAdapter = TypeAdapter(SysrootDescriptor)
 ENV_PREFIX = "EDGEFORGE_"
 #: settings the environment and command line may override, and their environment names
 OVERRIDABLE = ("compiler", "sysroot", "build_type", "cppstd")
+#: descriptors are a few hundred bytes; a file larger than this is not one
+MAX_BYTES = 1 << 20
+#: PyYAML composes recursively; deeper nesting is refused before it can overflow the stack
+MAX_DEPTH = 32
+#: values quoted in messages are cut to this many characters
+MAX_VALUE_CHARS = 80
+#: unknown keys named one by one in a message; the rest are counted
+MAX_KEYS = 5
+#: problems listed in one message; the rest are counted
+MAX_PROBLEMS = 8
+
+
+def cut(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Text for a message, cut to about `limit` characters."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
+def shorten(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    """repr() of a value for a message, cut to about `limit` characters."""
+    return cut(repr(value), limit)
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    word = str(word)
+    if len(word) > MAX_VALUE_CHARS:
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct descriptors do not allow."""
+
+
+class DescriptorLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases, deep nesting and duplicate keys."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(
+                problem="YAML anchors and aliases (&name, *name) are not allowed in "
+                "descriptors; write the value out in full",
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    problem=f"nested more than {MAX_DEPTH} levels deep; descriptors need a "
+                    "few levels at most: flatten it",
+                    problem_mark=event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        first: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:  # unhashable: SafeConstructor says so with its own message
+                continue
+            if earlier is not key_node:
+                raise _Refused(
+                    problem=f"duplicate key {shorten(key)} (first at line "
+                    f"{earlier.start_mark.line + 1}); YAML would silently keep the last one: "
+                    "remove one of them",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A descriptor file's data and, by key path, the scalar nodes it came from."""
+
+    data: dict[str, Any]
+    scalars: Mapping[tuple[Any, ...], yaml.ScalarNode]
+
+
+def _scalar_nodes(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    out: dict[tuple[Any, ...], Any] = {}
+    if isinstance(node, yaml.ScalarNode):
+        out[path] = node
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                out.update(_scalar_nodes(value_node, (*path, key_node.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.update(_scalar_nodes(item, (*path, i)))
+    return out
+
+
+def load_yaml(text: str, rel: str) -> Document:
+    """Parse descriptor text with DescriptorLoader; YAML problems become DescriptorErrors."""
+    loader = DescriptorLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        raise DescriptorError(
+            f"{rel}:{line}: contains the character #x{exc.character:04x}, which YAML does not "
+            "allow in a file; remove it"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{rel}:{mark.line + 1}:{mark.column + 1}" if mark else rel
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, _Refused):
+            raise DescriptorError(f"{where}: {problem}") from None
+        raise DescriptorError(
+            f"{where}: not valid YAML ({cut(problem, 200)}); fix the syntax at that line"
+        ) from None
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DescriptorError(
+            f"{rel}: expected a mapping of keys to values at the top level, "
+            f"got {type(data).__name__}"
+        )
+    return Document(data, _scalar_nodes(node))
 
 
 @dataclass(frozen=True)
@@ -81,13 +221,32 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
     return []
 
 
+def _as_written(err: Mapping[str, Any], loc: tuple[Any, ...],
+                scalars: Mapping[tuple[Any, ...], Any]) -> str | None:
+    """The source text of a plain scalar YAML did not read as a string (2.30, 17, yes)."""
+    value = err.get("input")
+    if isinstance(value, str) or not isinstance(value, (int, float)):
+        return None
+    node = scalars.get(tuple(loc))
+    if node is not None and node.style is None:
+        return str(node.value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def format_validation_error(
-    exc: ValidationError, rel: str, model: type[BaseModel] | None, raw: Mapping[str, Any]
+    exc: ValidationError,
+    rel: str,
+    model: type[BaseModel] | None,
+    raw: Mapping[str, Any],
+    scalars: Mapping[tuple[Any, ...], Any] | None = None,
 ) -> str:
-    msgs = []
+    scalars = scalars or {}
+    msgs: list[str | tuple[Any, ...]] = []  # a tuple stands for the unknown keys at that loc
+    unknown: dict[tuple[Any, ...], tuple[list[str], list[str]]] = {}
     for err in exc.errors():
         loc = tuple(err["loc"])
         etype = err["type"]
+        got = shorten(err.get("input"))
         # a discriminated union puts the tag into loc: ('debian', 'suite') -> model of that kind
         if model is None and loc and isinstance(raw, Mapping) and loc[0] == raw.get("kind"):
             sub = {
@@ -101,13 +260,13 @@ def format_validation_error(
             loc = loc[1:]
         else:
             submodel = model
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = cut(".".join(str(p) for p in loc) or "(top level)")
+        written = _as_written(err, loc, scalars)
         if etype == "extra_forbidden":
-            known = _fields_at(submodel, loc[:-1])
-            msgs.append(
-                f"unknown key {str(loc[-1])!r} in {rel}{did_you_mean(str(loc[-1]), known)}"
-                + ("" if did_you_mean(str(loc[-1]), known) else f" (known keys: {', '.join(known)})")
-            )
+            keys, known = unknown.setdefault(loc[:-1], ([], _fields_at(submodel, loc[:-1])))
+            if not keys:
+                msgs.append(loc[:-1])
+            keys.append(str(loc[-1]))
         elif etype == "missing":
             desc = ""
             if submodel is not None and len(loc) == 1:
@@ -117,35 +276,52 @@ def format_validation_error(
             msgs.append(f"missing key {key!r} in {rel}: add it{desc}")
         elif etype == "union_tag_invalid":
             tags = ["debian", "tarball", "directory"]
-            got = err.get("input", {}).get("kind") if isinstance(err.get("input"), dict) else None
+            kind = err.get("input", {}).get("kind") if isinstance(err.get("input"), dict) else None
             msgs.append(
-                f"key 'kind' in {rel}: expected one of {', '.join(tags)}, got {got!r}"
-                f"{did_you_mean(str(got), tags)}"
+                f"key 'kind' in {rel}: expected one of {', '.join(tags)}, got {shorten(kind)}"
+                f"{did_you_mean(str(kind), tags)}"
             )
         elif etype == "union_tag_not_found":
             msgs.append(f"missing key 'kind' in {rel}: add one of debian, tarball, directory")
         elif etype == "enum" or etype == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             choices = re.findall(r"'([^']+)'", expected)
-            msgs.append(
-                f"key {key!r} in {rel}: expected {expected}, got {err.get('input')!r}"
-                f"{did_you_mean(str(err.get('input')), choices)}"
-            )
+            if written is not None and written in choices:
+                msgs.append(f"key {key!r} in {rel}: YAML read {written} as a number; "
+                            f"write it quoted: \"{written}\"")
+            else:
+                msgs.append(f"key {key!r} in {rel}: expected {expected}, got {got}"
+                            f"{did_you_mean(str(err.get('input')), choices)}")
         elif etype == "string_pattern_mismatch":
             msgs.append(
-                f"key {key!r} in {rel}: {err.get('input')!r} is not of the expected form "
+                f"key {key!r} in {rel}: {got} is not of the expected form "
                 f"(pattern {err.get('ctx', {}).get('pattern')}); "
                 + _pattern_hint(str(loc[-1]) if loc else "")
             )
-        elif etype == "string_type" and isinstance(err.get("input"), (int, float)):
+        elif etype == "string_type" and written is not None:
+            what = "a number" if not isinstance(err.get("input"), bool) else "a boolean"
             msgs.append(
-                f"key {key!r} in {rel}: YAML read {err.get('input')!r} as a number; "
-                f"write it quoted: \"{err.get('input')}\""
+                f"key {key!r} in {rel}: YAML read {cut(written)} as {what}; "
+                f"write it quoted: \"{cut(written)}\""
             )
         else:
-            expected = err["msg"]
-            msgs.append(f"key {key!r} in {rel}: {expected}; got {err.get('input')!r}")
-    return "\n".join(msgs)
+            msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}")
+    def unknown_keys(where: tuple[Any, ...]) -> str:
+        keys, known = unknown[where]
+        lines = []
+        for k in keys[:MAX_KEYS]:
+            hint = did_you_mean(k, known)
+            lines.append(f"unknown key {shorten(k)} in {rel}"
+                         + (hint or f" (known keys: {', '.join(known)})"))
+        if len(keys) > MAX_KEYS:
+            lines.append(f"and {len(keys) - MAX_KEYS} more unknown keys in {rel} "
+                         f"(known keys: {', '.join(known)})")
+        return "\n".join(lines)
+
+    text = [unknown_keys(m) if isinstance(m, tuple) else m for m in msgs]
+    if len(text) > MAX_PROBLEMS:
+        text = [*text[:MAX_PROBLEMS], f"and {len(text) - MAX_PROBLEMS} more problems in {rel}"]
+    return "\n".join(text)
 
 
 def _pattern_hint(key: str) -> str:
@@ -177,55 +353,128 @@ class Catalog:
         except ValueError:
             return str(path)
 
-    def names(self, kind: str) -> list[str]:
+    def _folder(self, kind: str) -> Path:
+        """toolchains/<kind>/, which must be a folder that can be listed."""
         folder = self.root / kind
-        if not folder.is_dir():
-            return []
-        return sorted(p.stem for p in folder.glob("*.yaml"))
+        rel = self.rel(folder)
+        if folder.is_dir():
+            return folder
+        if folder.is_symlink():
+            raise DescriptorError(
+                f"{rel} is a symbolic link to {os.readlink(folder)} that cannot be followed "
+                f"({_stat_error(folder)}); point it at the folder of {kind[:-1]} descriptors"
+            )
+        if folder.exists():
+            raise DescriptorError(
+                f"{rel} is a file, not a folder; {kind[:-1]} descriptors go in {rel}/<name>.yaml: "
+                "move the file aside and create the folder"
+            )
+        raise DescriptorError(f"no folder {rel}/: create it with the {kind[:-1]} descriptors")
 
-    def _read(self, path: Path) -> dict[str, Any]:
+    def _scan(self, kind: str) -> tuple[list[str], dict[str, str]]:
+        """Valid descriptor names in toolchains/<kind>/, and what is wrong with other entries."""
+        folder = self._folder(kind)
+        try:
+            entries = sorted(e.name for e in os.scandir(folder))
+        except OSError as exc:
+            raise DescriptorError(f"cannot list {self.rel(folder)}/: {exc.strerror}") from None
+        good, bad = [], {}
+        for entry in entries:
+            problem = self._entry_problem(folder / entry)
+            if problem:
+                bad[entry] = problem
+            elif entry.endswith(".yaml"):
+                good.append(entry[:-len(".yaml")])
+        return good, bad
+
+    def _entry_problem(self, path: Path) -> str | None:
+        """What keeps a folder entry from being a descriptor (None: fine, or not meant as one)."""
+        entry, rel = path.name, self.rel(path)
+        stem, dot, suffix = entry.rpartition(".")
+        if entry.startswith(".") or not dot or suffix.lower() not in ("yaml", "yml"):
+            return None  # hidden, editor and other files are not descriptors
+        if not os.path.lexists(path):
+            return None
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return (f"{rel} is a symbolic link to {os.readlink(path)} that cannot be followed "
+                    f"({_stat_error(path)}); fix the link or remove it")
+        if stat.S_ISDIR(mode):
+            return (f"{rel} is a folder, not a descriptor file; move it out of "
+                    f"{self.rel(path.parent)}/")
+        if not stat.S_ISREG(mode):
+            return f"{rel} is not a regular file; replace it with a descriptor file or remove it"
+        wanted = stem if _NAME.match(stem) else (
+            re.sub(r"[^a-z0-9.+-]+", "-", stem.lower()).strip(".+-") or "name")
+        taken = (f" ({wanted}.yaml exists already: merge the two or pick another name)"
+                 if wanted != stem and (path.parent / f"{wanted}.yaml").exists() else "")
+        if suffix != "yaml":
+            return f"{rel}: descriptor files end in .yaml; rename it to {wanted}.yaml{taken}"
+        if wanted != stem:
+            return (f"{rel}: descriptor names use lower-case letters, digits, '.', '+' and '-' "
+                    f"only and start with a letter or digit; rename it to {wanted}.yaml{taken}")
+        return None
+
+    def names(self, kind: str) -> list[str]:
+        """Names of the well-formed descriptor files of a kind (see `problems` for the rest)."""
+        return sorted(self._scan(kind)[0])
+
+    def problems(self, kind: str) -> list[str]:
+        """One message per entry of toolchains/<kind>/ that looks meant as a descriptor but
+        cannot be one (wrong suffix or name, a folder, a broken link)."""
+        return list(self._scan(kind)[1].values())
+
+    def _read(self, path: Path) -> Document:
         rel = self.rel(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_BYTES + 1)
         except OSError as exc:
             raise DescriptorError(f"cannot read {rel}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{rel}:{mark.line + 1}:{mark.column + 1}" if mark else rel
-            problem = getattr(exc, "problem", None) or str(exc)
+        if len(raw) > MAX_BYTES:
             raise DescriptorError(
-                f"{where}: not valid YAML ({problem}); fix the syntax at that line"
-            ) from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise DescriptorError(
-                f"{rel}: expected a mapping of keys to values at the top level, "
-                f"got {type(data).__name__}"
+                f"{rel}: larger than {MAX_BYTES // 1024} KiB, far too large for a descriptor "
+                "(they are a few hundred bytes); check that this is the file you meant"
             )
-        return data
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - raw.rfind(b"\n", 0, exc.start)
+            raise DescriptorError(
+                f"{rel}:{line}:{column}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                "descriptors are UTF-8: save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            ) from None
+        return load_yaml(text, rel)
 
-    def _validate(self, model: Any, data: dict[str, Any], path: Path) -> Any:
+    def _validate(self, model: Any, doc: Document, path: Path) -> Any:
         rel = self.rel(path)
         try:
             if isinstance(model, TypeAdapter):
-                return model.validate_python(data)
-            return model.model_validate(data)
+                return model.validate_python(doc.data)
+            return model.model_validate(doc.data)
         except ValidationError as exc:
             base = model if not isinstance(model, TypeAdapter) else None
-            raise DescriptorError(format_validation_error(exc, rel, base, data)) from None
+            raise DescriptorError(
+                format_validation_error(exc, rel, base, doc.data, doc.scalars)
+            ) from None
 
-    def _load(self, kind: str, name: str, model: Any, what: str) -> Loaded:
+    def _load(self, kind: str, name: str, model: Any, what: str, origin: str | None = None) -> Loaded:
+        """Load toolchains/<kind>/<name>.yaml; `origin` (where the name came from) prefixes a
+        message that no such descriptor exists."""
         if (kind, name) in self._cache:
             return self._cache[(kind, name)]
         path = self.root / kind / f"{name}.yaml"
-        if not _NAME.match(name) or not path.is_file():
-            known = self.names(kind)
+        good, bad = self._scan(kind)
+        if name not in good:
+            prefix = f"{origin}: " if origin else ""
+            for candidate in (f"{name}.yaml", f"{name}.yml"):
+                if candidate in bad:
+                    raise DescriptorError(prefix + bad[candidate])
             raise DescriptorError(
-                f"no {what} named {name!r} (looked for {self.rel(path)})"
-                f"{did_you_mean(name, known)} known {what}s: {', '.join(known) or 'none'}"
+                f"{prefix}no {what} named {shorten(name)} (looked for {cut(self.rel(path))})"
+                f"{did_you_mean(name, good)} known {what}s: {', '.join(sorted(good)) or 'none'}"
             )
         spec = self._validate(model, self._read(path), path)
         loaded = Loaded(name, path, spec)
@@ -242,14 +491,14 @@ class Catalog:
         self._cache[("", "defaults")] = loaded
         return loaded
 
-    def compiler(self, name: str) -> Loaded:
-        return self._load("compilers", name, CompilerDescriptor, "compiler")
+    def compiler(self, name: str, origin: str | None = None) -> Loaded:
+        return self._load("compilers", name, CompilerDescriptor, "compiler", origin)
 
-    def sysroot(self, name: str) -> Loaded:
-        return self._load("sysroots", name, _SYSROOT_ADAPTER, "sysroot")
+    def sysroot(self, name: str, origin: str | None = None) -> Loaded:
+        return self._load("sysroots", name, _SYSROOT_ADAPTER, "sysroot", origin)
 
-    def board(self, name: str) -> Loaded:
-        return self._load("boards", name, BoardDescriptor, "board")
+    def board(self, name: str, origin: str | None = None) -> Loaded:
+        return self._load("boards", name, BoardDescriptor, "board", origin)
 
     # ---- resolution --------------------------------------------------------------------------
     def resolve(
@@ -257,7 +506,10 @@ class Catalog:
         board: str | None = None,
         env: Mapping[str, str] | None = None,
         cli: Mapping[str, str | None] | None = None,
+        board_origin: str = "command line --board",
     ) -> Target:
+        """Resolve a board (`board`, else EDGEFORGE_BOARD, else the default board);
+        `board_origin` says where an explicit `board` came from, for messages."""
         env = os.environ if env is None else env
         cli = {k: v for k, v in (cli or {}).items() if v not in (None, "")}
         unknown = sorted(set(cli) - set(OVERRIDABLE))
@@ -267,8 +519,14 @@ class Catalog:
                 f"overridable: {', '.join(OVERRIDABLE)}"
             )
         defaults = self.defaults()
-        board_name = board or env.get(ENV_PREFIX + "BOARD") or defaults.spec.default_board
-        b = self.board(board_name)
+        if board:
+            board_name, origin = board, board_origin
+        elif env.get(ENV_PREFIX + "BOARD"):
+            board_name, origin = env[ENV_PREFIX + "BOARD"], f"environment variable {ENV_PREFIX}BOARD"
+        else:
+            board_name = defaults.spec.default_board
+            origin = f"key 'default_board' in {self.rel(defaults.path)}"
+        b = self.board(board_name, origin)
         prov: list[tuple[str, str, str]] = []
 
         choice = {"compiler": (b.spec.compiler, f"board {self.rel(b.path)}"),
@@ -276,17 +534,11 @@ class Catalog:
         for key in ("compiler", "sysroot"):
             ev = env.get(ENV_PREFIX + key.upper())
             if ev:
-                choice[key] = (ev, f"environment {ENV_PREFIX}{key.upper()}")
+                choice[key] = (ev, f"environment variable {ENV_PREFIX}{key.upper()}")
             if key in cli:
                 choice[key] = (str(cli[key]), f"command line --{key.replace('_', '-')}")
-        try:
-            comp = self.compiler(choice["compiler"][0])
-        except DescriptorError as exc:
-            raise DescriptorError(f"{choice['compiler'][1]}, key 'compiler': {exc}") from None
-        try:
-            sysr = self.sysroot(choice["sysroot"][0])
-        except DescriptorError as exc:
-            raise DescriptorError(f"{choice['sysroot'][1]}, key 'sysroot': {exc}") from None
+        comp = self.compiler(choice["compiler"][0], _origin_of("compiler", choice["compiler"][1]))
+        sysr = self.sysroot(choice["sysroot"][0], _origin_of("sysroot", choice["sysroot"][1]))
         prov.append(("compiler", comp.name, choice["compiler"][1]))
         prov.append(("sysroot", sysr.name, choice["sysroot"][1]))
 
@@ -296,17 +548,22 @@ class Catalog:
             (f"sysroot {self.rel(sysr.path)}", sysr.spec.settings),
             (f"board {self.rel(b.path)}", b.spec.settings),
         ]
-        env_settings = {}
-        for key in ("build_type", "cppstd"):
-            ev = env.get(ENV_PREFIX + key.upper())
-            if ev:
+        env_settings: dict[str, Any] = {}
+        for key in ("build_type", "cppstd", "cflags", "cxxflags", "ldflags"):
+            var = ENV_PREFIX + key.upper()
+            ev = env.get(var)
+            if not ev:
+                continue
+            if key.endswith("flags"):
+                env_settings[key] = split_flags(ev, f"environment variable {var}")
+            else:
+                self._settings_from({key: ev}, f"environment variable {var}")
                 env_settings[key] = ev
-        for key in ("cflags", "cxxflags", "ldflags"):
-            ev = env.get(ENV_PREFIX + key.upper())
-            if ev:
-                env_settings[key] = tuple(ev.split())
         if env_settings:
             layers.append(("environment", self._settings_from(env_settings, "environment")))
+        for key in ("build_type", "cppstd"):
+            if key in cli:
+                self._settings_from({key: cli[key]}, f"command line --{key.replace('_', '-')}")
         cli_settings = {k: cli[k] for k in ("build_type", "cppstd") if k in cli}
         if cli_settings:
             layers.append(("command line", self._settings_from(cli_settings, "command line")))
@@ -358,7 +615,8 @@ class Catalog:
             return Settings.model_validate(data)
         except ValidationError as exc:
             raise DescriptorError(
-                format_validation_error(exc, origin, Settings, data).replace(" in ", " from ")
+                format_validation_error(exc, origin, Settings, data).replace(
+                    f" in {origin}", f" from {origin}")
             ) from None
 
     def _check_consistency(self, t: Target) -> None:
@@ -441,6 +699,35 @@ class Target:
             "cppstd": self.cppstd,
             "flags": [self.cpu_flags, self.extra_cflags, self.extra_cxxflags, self.extra_ldflags],
         }
+
+
+def _origin_of(key: str, origin: str) -> str:
+    """Where a compiler or sysroot name came from, for a message that it does not exist."""
+    return f"{origin}, key {key!r}" if origin.startswith("board ") else origin
+
+
+def split_flags(text: str, origin: str) -> tuple[str, ...]:
+    """Split a flags variable the way a shell does: quotes keep `-DGREETING="hello world"`
+    one argument."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise DescriptorError(
+            f"{origin}: cannot split {shorten(text)} into flags ({str(exc).lower()}); quote as "
+            "in a shell, e.g. '-DGREETING=\"hello world\" -O2', or close the open quote"
+        ) from None
+
+
+def _stat_error(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        if exc.errno == errno.ENOENT:
+            return "its target does not exist"
+        return exc.strerror or str(exc)
+    return "unknown reason"
 
 
 def sysroot_json(spec: Any) -> dict[str, Any]:

@@ -10,6 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+#: exit codes that are not an error class's own
+EXIT_BUG = 70  # an unexpected exception (EX_SOFTWARE): a bug in edgeforge
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
 class EdgeforgeError(Exception):
     """Base class: a sentence for the user, and an exit code."""
 
@@ -25,6 +30,12 @@ class EdgeforgeError(Exception):
 
 class DescriptorError(EdgeforgeError):
     """A toolchain/sysroot/board descriptor is malformed or inconsistent."""
+
+    exit_code = 2
+
+
+class UsageError(EdgeforgeError):
+    """A task was called with missing or contradictory arguments."""
 
     exit_code = 2
 

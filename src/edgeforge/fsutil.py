@@ -1,4 +1,4 @@
-"""File-system helpers: hashing, atomic writes, locks, safe archive extraction."""
+"""File-system helpers: hashing, atomic writes, locks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,42 +77,3 @@ def verify_sha256(path: Path, expected: str, what: str) -> None:
             "the file is corrupt or not the pinned one: delete it and fetch it again, or fix "
             "the pinned sha256 if the new archive is trusted"
         )
-
-
-class ExtractReport:
-    def __init__(self) -> None:
-        self.skipped_devices: list[str] = []
-        self.relinked: int = 0
-
-
-def safe_extract(archive: Path, dest: Path, rootfs: bool = False) -> ExtractReport:
-    """Extract a tarball so nothing lands outside `dest`.
-
-    Uses tarfile's 'data' filter (no absolute or escaping paths, no links out of the tree,
-    no device nodes, setuid/setgid bits and ownership dropped). With rootfs=True, absolute
-    symlinks (normal in a root file system) are first rewritten relative to the tree, and
-    device nodes are skipped rather than refused.
-    """
-    report = ExtractReport()
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-
-    def rootfs_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-        if member.ischr() or member.isblk() or member.isfifo():
-            report.skipped_devices.append(member.name)
-            return None
-        if member.issym() and member.linkname.startswith("/"):
-            here = "/" + os.path.dirname(member.name.lstrip("./").lstrip("/"))
-            rel = os.path.relpath(member.linkname, here)
-            member = member.replace(linkname=rel, deep=False)
-            report.relinked += 1
-        return tarfile.data_filter(member, path)
-
-    try:
-        with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter=rootfs_filter if rootfs else "data")
-    except tarfile.FilterError as exc:
-        raise SourceError(f"refusing to extract {archive}: {exc}") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise SourceError(f"cannot extract {archive}: {exc}") from None
-    return report

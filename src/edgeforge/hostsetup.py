@@ -128,7 +128,7 @@ def binfmt_mounted() -> bool:
 
 
 def binfmt_entry(arch: Arch) -> dict[str, str] | None:
-    p = BINFMT_DIR / arch.binfmt_name
+    p = BINFMT_DIR / arch.qemu
     if not p.is_file():
         return None
     out = {}
@@ -152,13 +152,13 @@ def register_binfmt(arch: Arch) -> bool:
         return False
     if not binfmt_mounted():
         subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_DIR)], check=True)
-    conf = Path(f"/usr/lib/binfmt.d/{arch.binfmt_name}.conf")
+    conf = Path(f"/usr/lib/binfmt.d/{arch.qemu}.conf")
     if not conf.is_file():
         raise HostSetupError(f"{conf} is missing: install qemu-user-static first")
     line = conf.read_text().strip()
     if "F" not in line.rsplit(":", 1)[-1]:
         line += "F"
-    existing = BINFMT_DIR / arch.binfmt_name
+    existing = BINFMT_DIR / arch.qemu
     if existing.exists():  # registered without F or disabled: replace it
         existing.write_text("-1")
     (BINFMT_DIR / "register").write_text(line)
@@ -168,7 +168,7 @@ def register_binfmt(arch: Arch) -> bool:
 def require_binfmt(arch: Arch, why: str) -> None:
     if not binfmt_ok(arch):
         raise HostSetupError(
-            f"binfmt_misc has no enabled {arch.binfmt_name} entry with the F flag ({why}); "
+            f"binfmt_misc has no enabled {arch.qemu} entry with the F flag ({why}); "
             "fix: invoke setup"
         )
 
@@ -215,8 +215,8 @@ def checks() -> list[Check]:
                      "invoke setup (adds deb-src to the Debian apt entries, then apt-get update)"))
     for arch in Arch:
         out.append(Check(
-            f"binfmt {arch.binfmt_name} with F flag", lambda a=arch: binfmt_ok(a),
-            f"invoke setup (or: cat /usr/lib/binfmt.d/{arch.binfmt_name}.conf > "
+            f"binfmt {arch.qemu} with F flag", lambda a=arch: binfmt_ok(a),
+            f"invoke setup (or: cat /usr/lib/binfmt.d/{arch.qemu}.conf > "
             f"{BINFMT_DIR}/register)",
         ))
     out.append(Check("dockerd answering on " + str(DOCKER_SOCK), docker_ok,
@@ -272,7 +272,7 @@ def setup(reporter: Reporter, log_dir: Path) -> list[str]:
             changed.append("installed " + " ".join(missing))
     for arch in Arch:
         if register_binfmt(arch):
-            changed.append(f"registered binfmt {arch.binfmt_name} (F flag)")
+            changed.append(f"registered binfmt {arch.qemu} (F flag)")
     if start_dockerd(log_dir / "dockerd.log"):
         changed.append("started dockerd")
     return changed

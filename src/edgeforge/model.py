@@ -17,16 +17,9 @@ class Arch(StrEnum):
     ARMHF = "armhf"
 
     @property
-    def gnu_cpu(self) -> str:
-        return {Arch.ARM64: "aarch64", Arch.ARMHF: "arm"}[self]
-
-    @property
-    def default_triple(self) -> str:
-        return {Arch.ARM64: "aarch64-linux-gnu", Arch.ARMHF: "arm-linux-gnueabihf"}[self]
-
-    @property
     def multiarch(self) -> str:
-        return self.default_triple
+        """Debian's multiarch tuple, also the default GNU triple."""
+        return {Arch.ARM64: "aarch64-linux-gnu", Arch.ARMHF: "arm-linux-gnueabihf"}[self]
 
     @property
     def conan_arch(self) -> str:
@@ -42,10 +35,7 @@ class Arch(StrEnum):
 
     @property
     def qemu(self) -> str:
-        return {Arch.ARM64: "qemu-aarch64", Arch.ARMHF: "qemu-arm"}[self]
-
-    @property
-    def binfmt_name(self) -> str:
+        """The qemu-user program, also the name of its binfmt_misc entry."""
         return {Arch.ARM64: "qemu-aarch64", Arch.ARMHF: "qemu-arm"}[self]
 
     @property

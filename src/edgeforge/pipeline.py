@@ -1,14 +1,15 @@
-"""`invoke build`: a plan first (printable, testable without compilers), then its execution.
+"""`invoke build`: a board's plan of steps (see steps.py), printable without compilers.
 
-When the plan's inputs hash to what the last successful build recorded and its artifacts are
-intact, nothing runs.
+    sources -> sysroot -> toolchain -> smoke -> deps -> app -> manifest
+
+Each step declares what it depends on and what it writes; `invoke build` runs the steps that
+are not up to date, `--dry-run` prints the same plan with each step's state, and the tasks
+that do part of the job (`invoke sysroot`, `toolchain`, `deps`) run the plan up to their step.
+Release, image and debug work are further steps of the same plan.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +21,16 @@ from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context
-from .deps import (
-    DepsResult,
-    build_deps,
-    conan_env,
-    deps_fingerprint,
-    prepare_sources,
-    root_requires,
-)
+from .deps import DepsResult, build_deps, conan_env, deps_fingerprint, prepare_sources, root_requires
 from .descriptors import Target
-from .fsutil import canonical_hash, rmtree, write_atomic, write_json
+from .fsutil import write_atomic, write_json
 from .hostsetup import binfmt_ok
-from .manifest import artifact_entry, artifacts_intact, read_manifest, write_manifest
+from .manifest import artifact_entry, write_manifest
+from .model import version_tuple
+from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner
+from .sources import load_pins, mirror_path
+from .steps import Execution, Plan, Step, load_json, publish, staged, tree_digest
 from .toolchain import (
     TEMPLATES,
     ToolchainFiles,
@@ -42,93 +40,8 @@ from .toolchain import (
     write_toolchain,
 )
 
-PLAN_STAMP = ".edgeforge-plan.json"
 SMOKE_APP = "apps/smoke"
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        for f in sorted(files):
-            p = Path(dirpath) / f
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    name: str
-    description: str
-    state: str  # "cached", "to do"
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    target: Target
-    steps: tuple[PlanStep, ...]
-    inputs_hash: str
-    up_to_date: bool
-
-    def render(self) -> str:
-        lines = [f"plan for {self.target.name} (inputs {self.inputs_hash[:12]}):"]
-        if self.up_to_date:
-            lines.append("  everything is up to date; nothing to do")
-        for i, s in enumerate(self.steps, 1):
-            lines.append(f"  {i}. [{s.state}] {s.name}: {s.description}")
-        return "\n".join(lines)
-
-
-def plan_inputs(ctx: Context, target: Target, with_deps: bool = True) -> dict[str, Any]:
-    tpl_dir = Path(__file__).parent / "templates"
-    return {
-        "edgeforge": __version__,
-        "target": target.fingerprint(),
-        "sysroot_key": sysroots.sysroot_key(target.sysroot.spec),
-        "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
-        "stdcxx_shim": [m.instantiation for m in stdcxx_compat.MEMBERS],
-        "smoke": tree_hash(ctx.project_root / SMOKE_APP),
-        "deps": deps_fingerprint(ctx.project_root) if with_deps else None,
-        "app": {"tree": tree_hash(ctx.project_root / edge_app.APP_DIR),
-                "revision": edge_app.git_revision(ctx.project_root)} if with_deps else None,
-        "can_run": binfmt_ok(target.arch),
-        "cache_dir": str(ctx.cache_dir),
-    }
-
-
-def make_plan(ctx: Context, target: Target, with_deps: bool = True) -> BuildPlan:
-    inputs_hash = canonical_hash(plan_inputs(ctx, target, with_deps))
-    bdir = ctx.board_dir(target.name)
-    sysroot_path = sysroots.sysroot_dir(ctx, target.sysroot)
-    sysroot_cached = sysroots.load_info(sysroot_path) is not None
-    stamp = bdir / PLAN_STAMP
-    recorded = json.loads(stamp.read_text()).get("inputs") if stamp.is_file() else None
-    manifest = read_manifest(bdir)
-    up_to_date = (
-        sysroot_cached and recorded == inputs_hash and manifest is not None
-        and artifacts_intact(bdir, manifest)
-    )
-    state = "cached" if up_to_date else "to do"
-    steps = (
-        PlanStep("sysroot", f"{target.sysroot.name} ({target.sysroot.spec.kind}, "
-                 f"{target.arch.value}) at {sysroot_path}",
-                 "cached" if sysroot_cached else "to do"),
-        PlanStep("compiler", f"probe {target.compiler.name} ({target.family.value} -> "
-                 f"{target.triple}) and check cpu flags {' '.join(target.cpu_flags)}", state),
-        PlanStep("toolchain", f"render Conan profiles, CMake toolchain, pkg-config wrapper, "
-                 f"Meson cross file into {bdir / 'toolchain'}", state),
-        PlanStep("smoke", f"cross-build {SMOKE_APP} into {bdir / 'smoke'}", state),
-        PlanStep("abi-gate", f"check every ELF file against GLIBC_{target.abi.glibc} / "
-                 f"GLIBCXX_{target.abi.glibcxx} ({target.abi.strategy.value})", state),
-        PlanStep("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
-                 f"pinned sources; test_packages under qemu; ABI gate",
-                 state if with_deps else "skipped (--smoke-only)"),
-        PlanStep("app", f"build {edge_app.APP_DIR} against the locked dependency graph; ABI gate; "
-                 f"install into {bdir / edge_app.APP_NAME}",
-                 state if with_deps else "skipped (--smoke-only)"),
-        PlanStep("manifest", f"write {bdir / 'manifest.json'}", state),
-    )
-    return BuildPlan(target, steps, inputs_hash, up_to_date)
+DEPS_RECORD = "deps.json"
 
 
 @dataclass(frozen=True)
@@ -144,24 +57,27 @@ def host_gcc_version(runner: Runner) -> str:
     return out.split(".")[0]
 
 
-def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepared:
-    """Sysroot, compiler probe and generated toolchain files for a board."""
-    runner = runner or ctx.runner(target.name)
-    info = sysroots.ensure_sysroot(ctx, target.sysroot, target.name)
+def project_cppstd(ctx: Context) -> str:
+    """The project's C++ standard (toolchains/defaults.yaml), whichever board is the default."""
+    return ctx.catalog.defaults().spec.settings.cppstd or "17"
+
+
+def host_compilers() -> dict[str, str]:
+    return {"c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"}
+
+
+def prepare(ctx: Context, target: Target, info: sysroots.SysrootInfo, runner: Runner) -> Prepared:
+    """Compiler probe and generated toolchain files for a board (its sysroot is ready)."""
     with ctx.reporter.step(f"probing {target.compiler.name} for {target.name}"):
         toolset = probe(ctx, target, runner)
         ctx.reporter.info(f"{toolset.family.value} {toolset.version} -> {toolset.triple}: "
                           f"{toolset.cxx}")
-    if info.glibc and info.glibc.count(".") == 1:
-        from .model import version_tuple
-
-        if version_tuple(info.glibc) > version_tuple(target.abi.glibc):
-            ctx.reporter.info(
-                f"note: sysroot {target.sysroot.name} has glibc {info.glibc}, newer than "
-                f"{target.name}'s ceiling {target.abi.glibc}; the ABI gate holds binaries to "
-                "the ceiling"
-            )
-    compat_dir = ctx.cache_dir / "toolchains" / target.name  # the same for every checkout
+    if info.glibc and version_tuple(info.glibc) > version_tuple(target.abi.glibc):
+        ctx.reporter.info(
+            f"note: sysroot {target.sysroot.name} has glibc {info.glibc}, newer than "
+            f"{target.name}'s ceiling {target.abi.glibc}; the ABI gate holds binaries to "
+            "the ceiling")
+    compat_dir = ctx.board_cache_dir(target.name)
     inputs = ToolchainInputs(
         target=target,
         toolset=toolset,
@@ -171,15 +87,14 @@ def prepare(ctx: Context, target: Target, runner: Runner | None = None) -> Prepa
         qemu=shutil.which(target.arch.qemu) or target.arch.qemu,
         host_pkg_config=shutil.which("pkg-config") or "/usr/bin/pkg-config",
         host_gcc_version=host_gcc_version(runner),
-        host_compilers={"c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"},
+        host_compilers=host_compilers(),
         can_run=binfmt_ok(target.arch),
         conan_packages_dir=ctx.conan_home / "p",
         overlays=present_overlays(target),
         compat_dir=compat_dir,
         stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner, compat_dir / "stdcxx-compat"),
     )
-    files = write_toolchain(inputs)
-    return Prepared(target, info, toolset, files)
+    return Prepared(target, info, toolset, write_toolchain(inputs))
 
 
 def stdcxx_shim(ctx: Context, target: Target, info: sysroots.SysrootInfo, toolset: Toolset,
@@ -188,8 +103,7 @@ def stdcxx_shim(ctx: Context, target: Target, info: sysroots.SysrootInfo, toolse
     members = stdcxx_compat.needed(target.abi.strategy, target.abi.glibcxx, info.glibcxx)
     if not members:
         return None
-    libstdcxx = sysroots.find_in_tree(info.path, "libstdc++.so.6",
-                                      sysroots.lib_dirs(info.path, target.arch))
+    libstdcxx = find_in_tree(info.path, "libstdc++.so.6", lib_dirs(info.path, target.arch))
     if libstdcxx is None:
         return None
     req = stdcxx_compat.ShimRequest(
@@ -218,49 +132,175 @@ def gate_policy(ctx: Context, t: Target, sysroot_path: Path,
     )
 
 
-def run_deps(ctx: Context, target: Target, prepared: Prepared, runner: Runner,
-             run_tests: bool = False) -> DepsResult:
-    files = prepared.toolchain
-    return build_deps(
-        ctx, target.name, files.host_profile, files.build_profile, runner,
-        lambda own: gate_policy(ctx, target, prepared.sysroot.path, own), run_tests,
-    )
+def gate_tree(ctx: Context, target: Target, sysroot_path: Path, what: str):
+    """A `publish` check: every ELF file in a staged folder passes the board's ABI gate."""
+    def check(staging: Path) -> None:
+        with ctx.reporter.step(f"ABI gate over {what}"):
+            report = abi.gate(abi.elf_files_under(staging),
+                              gate_policy(ctx, target, sysroot_path, (staging / "lib",)))
+            report.raise_for_violations()
+            ctx.reporter.info(report.summary())
+    return check
 
 
-def build_app_for(ctx: Context, target: Target, prepared: Prepared, deps: DepsResult,
-                  runner: Runner) -> Path:
-    """Build, gate and install the app for a board; returns its final folder."""
-    files = prepared.toolchain
-    built = edge_app.build_app(ctx, target.name, files.host_profile, files.build_profile,
-                               deps.lockfile, runner, conan_env(ctx))
-    with ctx.reporter.step(f"ABI gate over {edge_app.APP_NAME}"):
-        report = abi.gate(abi.elf_files_under(built.staging),
-                          gate_policy(ctx, target, prepared.sysroot.path, (built.staging / "lib",)))
-        report.raise_for_violations()
-        ctx.reporter.info(report.summary())
-    final = ctx.board_dir(target.name) / edge_app.APP_NAME
-    rmtree(final)
-    os.rename(built.staging, final)
-    return final
+# ---- the steps' inputs (pure) -----------------------------------------------------------------
+def sources_inputs(ctx: Context) -> dict[str, Any]:
+    return {"pins": [(p.recipe, p.version, p.sha256) for p in load_pins(ctx.project_root / "recipes")]}
 
 
-def build_native(ctx: Context, runner: Runner, *, sanitize: str | None = None) -> Path:
-    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
-    native = edge_app.NATIVE
-    profile = ctx.board_dir(native) / "toolchain" / "conan-host.profile"
-    cppstd = ctx.catalog.resolve(None).cppstd  # the project's C++ standard
-    write_atomic(profile, native_profile(host_gcc_version(runner), {
-        "c": shutil.which("gcc") or "gcc", "cpp": shutil.which("g++") or "g++"}, cppstd))
-    prepare_sources(ctx, runner)
-    deps = build_deps(ctx, native, profile, profile, runner, None)
-    built = edge_app.build_app(ctx, native, profile, profile, deps.lockfile, runner,
-                               conan_env(ctx), sanitize=sanitize,
-                               variant="asan" if sanitize else "")
-    final = ctx.board_dir(native) / built.name
-    rmtree(final)
-    os.rename(built.staging, final)
-    ctx.reporter.info(f"native app: {final / 'bin' / edge_app.APP_NAME}")
-    return final
+def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
+    tpl_dir = Path(__file__).parent / "templates"
+    return {
+        "edgeforge": __version__,
+        "target": target.fingerprint(),
+        "templates": {n: (tpl_dir / t).read_text() for n, t in sorted(TEMPLATES.items())},
+        "stdcxx_shim": [m.instantiation for m in stdcxx_compat.MEMBERS],
+        "can_run": binfmt_ok(target.arch),
+        "cache_dir": str(ctx.cache_dir),
+    }
+
+
+def app_inputs(ctx: Context, variant: str = "") -> dict[str, Any]:
+    return {"tree": tree_digest(ctx.project_root / edge_app.APP_DIR),
+            "revision": edge_app.git_revision(ctx.project_root, ctx.probe_runner()),
+            "variant": variant}
+
+
+# ---- the board's plan -------------------------------------------------------------------------
+class BoardBuild:
+    """The steps of one board's build; each method is one step's action."""
+
+    def __init__(self, ctx: Context, target: Target, *, with_deps: bool = True,
+                 deps_tests: bool = False):
+        self.ctx = ctx
+        self.t = target
+        self.bdir = ctx.board_dir(target.name)
+        self.with_deps = with_deps
+        self.deps_tests = deps_tests
+        self.runner = ctx.runner(target.name)
+
+    # actions
+    def sources(self, ex: Execution) -> None:
+        prepare_sources(self.ctx, self.runner)
+
+    def sysroot(self, ex: Execution) -> sysroots.SysrootInfo:
+        return sysroots.ensure_sysroot(self.ctx, self.t.sysroot, self.t.name)
+
+    def toolchain(self, ex: Execution) -> Prepared:
+        return prepare(self.ctx, self.t, ex["sysroot"], self.runner)
+
+    def smoke(self, ex: Execution) -> Path:
+        prepared: Prepared = ex["toolchain"]
+        final = self.bdir / "smoke"
+        with staged(final) as staging:
+            build_project(
+                self.runner, name="smoke", board=self.t.name,
+                source=self.ctx.project_root / SMOKE_APP, build=self.bdir / "work" / "smoke",
+                toolchain=prepared.toolchain.cmake, build_type=self.t.build_type,
+                prefix=staging, ccache_dir=self.ctx.ccache_dir,
+            )
+            return publish(staging, final, gate_tree(self.ctx, self.t, prepared.sysroot.path,
+                                                     "the smoke program"))
+
+    def deps(self, ex: Execution) -> DepsResult:
+        prepared: Prepared = ex["toolchain"]
+        files = prepared.toolchain
+        result = build_deps(
+            self.ctx, self.t.name, files.host_profile, files.build_profile, self.runner,
+            lambda own: gate_policy(self.ctx, self.t, prepared.sysroot.path, own),
+            self.deps_tests)
+        write_json(self.bdir / DEPS_RECORD, result.to_json())
+        return result
+
+    def load_deps(self, ex: Execution) -> DepsResult:
+        data = load_json(self.bdir / DEPS_RECORD)
+        return DepsResult.from_json(data) if data else self.deps(ex)
+
+    def app(self, ex: Execution) -> Path:
+        prepared: Prepared = ex["toolchain"]
+        deps: DepsResult = ex["deps"]
+        files = prepared.toolchain
+        built = edge_app.build_app(self.ctx, self.t.name, files.host_profile, files.build_profile,
+                                   deps.lockfile, self.runner, conan_env(self.ctx))
+        return publish(built.staging, self.bdir / edge_app.APP_NAME,
+                       gate_tree(self.ctx, self.t, prepared.sysroot.path, edge_app.APP_NAME))
+
+    def manifest(self, ex: Execution) -> Path:
+        prepared: Prepared = ex["toolchain"]
+        info = prepared.sysroot
+        t = self.t
+        artifacts = [artifact_entry(p, self.bdir, "smoke") for p in abi.elf_files_under(ex["smoke"])]
+        deps = ex["deps"] if self.with_deps else None
+        if self.with_deps:
+            artifacts += [artifact_entry(p, self.bdir, "app")
+                          for p in abi.elf_files_under(ex["app"])]
+        artifacts += [artifact_entry(p, self.bdir, "toolchain")
+                      for p in sorted(prepared.toolchain.files.values())]
+        return write_manifest(self.bdir, {
+            "board": t.name,
+            "arch": t.arch.value,
+            "triple": t.triple,
+            "compiler": {"name": t.compiler.name, "family": t.family.value,
+                         "version": prepared.toolset.version},
+            "sysroot": {"name": t.sysroot.name, "key": info.key, "glibc": info.glibc,
+                        "glibcxx": info.glibcxx},
+            "abi": {"glibc": t.abi.glibc, "glibcxx": t.abi.glibcxx, "cxxabi": t.abi.cxxabi,
+                    "strategy": t.abi.strategy.value,
+                    "max_needed": max_needed(artifacts)},
+            "artifacts": artifacts,
+            "dependencies": deps_manifest(deps) if deps else None,
+        })
+
+    def plan(self) -> Plan:
+        ctx, t, bdir = self.ctx, self.t, self.bdir
+        sysroot_path = sysroots.sysroot_dir(ctx, t.sysroot)
+        steps: list[Step] = []
+        if self.with_deps:
+            steps.append(Step(
+                "sources", "fill and verify the offline source mirror",
+                self.sources, inputs=sources_inputs(ctx),
+                outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes"))))
+        steps += [
+            Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
+                 f"{sysroot_path}", self.sysroot,
+                 inputs={"key": sysroots.sysroot_key(t.sysroot.spec), "path": str(sysroot_path)},
+                 outputs=(sysroot_path / sysroots.STAMP,), load=self.sysroot),
+            Step("toolchain", f"probe {t.compiler.name} ({t.family.value} -> {t.triple}), check "
+                 f"cpu flags {' '.join(t.cpu_flags)}; write Conan profiles, CMake toolchain, "
+                 f"pkg-config wrapper, Meson cross file into {bdir / 'toolchain'}",
+                 self.toolchain, inputs=toolchain_inputs(ctx, t), needs=("sysroot",),
+                 outputs=(bdir / "toolchain",)),
+            Step("smoke", f"cross-build {SMOKE_APP}, ABI gate (GLIBC_{t.abi.glibc} / "
+                 f"GLIBCXX_{t.abi.glibcxx}, {t.abi.strategy.value}), install into {bdir / 'smoke'}",
+                 self.smoke, inputs={"tree": tree_digest(ctx.project_root / SMOKE_APP)},
+                 needs=("toolchain",), outputs=(bdir / "smoke",), load=lambda ex: bdir / "smoke"),
+        ]
+        if self.with_deps:
+            steps += [
+                Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
+                     "pinned sources; test_packages under qemu; ABI gate", self.deps,
+                     inputs=deps_fingerprint(ctx.project_root), needs=("sources", "toolchain"),
+                     outputs=(bdir / "conan.lock", bdir / DEPS_RECORD), load=self.load_deps),
+                Step("app", f"build {edge_app.APP_DIR} against the locked graph; ABI gate; "
+                     f"install into {bdir / edge_app.APP_NAME}", self.app,
+                     inputs=app_inputs(ctx), needs=("deps", "toolchain"),
+                     outputs=(bdir / edge_app.APP_NAME,),
+                     load=lambda ex: bdir / edge_app.APP_NAME),
+            ]
+        needs = tuple(s.name for s in steps if s.name != "sources")
+        steps.append(Step("manifest", f"record everything in {bdir / 'manifest.json'}",
+                          self.manifest, needs=needs, outputs=(bdir / "manifest.json",),
+                          load=lambda ex: bdir / "manifest.json"))
+        return Plan(t.name, steps, bdir / ".stamps")
+
+
+def max_needed(artifacts: list[dict[str, Any]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for a in artifacts:
+        for fam, v in a.get("max_versions", {}).items():
+            if fam not in out or version_tuple(v) > version_tuple(out[fam]):
+                out[fam] = v
+    return out
 
 
 def deps_manifest(deps: DepsResult) -> dict[str, Any]:
@@ -278,64 +318,101 @@ def deps_manifest(deps: DepsResult) -> dict[str, Any]:
             "built_this_run": list(deps.built)}
 
 
+def board_plan(ctx: Context, target: Target, with_deps: bool = True) -> Plan:
+    return BoardBuild(ctx, target, with_deps=with_deps).plan()
+
+
 def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True) -> Path:
-    """Run the plan; returns the manifest path."""
+    """Run the board's plan; returns the manifest path."""
     ctx.reporter.info(target.describe_resolution())
-    plan = make_plan(ctx, target, with_deps)
+    plan = board_plan(ctx, target, with_deps)
     ctx.reporter.info(plan.render())
     bdir = ctx.board_dir(target.name)
-    if plan.up_to_date and not force:
-        ctx.reporter.info(f"outputs: {bdir} (manifest: {bdir / 'manifest.json'})")
-        return bdir / "manifest.json"
-    runner = ctx.runner(target.name)
-    with ctx.reporter.step(f"building for {target.name}"):
-        if with_deps:
-            prepare_sources(ctx, runner)  # a bad archive stops everything before any build
-        prepared = prepare(ctx, target, runner)
-        staging = bdir / ".smoke.new"
-        rmtree(staging)
-        with ctx.reporter.step(f"cross-building smoke program for {target.name}"):
-            build_project(
-                runner, name="smoke", board=target.name,
-                source=ctx.project_root / SMOKE_APP, build=bdir / "work" / "smoke",
-                toolchain=prepared.toolchain.cmake, build_type=target.build_type,
-                prefix=staging, ccache_dir=ctx.ccache_dir,
-            )
-        with ctx.reporter.step("ABI gate"):
-            report = abi.gate(abi.elf_files_under(staging),
-                              gate_policy(ctx, target, prepared.sysroot.path,
-                                          (staging / "lib",)))
-            report.raise_for_violations()
-            ctx.reporter.info(report.summary())
-        final = bdir / "smoke"
-        rmtree(final)
-        os.rename(staging, final)
-        deps = run_deps(ctx, target, prepared, runner) if with_deps else None
-        app_dir = build_app_for(ctx, target, prepared, deps, runner) if deps else None
-        artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(final)]
-        if app_dir:
-            artifacts += [artifact_entry(p, bdir, "app") for p in abi.elf_files_under(app_dir)]
-        artifacts += [artifact_entry(p, bdir, "toolchain")
-                      for p in sorted(prepared.toolchain.files.values())]
-        manifest = write_manifest(bdir, {
-            "board": target.name,
-            "arch": target.arch.value,
-            "triple": target.triple,
-            "compiler": {"name": target.compiler.name, "family": target.family.value,
-                         "version": prepared.toolset.version},
-            "sysroot": {"name": target.sysroot.name, "key": prepared.sysroot.key,
-                        "glibc": prepared.sysroot.glibc, "glibcxx": prepared.sysroot.glibcxx},
-            "abi": {"glibc": target.abi.glibc, "glibcxx": target.abi.glibcxx,
-                    "cxxabi": target.abi.cxxabi, "strategy": target.abi.strategy.value,
-                    "max_needed": report.max_versions()},
-            "artifacts": artifacts,
-            "dependencies": deps_manifest(deps) if deps else None,
-        })
-        write_json(bdir / PLAN_STAMP, {"inputs": plan.inputs_hash})
+    ex = plan.execute(ctx.reporter, force=force)
+    manifest = ex["manifest"]
     if with_deps:
-        ctx.reporter.info(f"app: {bdir / edge_app.APP_NAME / 'bin' / edge_app.APP_NAME} "
-                          f"(libraries in {bdir / edge_app.APP_NAME / 'lib'}, model in "
-                          f"{bdir / edge_app.APP_NAME / 'share' / edge_app.APP_NAME})")
-    ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {final / 'bin' / 'smoke'}\n"
-                      f"  toolchain files: {prepared.toolchain.out_dir}\n  manifest: {manifest}")
+        app = ex["app"]
+        ctx.reporter.info(f"app: {app / 'bin' / edge_app.APP_NAME} (libraries in {app / 'lib'}, "
+                          f"model in {app / 'share' / edge_app.APP_NAME})")
+    ctx.reporter.info(f"outputs: {bdir}\n  smoke program: {bdir / 'smoke' / 'bin' / 'smoke'}\n"
+                      f"  toolchain files: {bdir / 'toolchain'}\n  manifest: {manifest}")
     return manifest
+
+
+def run_until(ctx: Context, target: Target, step: str, *, rerun: tuple[str, ...] = (),
+              deps_tests: bool = False) -> Execution:
+    """Run the board's plan up to one step (and what it needs); returns the results."""
+    bb = BoardBuild(ctx, target, deps_tests=deps_tests)
+    return bb.plan().execute(ctx.reporter, upto=step, rerun=rerun)
+
+
+# ---- the build machine (x86_64): parity and sanitizer builds ------------------------------------
+class NativeBuild:
+    """The dependency graph and the app for this machine, as a plan like a board's."""
+
+    def __init__(self, ctx: Context, sanitize: str | None = None):
+        self.ctx = ctx
+        self.sanitize = sanitize
+        self.variant = "asan" if sanitize else ""
+        self.name = edge_app.APP_NAME + (f"-{self.variant}" if self.variant else "")
+        self.bdir = ctx.board_dir(edge_app.NATIVE)
+        self.profile = self.bdir / "toolchain" / "conan-host.profile"
+        self.runner = ctx.runner(edge_app.NATIVE)
+
+    def write_profile(self, ex: Execution) -> Path:
+        cppstd = project_cppstd(self.ctx)
+        write_atomic(self.profile, native_profile(host_gcc_version(self.runner), host_compilers(),
+                                                  cppstd))
+        return self.profile
+
+    def deps(self, ex: Execution) -> DepsResult:
+        result = build_deps(self.ctx, edge_app.NATIVE, ex["profile"], ex["profile"], self.runner,
+                            None)
+        write_json(self.bdir / DEPS_RECORD, result.to_json())
+        return result
+
+    def load_deps(self, ex: Execution) -> DepsResult:
+        data = load_json(self.bdir / DEPS_RECORD)
+        return DepsResult.from_json(data) if data else self.deps(ex)
+
+    def app(self, ex: Execution) -> Path:
+        deps: DepsResult = ex["deps"]
+        built = edge_app.build_app(self.ctx, edge_app.NATIVE, ex["profile"], ex["profile"],
+                                   deps.lockfile, self.runner, conan_env(self.ctx),
+                                   sanitize=self.sanitize, variant=self.variant)
+        return publish(built.staging, self.bdir / built.name)
+
+    def plan(self) -> Plan:
+        ctx = self.ctx
+        gcc = Path(host_compilers()["c"])
+        host = {"gcc": str(gcc), "size": gcc.stat().st_size if gcc.is_file() else None,
+                "cppstd": project_cppstd(ctx), "edgeforge": __version__}
+        final = self.bdir / self.name
+        app_step = "app-" + self.variant if self.variant else "app"
+        steps = [
+            Step("sources", "fill and verify the offline source mirror",
+                 lambda ex: prepare_sources(ctx, self.runner), inputs=sources_inputs(ctx),
+                 outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes"))),
+            Step("profile", f"Conan profile for this machine ({self.profile})", self.write_profile,
+                 inputs=host, outputs=(self.profile,), load=lambda ex: self.profile),
+            Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} for this "
+                 "machine", self.deps, inputs=deps_fingerprint(ctx.project_root),
+                 needs=("sources", "profile"), outputs=(self.bdir / "conan.lock",
+                                                        self.bdir / DEPS_RECORD),
+                 load=self.load_deps),
+            Step(app_step, f"build {self.name} ({self.sanitize or 'no sanitizer'}) into {final}",
+                 self.app, inputs={**app_inputs(ctx, self.variant), "sanitize": self.sanitize},
+                 needs=("deps",), outputs=(final,), load=lambda ex: final),
+        ]
+        return Plan(f"{edge_app.NATIVE} ({self.name})", steps, self.bdir / ".stamps")
+
+
+def build_native(ctx: Context, *, sanitize: str | None = None) -> Path:
+    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
+    nb = NativeBuild(ctx, sanitize)
+    plan = nb.plan()
+    ctx.reporter.info(plan.render())
+    ex = plan.execute(ctx.reporter)
+    final = ex[plan.steps[-1].name]
+    ctx.reporter.info(f"native app: {final / 'bin' / edge_app.APP_NAME}")
+    return final

@@ -33,7 +33,7 @@ def opencv_pin(ctx: Context) -> Pin:
 
 
 def samples_dir(ctx: Context, pin: Pin) -> Path:
-    return ctx.cache_dir / "samples" / pin.sha256[:16]
+    return ctx.samples_dir / pin.sha256[:16]
 
 
 def sample(ctx: Context, name: str) -> Path:

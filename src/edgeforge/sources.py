@@ -85,7 +85,7 @@ def recipe_version(recipes_dir: Path, recipe: str) -> str:
 
 
 def mirror_dir(ctx: Context) -> Path:
-    return ctx.cache_dir / "sources"
+    return ctx.mirror_dir
 
 
 def mirror_path(ctx: Context, pin: Pin) -> Path:

@@ -12,17 +12,19 @@ import json
 import os
 import re
 import shutil
+import stat
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import elfinfo
 from .context import Context
 from .descriptors import Loaded, expand_path, sysroot_json
 from .errors import SourceError, SysrootError
-from .fsutil import canonical_hash, file_lock, rmtree, safe_extract, verify_sha256, write_json
+from .extract import safe_extract
+from .fsutil import canonical_hash, file_lock, rmtree, verify_sha256, write_json
 from .model import Arch, DebianSysroot, DirectorySysroot, TarballSysroot
+from .rootfs import lib_dirs, probe_tree
 from .runner import base_env
 
 FORMAT = 3  # bump when the post-processing changes, so cached trees are rebuilt
@@ -185,64 +187,6 @@ def check_linker_scripts(root: Path, arch: Arch) -> list[Path]:
     return scripts
 
 
-def lib_dirs(root: Path, arch: Arch) -> list[str]:
-    """The loader's search directories inside the tree (ld.so.conf plus the defaults)."""
-    dirs: list[str] = []
-    conf = root / "etc" / "ld.so.conf"
-    files = [conf] + sorted((root / "etc" / "ld.so.conf.d").glob("*.conf"))
-    for f in files:
-        if not f.is_file():
-            continue
-        for line in f.read_text(errors="replace").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line.startswith("/") and line not in dirs:
-                dirs.append(line)
-    for d in (f"/lib/{arch.multiarch}", f"/usr/lib/{arch.multiarch}", "/lib", "/usr/lib"):
-        if d not in dirs:
-            dirs.append(d)
-    return dirs
-
-
-def find_in_tree(root: Path, name: str, dirs: list[str]) -> Path | None:
-    for d in dirs:
-        p = root / d.lstrip("/") / name
-        if p.exists():
-            return p
-    return None
-
-
-def glibc_release(libc: Path) -> str | None:
-    """glibc's own release (2.31), read from its version banner; symbol-version tags can lag
-    behind it (2.31 added none, so its newest tag is GLIBC_2.30)."""
-    data = libc.read_bytes()
-    m = re.search(rb"release version (\d+\.\d+)", data)
-    if m:
-        return m.group(1).decode()
-    info = elfinfo.inspect(libc)
-    v = elfinfo.highest(info.defined_versions, "GLIBC") if info else None
-    return ".".join(map(str, v)) if v else None
-
-
-def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
-    dirs = lib_dirs(root, arch)
-    out: dict[str, Any] = {"glibc": None, "glibcxx": None, "gcc_version": None}
-    libc = find_in_tree(root, "libc.so.6", dirs)
-    if libc:
-        out["glibc"] = glibc_release(libc.resolve())
-    cxx = find_in_tree(root, "libstdc++.so.6", dirs)
-    if cxx:
-        info = elfinfo.inspect(cxx.resolve())
-        if info:
-            v = elfinfo.highest(info.defined_versions, "GLIBCXX")
-            out["glibcxx"] = ".".join(map(str, v)) if v else None
-    gccdir = root / "usr" / "lib" / "gcc" / arch.multiarch
-    if gccdir.is_dir():
-        versions = sorted((p.name for p in gccdir.iterdir() if (p / "crtbegin.o").exists()),
-                          key=lambda s: [int(x) for x in s.split(".") if x.isdigit()])
-        out["gcc_version"] = versions[-1] if versions else None
-    return out
-
-
 # ---- building -----------------------------------------------------------------------------------
 def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> SysrootInfo:
     """Build or import the sysroot unless the cache already holds it (then: no-op)."""
@@ -327,9 +271,49 @@ def _build_debian(ctx: Context, spec: DebianSysroot, tree: Path, board: str | No
     )
 
 
+def subdir_parts(subdir: str | None, rel: str) -> tuple[str, ...]:
+    """The components of a descriptor's 'subdir:', which must stay inside the archive."""
+    if not subdir:
+        return ()
+    parts = tuple(p for p in subdir.split("/") if p not in ("", "."))
+    if subdir.startswith("/") or "\0" in subdir or ".." in parts:
+        raise SysrootError(
+            f"key 'subdir' in {rel}: {subdir!r} must be a relative path inside the archive "
+            "(no '/' at the start, no '..'); fix: e.g. 'subdir: rootfs'"
+        )
+    return parts
+
+
+def archive_subdir(extracted: Path, subdir: str | None, rel: str) -> Path:
+    """The folder 'subdir:' names inside the extracted archive: every component a real folder
+    (a symlink is never followed), and the result inside `extracted`."""
+    folder = extracted
+    for part in subdir_parts(subdir, rel):
+        folder = folder / part
+        try:
+            mode = folder.lstat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = 0
+        if stat.S_ISLNK(mode):
+            raise SysrootError(
+                f"key 'subdir' in {rel}: {subdir!r}: {part!r} is a symlink in the archive (to "
+                f"{os.readlink(folder)!r}), not a folder; fix: name the real folder instead"
+            )
+        if not stat.S_ISDIR(mode):
+            raise SysrootError(
+                f"key 'subdir' in {rel}: {subdir!r} is not a folder in the archive; fix: list "
+                "the archive (tar tf ARCHIVE) and name the folder that holds lib/ and usr/"
+            )
+    top, real = os.path.realpath(extracted), os.path.realpath(folder)
+    if os.path.commonpath([top, real]) != top:  # unreachable after the walk; kept as a guard
+        raise SysrootError(f"key 'subdir' in {rel}: {subdir!r} leads outside the archive")
+    return folder
+
+
 def _import_tarball(ctx: Context, loaded: Loaded, spec: TarballSysroot, partial: Path,
                     tree: Path) -> None:
     rel = ctx.catalog.rel(loaded.path)
+    subdir_parts(spec.subdir, rel)  # refuse a bad 'subdir:' before fetching or extracting
     if spec.file:
         archive = expand_path(spec.file)
         if not archive.is_file():
@@ -359,23 +343,38 @@ def _import_tarball(ctx: Context, loaded: Loaded, spec: TarballSysroot, partial:
     report = safe_extract(archive, extract_to, rootfs=True)
     if report.skipped_devices:
         ctx.reporter.info(f"skipped {len(report.skipped_devices)} device nodes from the archive")
-    src = extract_to / spec.subdir if spec.subdir else extract_to
-    if not src.is_dir():
-        raise SysrootError(f"key 'subdir' in {rel}: {spec.subdir!r} is not a folder in the archive")
-    os.rename(src, tree)
+    os.rename(archive_subdir(extract_to, spec.subdir, rel), tree)
 
 
 def _import_directory(ctx: Context, loaded: Loaded, spec: DirectorySysroot, tree: Path) -> None:
+    rel = ctx.catalog.rel(loaded.path)
     src = expand_path(spec.path)
     if not src.is_dir():
         raise SysrootError(
-            f"key 'path' in {ctx.catalog.rel(loaded.path)}: {src} is not a directory; copy the "
+            f"key 'path' in {rel}: {src} is not a directory; copy the "
             "device's root file system there (e.g. rsync -a device:/{lib,usr,etc} DIR) or fix it"
         )
+    if tree.parent.resolve().is_relative_to(src.resolve()):
+        raise SysrootError(
+            f"key 'path' in {rel}: {src} holds edgeforge's cache ({tree.parent}), which would be "
+            "copied into itself; fix: copy the device's tree into a folder of its own, or set "
+            "EDGEFORGE_CACHE to a folder outside it"
+        )
     pseudo = {"dev", "proc", "sys", "run", "tmp"}  # a live device's virtual file systems
+    special: list[str] = []  # device nodes, FIFOs, sockets: copying would read the host's
 
-    def top_level_only(folder: str, names: list[str]) -> set[str]:
-        return pseudo & set(names) if Path(folder) == src else set()
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        out = pseudo & set(names) if Path(folder) == src else set()
+        for n in set(names) - out:
+            try:
+                mode = os.lstat(os.path.join(folder, n)).st_mode
+            except OSError:
+                continue
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                out.add(n)
+                special.append(os.path.join(folder, n))
+        return out
 
-    shutil.copytree(src, tree, symlinks=True, ignore_dangling_symlinks=True,
-                    ignore=top_level_only)
+    shutil.copytree(src, tree, symlinks=True, ignore_dangling_symlinks=True, ignore=ignore)
+    if special:
+        ctx.reporter.info(f"skipped {len(special)} device nodes, FIFOs or sockets in {src}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from edgeforge.context import Context
 from edgeforge.sysroot import sysroot_dir
-from tests.conftest import PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
 
 BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500",
           "sophon-se5", "a311d", "rpi3-armhf"]
@@ -16,9 +16,9 @@ def build_board(board: str, smoke_only: bool = True) -> dict:
     require_tools("mmdebstrap", "qemu-aarch64", "qemu-arm", "clang-14")
     r = run_invoke("build", "--board", board, *(["--smoke-only"] if smoke_only else []))
     assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads((PROJECT / "build" / board / "manifest.json").read_text())
+    return json.loads((BUILD / board / "manifest.json").read_text())
 
 
 def sysroot_of(board: str) -> Path:
-    ctx = Context.create(project_root=PROJECT)
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD)
     return sysroot_dir(ctx, ctx.catalog.resolve(board, env={}).sysroot)

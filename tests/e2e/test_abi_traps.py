@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, require_tools, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def test_board_strategy_builds_the_same_program_within_the_ceiling(
         "cmake_minimum_required(VERSION 3.16)\nproject(trap CXX)\nset(CMAKE_CXX_STANDARD 17)\n"
         "find_package(Threads REQUIRED)\nadd_executable(trap trap.cpp)\n"
         "target_link_libraries(trap Threads::Threads)\n")
-    toolchain = PROJECT / "build/jetson-nx/toolchain/toolchain.cmake"
+    toolchain = BUILD / "jetson-nx/toolchain/toolchain.cmake"
     subprocess.run(["cmake", "-S", str(src), "-B", str(tmp_path / "b"), "-G", "Ninja",
                     f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"], check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(tmp_path / "b")], check=True, capture_output=True)
@@ -134,7 +134,7 @@ def test_newer_libstdcxx_headers_are_held_to_a_jetpack4_ceiling(bullseye: Path, 
     (src / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.16)\nproject(sstream CXX)\n"
         "set(CMAKE_CXX_STANDARD 17)\nadd_executable(sstream sstream.cpp)\n")
-    toolchain = PROJECT / "build/jetson-nano/toolchain/toolchain.cmake"
+    toolchain = BUILD / "jetson-nano/toolchain/toolchain.cmake"
     subprocess.run(["cmake", "-S", str(src), "-B", str(tmp_path / "b"), "-G", "Ninja",
                     "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"],
                    check=True, capture_output=True)

@@ -19,7 +19,7 @@ import pytest
 
 from edgeforge.context import Context
 from edgeforge.samples import sample
-from tests.conftest import PROJECT, run_invoke
+from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 from tests.e2e.rtsp_server import RtspServer, read_avi_video
 from tests.e2e.udp_streams import (
@@ -33,14 +33,14 @@ from tests.e2e.udp_streams import (
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
-APP = PROJECT / "build" / BOARD / "edge-infer"
+APP = BUILD / BOARD / "edge-infer"
 MODEL = APP / "share" / "edge-infer" / "pedestrian-grid.onnx"
 CASCADE = APP / "share" / "edge-infer" / "haarcascade_frontalface_default.xml"
 HAAR = ("--backend", "haar", "--cascade", str(CASCADE), "--max-frames", "6")
 
 
 def samples(name: str) -> Path:
-    return sample(Context.create(project_root=PROJECT), name)
+    return sample(Context.create(project_root=PROJECT, build_root=BUILD), name)
 
 
 def damaged_video(dest: Path) -> Path:
@@ -108,7 +108,7 @@ def test_invoke_test_runs_ctest_and_a_smoke_run_under_qemu(built: dict):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "100% tests passed" in r.stdout
     assert "12 frames," in r.stdout and "person detections" in r.stdout
-    lines = (PROJECT / "build" / BOARD / "smoke-run.jsonl").read_text().splitlines()
+    lines = (BUILD / BOARD / "smoke-run.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(12))
 
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from edgeforge.model import version_tuple
-from tests.conftest import PROJECT, run_invoke
+from tests.conftest import BUILD, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
@@ -23,9 +23,9 @@ DEPS_BOARDS = ["jetson-nx", "rpi4"]
 def test_full_build_has_every_dependency_gated(board: str):
     manifest = build_board(board, smoke_only=False)
     deps = manifest["dependencies"]
-    assert (PROJECT / "build" / board / "conan.lock").is_file()
+    assert (BUILD / board / "conan.lock").is_file()
     assert deps["lockfile"].endswith(f"build/{board}/conan.lock")
-    lock = json.loads((PROJECT / "build" / board / "conan.lock").read_text())
+    lock = json.loads((BUILD / board / "conan.lock").read_text())
     locked = " ".join(lock["requires"])
     for name in ("ffmpeg/5.1.9", "opencv/4.6.0", "protobuf/3.21.12", "zlib/1.2.13",
                  "libpng/1.6.39", "libjpeg-turbo/2.1.5"):
@@ -69,6 +69,7 @@ def test_no_op_build_skips_conan():
     r = run_invoke("build", "--board", "jetson-nx")
     assert r.returncode == 0
     assert "everything is up to date; nothing to do" in r.stdout
+    assert "jetson-nx: 0 steps ran, 7 up to date" in r.stdout
     assert "conan" not in r.stdout.replace("conan-host", "").replace("conan.lock", "")
 
 
@@ -85,7 +86,7 @@ def test_jetpack4_graph_stays_under_its_ceiling_through_the_shim():
     for lib in libs + [a for a in manifest["artifacts"] if a["role"] == "app"]:
         if "GLIBCXX" in lib["max_versions"]:
             assert version_tuple(lib["max_versions"]["GLIBCXX"]) <= ceiling, lib["path"]
-    core = next((PROJECT / "build/jetson-nano/edge-infer/lib").glob("libopencv_core.so.4*"))
+    core = next((BUILD / "jetson-nano/edge-infer/lib").glob("libopencv_core.so.4*"))
     exported = subprocess.run(["llvm-nm-14", "-D", "--defined-only", str(core)],
                               capture_output=True, text=True, check=True).stdout
     assert "_ZNSt7__cxx1118basic_stringstreamIcSt11char_traitsIcESaIcEEC1Ev" not in exported

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge.app import compare, detections
-from tests.conftest import PROJECT, run_invoke
+from tests.conftest import BUILD, run_invoke
 from tests.e2e.test_app import APP, CASCADE, MODEL, damaged_video, run_app, samples, summary_of
 from tests.e2e.udp_streams import (
     camera_already_sending,
@@ -25,8 +25,8 @@ from tests.e2e.udp_streams import (
 )
 
 pytestmark = pytest.mark.e2e
-NATIVE = PROJECT / "build" / "host" / "edge-infer"
-ASAN = PROJECT / "build" / "host" / "edge-infer-asan"
+NATIVE = BUILD / "host" / "edge-infer"
+ASAN = BUILD / "host" / "edge-infer-asan"
 DNN_BOX_TOLERANCE = 0.5     # pixels, in 768x576 frames
 DNN_SCORE_TOLERANCE = 0.002
 FRAMES = "24"

@@ -6,7 +6,7 @@ import pytest
 
 from edgeforge.context import Context
 from edgeforge.sysroot import sysroot_dir
-from tests.conftest import PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
 
 
 def built_sysroot(board: str) -> Path:
@@ -14,7 +14,7 @@ def built_sysroot(board: str) -> Path:
     require_tools("mmdebstrap", "qemu-aarch64-static")
     r = run_invoke("sysroot", "--board", board)
     assert r.returncode == 0, r.stdout + r.stderr
-    ctx = Context.create(project_root=PROJECT)
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD)
     t = ctx.catalog.resolve(board, env={})
     return sysroot_dir(ctx, t.sysroot)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, run_invoke
+from tests.conftest import BUILD, run_invoke
 
 pytestmark = pytest.mark.integration
-TOOLCHAIN = PROJECT / "build" / "jetson-nx" / "toolchain"
+TOOLCHAIN = BUILD / "jetson-nx" / "toolchain"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from edgeforge.cmakebuild import configure_argv
 from edgeforge.descriptors import Catalog
 from edgeforge.emulation import qemu_argv
 from edgeforge.errors import CommandFailedError, SourceError, ToolMissingError
-from edgeforge.fsutil import safe_extract, verify_sha256
+from edgeforge.extract import safe_extract
+from edgeforge.fsutil import verify_sha256
 from edgeforge.model import AbiCeiling, AbiStrategy, Arch
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner, base_env

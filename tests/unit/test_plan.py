@@ -1,39 +1,55 @@
-"""The build plan is pure: printable and hashable without compilers."""
+"""The build plan is pure: printable and hashable without compilers; steps are skipped only
+when their signature matches their stamp and their outputs are intact."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
 from edgeforge.context import Context
-from edgeforge.pipeline import make_plan
+from edgeforge.pipeline import board_plan
 from edgeforge.report import Reporter
+from edgeforge.steps import Plan, Step, publish, staging_for
 from tests.conftest import run_invoke
 
 
-def ctx_for(root: Path, cache: Path) -> Context:
-    return Context.create(project_root=root, cache_dir=cache, reporter=Reporter(quiet=True))
+def ctx_for(root: Path, cache: Path, build: Path | None = None) -> Context:
+    return Context.create(project_root=root, cache_dir=cache, build_root=build,
+                          reporter=Reporter(quiet=True))
+
+
+def signatures(plan: Plan) -> dict[str, str]:
+    return {st.step.name: st.signature for st in plan.states()}
 
 
 def test_plan_for_an_empty_cache_has_everything_to_do(tmp_project: Path, tmp_path: Path):
     ctx = ctx_for(tmp_project, tmp_path / "cache")
-    plan = make_plan(ctx, ctx.catalog.resolve("jetson-nx", env={}))
-    assert not plan.up_to_date
-    assert [s.name for s in plan.steps] == ["sysroot", "compiler", "toolchain", "smoke",
-                                            "abi-gate", "deps", "app", "manifest"]
-    assert all(s.state == "to do" for s in plan.steps)
+    plan = board_plan(ctx, ctx.catalog.resolve("jetson-nx", env={}))
+    states = plan.states()
+    assert [st.step.name for st in states] == ["sources", "sysroot", "toolchain", "smoke", "deps",
+                                               "app", "manifest"]
+    assert all(not st.up_to_date and st.reason == "never built" for st in states)
     text = plan.render()
     assert "debian-bullseye-arm64" in text and "GLIBC_2.31" in text
+    smoke_only = board_plan(ctx, ctx.catalog.resolve("jetson-nx", env={}), with_deps=False)
+    assert [s.name for s in smoke_only.steps] == ["sysroot", "toolchain", "smoke", "manifest"]
 
 
-def test_plan_hash_follows_descriptor_and_source_changes(tmp_project: Path, tmp_path: Path):
+def test_signatures_follow_descriptor_and_source_changes(tmp_project: Path, tmp_path: Path):
     ctx = ctx_for(tmp_project, tmp_path / "cache")
-    h0 = make_plan(ctx, ctx.catalog.resolve("rpi4", env={})).inputs_hash
-    assert make_plan(ctx, ctx.catalog.resolve("rpi4", env={})).inputs_hash == h0
-    h_env = make_plan(ctx, ctx.catalog.resolve("rpi4", env={"EDGEFORGE_CFLAGS": "-g"})).inputs_hash
-    assert h_env != h0
+    s0 = signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={})))
+    assert signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={}))) == s0
+    s_env = signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={"EDGEFORGE_CFLAGS": "-g"})))
+    # a flag changes the toolchain and everything after it, not the sysroot or the sources
+    assert s_env["sysroot"] == s0["sysroot"] and s_env["sources"] == s0["sources"]
+    assert all(s_env[n] != s0[n] for n in ("toolchain", "smoke", "deps", "app", "manifest"))
     src = tmp_project / "apps" / "smoke" / "src" / "main.cpp"
     src.write_text(src.read_text() + "\n// changed\n")
-    assert make_plan(ctx, ctx.catalog.resolve("rpi4", env={})).inputs_hash != h0
+    s_src = signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={})))
+    assert s_src["smoke"] != s0["smoke"] and s_src["manifest"] != s0["manifest"]
+    assert s_src["deps"] == s0["deps"] and s_src["app"] == s0["app"]
 
 
 def test_dry_run_prints_resolution_and_plan(tmp_project: Path, tmp_path: Path):
@@ -42,4 +58,85 @@ def test_dry_run_prints_resolution_and_plan(tmp_project: Path, tmp_path: Path):
     assert r.returncode == 0, r.stderr
     assert "resolved board rk3588" in r.stdout
     assert "plan for rk3588" in r.stdout and "[to do] sysroot" in r.stdout
+    assert "(never built)" in r.stdout
     assert not (tmp_project / "build").exists()
+
+
+# ---- the step machinery, with plain Python actions ------------------------------------------
+def counting_plan(tmp_path: Path, value: str, log: list[str]) -> Plan:
+    out_a = tmp_path / "out" / "a.txt"
+    out_b = tmp_path / "out" / "b"
+
+    def a(ex):
+        log.append("a")
+        out_a.parent.mkdir(parents=True, exist_ok=True)
+        out_a.write_text(value)
+        return value
+
+    def b(ex):
+        log.append("b")
+        staging = staging_for(out_b)
+        staging.mkdir(parents=True)
+        (staging / "f").write_text(ex["a"] + "!")
+        return publish(staging, out_b)
+
+    return Plan("demo", [
+        Step("a", "write a", a, inputs={"value": value}, outputs=(out_a,),
+             load=lambda ex: out_a.read_text()),
+        Step("b", "derive b", b, needs=("a",), outputs=(out_b,)),
+    ], tmp_path / "stamps")
+
+
+def test_steps_run_once_then_skip_and_rerun_what_changed(tmp_path: Path):
+    log: list[str] = []
+    rep = Reporter(quiet=True)
+    counting_plan(tmp_path, "x", log).execute(rep)
+    assert log == ["a", "b"]
+    ex = counting_plan(tmp_path, "x", log).execute(rep)
+    assert log == ["a", "b"] and ex.ran == [] and set(ex.skipped) == {"a", "b"}
+    # an input change reruns the step and what needs it
+    counting_plan(tmp_path, "y", log).execute(rep)
+    assert log == ["a", "b", "a", "b"]
+    assert (tmp_path / "out" / "b" / "f").read_text() == "y!"
+    # a damaged output reruns only its step; the skipped step's result is loaded, not rebuilt
+    (tmp_path / "out" / "b" / "f").write_text("damaged")
+    states = {st.step.name: st for st in counting_plan(tmp_path, "y", log).states()}
+    assert states["a"].up_to_date and not states["b"].up_to_date
+    assert "changed" in states["b"].reason
+    counting_plan(tmp_path, "y", log).execute(rep)
+    assert log == ["a", "b", "a", "b", "b"]
+    assert (tmp_path / "out" / "b" / "f").read_text() == "y!"
+    # a file merely touched (same content, new time) is still intact
+    os.utime(tmp_path / "out" / "a.txt", (1, 1))
+    assert all(st.up_to_date for st in counting_plan(tmp_path, "y", log).states())
+
+
+def test_a_failing_step_keeps_the_last_good_output_and_no_stamp(tmp_path: Path):
+    final = tmp_path / "out"
+    staging = staging_for(final)
+    staging.mkdir()
+    (staging / "good").write_text("1")
+    publish(staging, final)
+
+    def gate(folder: Path) -> None:
+        raise RuntimeError("gate says no")
+
+    bad = staging_for(final)
+    bad.mkdir()
+    (bad / "bad").write_text("2")
+    with pytest.raises(RuntimeError):
+        publish(bad, final, gate)
+    assert sorted(p.name for p in final.iterdir()) == ["good"]
+
+    plan = Plan("demo", [Step("x", "fails", lambda ex: gate(final), outputs=(final,))],
+                tmp_path / "stamps")
+    with pytest.raises(RuntimeError):
+        plan.execute(Reporter(quiet=True))
+    assert not (tmp_path / "stamps" / "x.json").exists()
+    assert [st.reason for st in plan.states()] == ["never built"]
+
+
+def test_plan_refuses_a_step_that_needs_a_later_one(tmp_path: Path):
+    with pytest.raises(ValueError, match="needs"):
+        Plan("demo", [Step("a", "", lambda ex: None, needs=("b",)),
+                      Step("b", "", lambda ex: None)], tmp_path)

@@ -1,0 +1,34 @@
+"""What git says about the checkout (revision, commit time), through the one runner.
+
+A checkout without git, or a folder that is not a repository, is not an error: the answers
+fall back to "unknown" and to no commit time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ToolMissingError
+from .runner import Runner
+
+
+def _git(runner: Runner, root: Path, *args: str) -> str | None:
+    try:
+        r = runner.capture(["git", "-C", str(root), *args], what=f"git {args[0]}", check=False)
+    except ToolMissingError:
+        return None
+    return r.output.strip() if r.returncode == 0 else None
+
+
+def revision(runner: Runner, root: Path, paths: tuple[str, ...] = ()) -> str:
+    """Short commit id, with "-dirty" when `paths` (or the whole tree) have local changes."""
+    rev = _git(runner, root, "rev-parse", "--short=12", "HEAD")
+    if not rev:
+        return "unknown"
+    dirty = _git(runner, root, "status", "--porcelain", "--", *paths)
+    return rev + ("-dirty" if dirty else "")
+
+
+def commit_time(runner: Runner, root: Path) -> int | None:
+    """The last commit's time (seconds since the epoch), the default SOURCE_DATE_EPOCH."""
+    out = _git(runner, root, "log", "-1", "--format=%ct")
+    return int(out) if out and out.isdigit() else None

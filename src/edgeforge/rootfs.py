@@ -1,0 +1,69 @@
+"""Reading a root file system's library folders (sysroots, device images): where the loader
+looks, where a library is, which glibc and libstdc++ the tree carries. No building here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from . import elfinfo
+from .model import Arch
+
+
+def lib_dirs(root: Path, arch: Arch) -> list[str]:
+    """The loader's search directories inside the tree (ld.so.conf plus the defaults)."""
+    dirs: list[str] = []
+    conf = root / "etc" / "ld.so.conf"
+    files = [conf] + sorted((root / "etc" / "ld.so.conf.d").glob("*.conf"))
+    for f in files:
+        if not f.is_file():
+            continue
+        for line in f.read_text(errors="replace").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("/") and line not in dirs:
+                dirs.append(line)
+    for d in (f"/lib/{arch.multiarch}", f"/usr/lib/{arch.multiarch}", "/lib", "/usr/lib"):
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def find_in_tree(root: Path, name: str, dirs: list[str]) -> Path | None:
+    for d in dirs:
+        p = root / d.lstrip("/") / name
+        if p.exists():
+            return p
+    return None
+
+
+def glibc_release(libc: Path) -> str | None:
+    """glibc's own release (2.31), read from its version banner; symbol-version tags can lag
+    behind it (2.31 added none, so its newest tag is GLIBC_2.30)."""
+    data = libc.read_bytes()
+    m = re.search(rb"release version (\d+\.\d+)", data)
+    if m:
+        return m.group(1).decode()
+    info = elfinfo.inspect(libc)
+    v = elfinfo.highest(info.defined_versions, "GLIBC") if info else None
+    return ".".join(map(str, v)) if v else None
+
+
+def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
+    dirs = lib_dirs(root, arch)
+    out: dict[str, Any] = {"glibc": None, "glibcxx": None, "gcc_version": None}
+    libc = find_in_tree(root, "libc.so.6", dirs)
+    if libc:
+        out["glibc"] = glibc_release(libc.resolve())
+    cxx = find_in_tree(root, "libstdc++.so.6", dirs)
+    if cxx:
+        info = elfinfo.inspect(cxx.resolve())
+        if info:
+            v = elfinfo.highest(info.defined_versions, "GLIBCXX")
+            out["glibcxx"] = ".".join(map(str, v)) if v else None
+    gccdir = root / "usr" / "lib" / "gcc" / arch.multiarch
+    if gccdir.is_dir():
+        versions = sorted((p.name for p in gccdir.iterdir() if (p / "crtbegin.o").exists()),
+                          key=lambda s: [int(x) for x in s.split(".") if x.isdigit()])
+        out["gcc_version"] = versions[-1] if versions else None
+    return out
