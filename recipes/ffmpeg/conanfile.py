@@ -93,8 +93,14 @@ class FFmpegConan(ConanFile):
             raise ConanInvalidConfiguration(
                 "ffmpeg: option 'decoders' is empty; an inference build needs at least one "
                 "video decoder (e.g. decoders=h264)")
-        if not self._list("demuxers") or "file" not in self._list("protocols") + ["file"]:
-            raise ConanInvalidConfiguration("ffmpeg: option 'demuxers' is empty")
+        if not self._list("demuxers"):
+            raise ConanInvalidConfiguration(
+                "ffmpeg: option 'demuxers' is empty; give at least one container format "
+                "(e.g. demuxers=mov,matroska)")
+        if "file" not in self._list("protocols"):
+            raise ConanInvalidConfiguration(
+                "ffmpeg: option 'protocols' lacks 'file'; the inference app reads video files "
+                "(e.g. protocols=file,udp)")
 
     def source(self):
         data = self.conan_data["sources"][self.version]

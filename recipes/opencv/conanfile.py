@@ -3,7 +3,7 @@ import re
 
 from conan import ConanFile
 from conan.errors import ConanException, ConanInvalidConfiguration
-from conan.tools.build import cross_building
+from conan.tools.build import check_min_cppstd, cross_building
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 from conan.tools.files import copy, get, patch, rmdir
 from conan.tools.gnu import PkgConfigDeps
@@ -84,8 +84,8 @@ class OpenCVConan(ConanFile):
             self.tool_requires("protobuf/3.21.12")  # protoc, built for the build machine
 
     def validate(self):
-        if self.settings.compiler.get_safe("cppstd") and str(self.settings.compiler.cppstd) < "11":
-            raise ConanInvalidConfiguration("opencv: compiler.cppstd must be 11 or newer")
+        if self.settings.compiler.get_safe("cppstd"):
+            check_min_cppstd(self, 11)
         if self._is_arm and self.settings.arch == "armv8" and not self.options.enable_neon:
             raise ConanInvalidConfiguration(
                 "opencv: option enable_neon=False is not supported on armv8 (NEON is part of "

@@ -124,7 +124,7 @@ def boards(c, check=False):
     ctx = _ctx()
     cat = ctx.catalog
     defaults = cat.defaults().spec
-    errors = []
+    errors = cat.problems("boards")  # misnamed files, folders, broken links: named, not listed
     rows = []
     for name in cat.names("boards"):
         try:

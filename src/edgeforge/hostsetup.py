@@ -7,17 +7,17 @@ it. `setup` fixes only what a check reports missing, so a second run changes not
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import HostSetupError
+from .aptsources import deb_src_enabled, enable_deb_src
+from .errors import CommandFailedError, HostSetupError
 from .model import Arch
 from .report import Reporter
+from .runner import Runner, base_env
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 DOCKER_SOCK = Path("/var/run/docker.sock")
@@ -72,55 +72,16 @@ class Check:
     required: bool = True
 
 
-def _installed(pkg: str) -> bool:
-    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
-    return r.returncode == 0 and "install ok installed" in r.stdout
-
-
-def missing_packages() -> list[str]:
+def missing_packages(runner: Runner) -> list[str]:
+    """The project's apt packages that dpkg does not list as installed (one query)."""
     all_pkgs = [p for group in APT_PACKAGES.values() for p in group]
     if not shutil.which("dpkg-query"):
         return all_pkgs
-    return [p for p in all_pkgs if not _installed(p)]
-
-
-def deb_src_enabled(apt_dir: Path = Path("/etc/apt")) -> bool:
-    for f in sorted((apt_dir / "sources.list.d").glob("*.sources")):
-        for stanza in re.split(r"\n\s*\n", f.read_text(errors="replace")):
-            m = re.search(r"^Types:\s*(.*)$", stanza, re.M)
-            if m and "deb-src" in m.group(1).split() and "debian" in stanza:
-                return True
-    for f in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
-        if f.is_file() and re.search(r"^\s*deb-src\s", f.read_text(errors="replace"), re.M):
-            return True
-    return False
-
-
-def enable_deb_src(apt_dir: Path = Path("/etc/apt")) -> bool:
-    """Add deb-src to the Debian entries; returns True if a file changed."""
-    changed = False
-    for f in sorted((apt_dir / "sources.list.d").glob("*.sources")):
-        text = f.read_text()
-        stanzas = re.split(r"(\n\s*\n)", text)
-        out = []
-        for st in stanzas:
-            m = re.search(r"^Types:\s*(.*)$", st, re.M)
-            if m and "/debian" in st and "deb-src" not in m.group(1).split():
-                st = st[: m.start(1)] + m.group(1).strip() + " deb-src" + st[m.end(1):]
-                changed = True
-            out.append(st)
-        if changed:
-            f.write_text("".join(out))
-    if not changed:
-        sl = apt_dir / "sources.list"
-        if sl.is_file():
-            lines = sl.read_text().splitlines()
-            extra = [re.sub(r"^deb(\s)", r"deb-src\1", ln) for ln in lines
-                     if re.match(r"^deb\s", ln) and "/debian" in ln]
-            if extra:
-                sl.write_text("\n".join(lines + extra) + "\n")
-                changed = True
-    return changed
+    r = runner.capture(["dpkg-query", "-W", "-f=${Package} ${Status}\n", *all_pkgs],
+                       what="dpkg-query installed packages", check=False)
+    installed = {ln.split()[0] for ln in r.output.splitlines()
+                 if ln.endswith("install ok installed")}
+    return [p for p in all_pkgs if p not in installed]
 
 
 def binfmt_mounted() -> bool:
@@ -147,11 +108,12 @@ def binfmt_ok(arch: Arch) -> bool:
                 and Path(e.get("interpreter", "/nonexistent")).exists())
 
 
-def register_binfmt(arch: Arch) -> bool:
+def register_binfmt(arch: Arch, runner: Runner) -> bool:
     if binfmt_ok(arch):
         return False
     if not binfmt_mounted():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_DIR)], check=True)
+        runner.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_DIR)],
+                   what="mount binfmt_misc")
     conf = Path(f"/usr/lib/binfmt.d/{arch.qemu}.conf")
     if not conf.is_file():
         raise HostSetupError(f"{conf} is missing: install qemu-user-static first")
@@ -188,17 +150,12 @@ def docker_ok() -> bool:
         return False
 
 
-def start_dockerd(log_path: Path) -> bool:
+def start_dockerd(runner: Runner) -> bool:
     if docker_ok():
         return False
-    if not shutil.which("dockerd"):
-        raise HostSetupError("dockerd is not installed; fix: apt-get install docker.io")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        subprocess.Popen(
-            ["dockerd", "--iptables=false"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
+    log_path = runner.spawn(["dockerd", "--iptables=false"], what="dockerd",
+                            needed_by="invoke setup (container images); fix: apt-get install "
+                            "docker.io").log_path
     for _ in range(60):
         if docker_ok():
             return True
@@ -244,35 +201,30 @@ def setup(reporter: Reporter, log_dir: Path) -> list[str]:
     if os.geteuid() != 0:
         raise HostSetupError("invoke setup needs root (apt, binfmt, dockerd): run it with sudo")
     changed: list[str] = []
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    runner = Runner(reporter, log_dir, echo=False)
+    env = base_env({"DEBIAN_FRONTEND": "noninteractive"})
     src_changed = False
     if not deb_src_enabled():
         src_changed = enable_deb_src()
         if src_changed:
             changed.append("enabled Debian source packages (deb-src)")
-    missing = missing_packages()
+    missing = missing_packages(runner)
     if missing or src_changed:
         with reporter.step("apt-get update"):
-            r = subprocess.run(["apt-get", "update"], env=env, stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True)
+            r = runner.run(["apt-get", "update"], env=env, what="apt-get update", check=False)
             if r.returncode != 0:
-                reporter.warn("apt-get update reported errors (continuing):\n" + r.stdout[-2000:]
-                              + r.stderr[-2000:])
+                reporter.warn(f"apt-get update reported errors (continuing); see {r.log_path}")
     if missing:
         with reporter.step(f"apt-get install {len(missing)} packages"):
-            log = log_dir / "apt-install.log"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            with open(log, "w") as fh:
-                r = subprocess.run(
-                    ["apt-get", "install", "-y", "--no-install-recommends", *missing],
-                    env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                )
-            if r.returncode != 0:
-                raise HostSetupError(f"apt-get install failed (exit {r.returncode}); see {log}")
+            try:
+                runner.run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
+                           env=env, what="apt-get install", timeout=3600)
+            except CommandFailedError as exc:
+                raise HostSetupError(exc.message) from None
             changed.append("installed " + " ".join(missing))
     for arch in Arch:
-        if register_binfmt(arch):
+        if register_binfmt(arch, runner):
             changed.append(f"registered binfmt {arch.qemu} (F flag)")
-    if start_dockerd(log_dir / "dockerd.log"):
+    if start_dockerd(runner):
         changed.append("started dockerd")
     return changed

@@ -50,6 +50,21 @@ class Result:
     log_path: Path | None
 
 
+@dataclass(frozen=True)
+class Spawned:
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the process group it leads (SIGTERM, then SIGKILL); returns its exit code."""
+        if self.proc.poll() is None:
+            _kill_group(self.proc, grace=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
 class Runner:
     def __init__(
         self,
@@ -151,6 +166,23 @@ class Runner:
             raise CommandFailedError(argv, cwd, rc, list(tail), log_path, what=what)
         return Result(tuple(argv), rc, "".join(chunks), log_path)
 
+    def spawn(self, argv: Sequence[str], *, what: str, needed_by: str | None = None,
+              env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Spawned:
+        """Start a long-lived process (a daemon, a server, a virtual machine) in its own
+        session, its output appended to a kept log; the caller stops it by its PID."""
+        argv = [str(a) for a in argv]
+        env = dict(env) if env is not None else base_env()
+        exe = self.which(argv[0], needed_by or what, path=env.get("PATH"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{slug(what)}.log"
+        if self.echo:
+            self.reporter.info("$ " + " ".join(_quote(a) for a in [exe, *argv[1:]]) + " &")
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([exe, *argv[1:]], cwd=str(cwd) if cwd else None, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True)
+        return Spawned(proc, log_path)
+
     def capture(
         self, argv: Sequence[str], *, what: str, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, check: bool = True, timeout: float | None = 120,
@@ -160,11 +192,13 @@ class Runner:
                         timeout=timeout, log_name=f"probe-{slug(what)}")
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, grace: float = 0.5) -> None:
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .aptsources import debian_mirror
 from .context import Context
 from .descriptors import Loaded, expand_path, sysroot_json
 from .errors import SourceError, SysrootError
@@ -75,41 +76,6 @@ def load_info(path: Path) -> SysrootInfo | None:
 
 
 # ---- pure argv builders -----------------------------------------------------------------------
-def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
-    """The Debian mirror the host's apt already uses (so no host name is written anywhere)."""
-    override = os.environ.get("EDGEFORGE_DEBIAN_MIRROR")
-    if override:
-        return override.rstrip("/")
-    candidates: list[str] = []
-    for f in sorted((sources_dir / "sources.list.d").glob("*.sources")):
-        for stanza in re.split(r"\n\s*\n", f.read_text(errors="replace")):
-            fields = dict(
-                (m.group(1).lower(), m.group(2).strip())
-                for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M)
-            )
-            if fields.get("enabled", "yes").lower() == "no":
-                continue
-            if "deb" not in fields.get("types", "").split():
-                continue
-            suites = fields.get("suites", "").split()
-            if any(s in ("bookworm", "bullseye", "trixie", "stable") for s in suites):
-                candidates.extend(fields.get("uris", "").split())
-    lists = [sources_dir / "sources.list", *sorted((sources_dir / "sources.list.d").glob("*.list"))]
-    for f in lists:
-        if not f.is_file():
-            continue
-        for line in f.read_text(errors="replace").splitlines():
-            parts = re.sub(r"\[[^]]*\]", "", line).split()
-            if len(parts) >= 3 and parts[0] == "deb" and parts[2] in (
-                "bookworm", "bullseye", "trixie", "stable",
-            ):
-                candidates.append(parts[1])
-    for uri in candidates:
-        if "security" not in uri:
-            return uri.rstrip("/")
-    return None
-
-
 def mmdebstrap_argv(spec: DebianSysroot, target: Path, mirror: str) -> list[str]:
     suites = [spec.suite, *spec.extra_suites]
     comps = " ".join(spec.components)
@@ -254,7 +220,7 @@ def _clean_stale_partials(ctx: Context, name: str) -> None:
 def _build_debian(ctx: Context, spec: DebianSysroot, tree: Path, board: str | None) -> None:
     from .hostsetup import require_binfmt
 
-    mirror = host_debian_mirror()
+    mirror = debian_mirror()
     if not mirror:
         raise SysrootError(
             "cannot tell which Debian mirror to use: no 'deb' entry for a Debian suite in "

@@ -8,7 +8,7 @@ from edgeforge.sysroot import sysroot_dir
 from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
 
 BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500",
-          "sophon-se5", "a311d", "rpi3-armhf"]
+          "sophon-se5", "a311d", "rpi3-armhf", "mlu220-edge"]
 
 
 def build_board(board: str, smoke_only: bool = True) -> dict:

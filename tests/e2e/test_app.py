@@ -9,6 +9,7 @@ within a bounded time, never with a crash.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -149,6 +150,29 @@ def test_bad_input_gives_a_clear_error(built: dict, args, code, message):
     assert r.returncode == code, r.stderr
     assert message in r.stderr
     assert "Segmentation" not in r.stderr and "core dumped" not in r.stderr
+
+
+def test_installed_app_uses_its_own_model_and_cascade(built: dict, megamind_faces: list):
+    # no --model: the installed program takes ../share/edge-infer/pedestrian-grid.onnx
+    with_default = run_app("--max-frames", "3", str(samples("vtest.avi")))
+    explicit = run_app("--model", str(MODEL), "--max-frames", "3", str(samples("vtest.avi")))
+    assert with_default.returncode == 0, with_default.stderr
+    assert with_default.stdout == explicit.stdout and len(with_default.stdout.splitlines()) == 3
+    # no --cascade: the installed frontal-face cascade
+    r = run_app("--backend", "haar", "--max-frames", "6", str(samples("Megamind.avi")))
+    assert r.returncode == 0, r.stderr
+    assert detections(r.stdout) == megamind_faces
+
+
+def test_a_copied_program_without_its_share_folder_asks_for_a_model(built: dict, tmp_path: Path):
+    lone = tmp_path / "bin" / "edge-infer"
+    lone.parent.mkdir()
+    shutil.copy2(APP / "bin" / "edge-infer", lone)
+    r = subprocess.run(["qemu-aarch64", "-L", str(sysroot_of(BOARD)), "-E",
+                        f"LD_LIBRARY_PATH={APP / 'lib'}", str(lone), "x.mp4"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2, r.stderr
+    assert "--backend dnn needs --model FILE (no pedestrian-grid.onnx installed in" in r.stderr
 
 
 def test_invalid_model_file(built: dict, tmp_path: Path):

@@ -11,6 +11,8 @@ import pytest
 
 from edgeforge import hostsetup
 from edgeforge.abi import Policy, gate
+from edgeforge.aptsources import deb_src_enabled, enable_deb_src
+from edgeforge.aptsources import debian_mirror as host_debian_mirror
 from edgeforge.cmakebuild import configure_argv
 from edgeforge.descriptors import Catalog
 from edgeforge.emulation import qemu_argv
@@ -20,7 +22,7 @@ from edgeforge.fsutil import verify_sha256
 from edgeforge.model import AbiCeiling, AbiStrategy, Arch
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner, base_env
-from edgeforge.sysroot import host_debian_mirror, make_links_relative, mmdebstrap_argv
+from edgeforge.sysroot import make_links_relative, mmdebstrap_argv
 from tests.conftest import PROJECT
 
 
@@ -62,14 +64,14 @@ def test_deb_src_is_enabled_once(tmp_path: Path):
     f.write_text("Types: deb\nURIs: http://m.example/debian\nSuites: bookworm\n"
                  "Components: main\n\nTypes: deb\nURIs: https://other.example/apt\n"
                  "Suites: stable\nComponents: main\n")
-    assert not hostsetup.deb_src_enabled(tmp_path)
-    assert hostsetup.enable_deb_src(tmp_path)
-    assert hostsetup.deb_src_enabled(tmp_path)
+    assert not deb_src_enabled(tmp_path)
+    assert enable_deb_src(tmp_path)
+    assert deb_src_enabled(tmp_path)
     text = f.read_text()
     assert "Types: deb deb-src\nURIs: http://m.example/debian" in text
     assert "Types: deb\nURIs: https://other.example/apt" in text  # not a Debian entry
     before = f.read_text()
-    assert not hostsetup.enable_deb_src(tmp_path)  # second run: nothing to change
+    assert not enable_deb_src(tmp_path)  # second run: nothing to change
     assert f.read_text() == before
 
 

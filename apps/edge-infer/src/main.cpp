@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
     using namespace edge_infer;
     std::ios::sync_with_stdio(false);
     try {
-        Options o = parse_args(std::vector<std::string>(argv + 1, argv + argc));
+        Options o = with_installed_defaults(
+            parse_args(std::vector<std::string>(argv + 1, argv + argc)),
+            installed_share_dir(self_executable()));
         if (o.help) {
             std::cout << usage();
             return kOk;

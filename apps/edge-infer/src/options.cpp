@@ -6,6 +6,10 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "edge_infer/types.hpp"
 
@@ -64,8 +68,10 @@ std::string usage() {
         "describing an RTP session (needed for RTP payloads other than MPEG-TS).\n"
         "\n"
         "  --backend dnn|hog|haar|none  detector (default dnn; none: decode only)\n"
-        "  --model FILE            ONNX detector for dnn\n"
-        "  --cascade FILE          Haar cascade XML for haar\n"
+        "  --model FILE            ONNX detector for dnn (default: the installed\n"
+        "                          ../share/edge-infer/pedestrian-grid.onnx)\n"
+        "  --cascade FILE          Haar cascade XML for haar (default: the installed\n"
+        "                          ../share/edge-infer/haarcascade_frontalface_default.xml)\n"
         "  --output FILE           JSON Lines destination (default - : stdout)\n"
         "  --input-size WxH        network input (default 256x192)\n"
         "  --score-threshold F     minimum score (default 0.5)\n"
@@ -160,9 +166,42 @@ Options parse_args(const std::vector<std::string>& args) {
     }
     if (o.help || o.version) return o;
     if (!have_input) fail("no input given");
-    if (o.backend == Backend::Dnn && o.model.empty()) fail("--backend dnn needs --model FILE");
-    if (o.backend == Backend::Haar && o.cascade.empty()) fail("--backend haar needs --cascade FILE");
     return o;
+}
+
+std::string installed_share_dir(const std::string& executable) {
+    const auto slash = executable.find_last_of('/');
+    if (slash == std::string::npos) return "../share/edge-infer";
+    return executable.substr(0, slash) + "/../share/edge-infer";
+}
+
+Options with_installed_defaults(Options o, const std::string& share_dir) {
+    if (o.help || o.version) return o;
+    auto installed = [&](const char* name) {
+        const std::string path = share_dir + "/" + name;
+        struct stat st {};
+        return (!share_dir.empty() && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+                   ? path : std::string();
+    };
+    if (o.backend == Backend::Dnn && o.model.empty()) {
+        o.model = installed(kInstalledModel);
+        if (o.model.empty())
+            fail("--backend dnn needs --model FILE (no " + std::string(kInstalledModel) +
+                 " installed in " + share_dir + ")");
+    }
+    if (o.backend == Backend::Haar && o.cascade.empty()) {
+        o.cascade = installed(kInstalledCascade);
+        if (o.cascade.empty())
+            fail("--backend haar needs --cascade FILE (no " + std::string(kInstalledCascade) +
+                 " installed in " + share_dir + ")");
+    }
+    return o;
+}
+
+std::string self_executable() {
+    std::vector<char> buf(4096);
+    const ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+    return n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : std::string();
 }
 
 }  // namespace edge_infer

@@ -1,3 +1,6 @@
+#include <cstdlib>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "edge_infer/options.hpp"
@@ -74,8 +77,6 @@ TEST(Options, ErrorsNameTheArgument) {
     EXPECT_NE(usage_error({"--frobnicate", "x"}).find("unknown option '--frobnicate'"), std::string::npos);
     EXPECT_NE(usage_error({"--backend", "yolo", "x"}).find("unknown backend 'yolo'"), std::string::npos);
     EXPECT_NE(usage_error({"--backend", "hog"}).find("no input given"), std::string::npos);
-    EXPECT_NE(usage_error({"x.mp4"}).find("--backend dnn needs --model"), std::string::npos);
-    EXPECT_NE(usage_error({"--backend", "haar", "x"}).find("needs --cascade"), std::string::npos);
     EXPECT_NE(usage_error({"--backend", "hog", "a", "b"}).find("more than one input"), std::string::npos);
     EXPECT_NE(usage_error({"--backend", "hog", "x", "--threads"}).find("--threads needs a value"),
               std::string::npos);
@@ -92,5 +93,42 @@ TEST(Options, ErrorsNameTheArgument) {
     EXPECT_NE(usage_error({"--summary=yes", "--backend", "hog", "x"}).find("takes no value"),
               std::string::npos);
     EXPECT_NE(usage_error({"--backend", "hog", "x", "--max-frames", "0"}).find("out of range"),
+              std::string::npos);
+}
+
+namespace {
+std::string defaults_error(const std::vector<std::string>& args, const std::string& share) {
+    try {
+        with_installed_defaults(parse_args(args), share);
+    } catch (const AppError& e) {
+        EXPECT_EQ(e.code, kUsage);
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST(Options, InstalledProgramFindsItsOwnModelAndCascade) {
+    EXPECT_EQ(installed_share_dir("/opt/edge-infer/bin/edge-infer"),
+              "/opt/edge-infer/bin/../share/edge-infer");
+    const std::string share = std::string(EDGE_INFER_TEST_DIR) + "/installed-share";
+    ASSERT_EQ(std::system(("mkdir -p '" + share + "'").c_str()), 0);
+    std::ofstream(share + "/" + kInstalledModel) << "onnx";
+    std::ofstream(share + "/" + kInstalledCascade) << "xml";
+    EXPECT_EQ(with_installed_defaults(parse_args({"in.mp4"}), share).model,
+              share + "/" + kInstalledModel);
+    EXPECT_EQ(with_installed_defaults(parse_args({"--backend", "haar", "x"}), share).cascade,
+              share + "/" + kInstalledCascade);
+    // a model given on the command line wins over the installed one
+    EXPECT_EQ(with_installed_defaults(parse_args({"--model", "m.onnx", "x"}), share).model, "m.onnx");
+    EXPECT_EQ(with_installed_defaults(parse_args({"--backend", "hog", "x"}), share).model, "");
+}
+
+TEST(Options, WithoutAnInstalledModelTheBackendStillNeedsOne) {
+    const std::string empty = std::string(EDGE_INFER_TEST_DIR) + "/no-share-here";
+    EXPECT_NE(defaults_error({"x.mp4"}, empty).find("--backend dnn needs --model FILE (no "
+                                                    "pedestrian-grid.onnx installed in " + empty),
+              std::string::npos);
+    EXPECT_NE(defaults_error({"--backend", "haar", "x"}, empty).find("needs --cascade"),
               std::string::npos);
 }

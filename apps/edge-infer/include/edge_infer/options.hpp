@@ -37,6 +37,20 @@ struct Options {
 // Throws AppError(kUsage) with a message naming the argument.
 Options parse_args(const std::vector<std::string>& args);
 
+// Files the installed program ships in <prefix>/share/edge-infer (beside bin/).
+inline constexpr const char* kInstalledModel = "pedestrian-grid.onnx";
+inline constexpr const char* kInstalledCascade = "haarcascade_frontalface_default.xml";
+
+// The folder an installed program's data lives in: <dir of the executable>/../share/edge-infer.
+std::string installed_share_dir(const std::string& executable);
+
+// Fills --model (dnn) and --cascade (haar) from `share_dir` when they were not given and the
+// installed file exists there; throws AppError(kUsage) when the backend still lacks its file.
+Options with_installed_defaults(Options o, const std::string& share_dir);
+
+// The running program's own path (/proc/self/exe), or "" when it cannot be read.
+std::string self_executable();
+
 std::string usage();
 const char* backend_name(Backend b);
 
