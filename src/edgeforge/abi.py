@@ -48,12 +48,7 @@ class GateReport:
 
     def max_versions(self) -> dict[str, str]:
         tags = [v for info in self.checked for vs in info.version_needs.values() for v in vs]
-        out = {}
-        for fam in ("GLIBC", "GLIBCXX", "CXXABI", "GCC"):
-            h = elfinfo.highest(tags, fam)
-            if h:
-                out[fam] = ".".join(map(str, h))
-        return out
+        return elfinfo.max_versions(tags, ("GLIBC", "GLIBCXX", "CXXABI", "GCC"))
 
     def summary(self) -> str:
         mv = self.max_versions()

@@ -46,10 +46,6 @@ class ElfInfo:
             return "object"
         return self.elf_type.lower()
 
-    @property
-    def is_dynamic(self) -> bool:
-        return bool(self.needed) or self.interpreter is not None
-
 
 def is_elf(path: Path) -> bool:
     try:
@@ -160,3 +156,14 @@ def highest(versions, family: str) -> tuple[int, ...] | None:
         if sv and sv[0] == family and (best is None or sv[1] > best):
             best = sv[1]
     return best
+
+
+def highest_text(versions, family: str) -> str | None:
+    """The highest version of a family as text ('3.4.29'), or None."""
+    h = highest(versions, family)
+    return ".".join(map(str, h)) if h else None
+
+
+def max_versions(versions, families) -> dict[str, str]:
+    """{family: highest version} for each family that occurs in `versions`."""
+    return {fam: v for fam in families if (v := highest_text(versions, fam))}

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-
 #: exit codes that are not an error class's own
 EXIT_BUG = 70  # an unexpected exception (EX_SOFTWARE): a bug in edgeforge
 EXIT_INTERRUPTED = 130  # Ctrl-C

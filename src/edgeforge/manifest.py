@@ -1,68 +1,115 @@
-"""build/<board>/manifest.json: what a build produced, for pipelines and tests.
+"""build/<board>/manifest.json: what a build produced, for pipelines, releases and tests.
 
-Deterministic: sorted, relative paths, no timestamps, so identical inputs give identical files.
+Typed (the models below are the file's schema) and deterministic: sorted, relative paths, no
+timestamps, so identical inputs give identical files.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import elfinfo
 from .fsutil import sha256_file, write_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+FAMILIES = ("GLIBC", "GLIBCXX", "CXXABI")
 
 
-def artifact_entry(path: Path, base: Path, role: str) -> dict[str, Any]:
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Artifact(_Frozen):
+    path: str  # relative to the board's folder; absolute when elsewhere (the cache)
+    role: str  # smoke, app, toolchain, or the Conan package's name
+    sha256: str
+    size: int
+    kind: str  # "file", or the ELF type (executable, shared library ...)
+    elf_machine: str | None = None
+    elf_class: int | None = None
+    needed: tuple[str, ...] = ()
+    max_versions: dict[str, str] = {}
+
+
+class CompilerRecord(_Frozen):
+    name: str
+    family: str
+    version: str
+
+
+class SysrootRecord(_Frozen):
+    name: str
+    key: str
+    glibc: str | None
+    glibcxx: str | None
+
+
+class AbiRecord(_Frozen):
+    glibc: str
+    glibcxx: str
+    cxxabi: str
+    strategy: str
+    max_needed: dict[str, str]
+
+
+class PackageRecord(_Frozen):
+    ref: str
+    package_id: str
+    context: str
+    package_folder: str | None = None
+    libraries: tuple[Artifact, ...] = ()
+
+
+class DependenciesRecord(_Frozen):
+    lockfile: str
+    packages: tuple[PackageRecord, ...]
+    built_this_run: tuple[str, ...]
+
+
+class Manifest(_Frozen):
+    schema_version: int = SCHEMA_VERSION
+    board: str
+    arch: str
+    triple: str
+    compiler: CompilerRecord
+    sysroot: SysrootRecord
+    abi: AbiRecord
+    artifacts: tuple[Artifact, ...]
+    dependencies: DependenciesRecord | None = None
+
+    def by_role(self, role: str) -> list[Artifact]:
+        return [a for a in self.artifacts if a.role == role]
+
+
+def artifact_entry(path: Path, base: Path, role: str) -> Artifact:
     info = elfinfo.inspect(path)
-    entry: dict[str, Any] = {
-        # inside the board's folder: relative; elsewhere (the cache): absolute
+    common = {
         "path": str(path.relative_to(base)) if path.is_relative_to(base) else str(path),
         "role": role,
         "sha256": sha256_file(path),
         "size": path.stat().st_size,
     }
-    if info is not None:
-        needs = [v for vs in info.version_needs.values() for v in vs]
-        entry.update({
-            "kind": info.kind,
-            "elf_machine": info.machine,
-            "elf_class": info.elf_class,
-            "needed": list(info.needed),
-            "max_versions": {
-                fam: ".".join(map(str, h))
-                for fam in ("GLIBC", "GLIBCXX", "CXXABI")
-                if (h := elfinfo.highest(needs, fam))
-            },
-        })
-    else:
-        entry["kind"] = "file"
-    return entry
+    if info is None:
+        return Artifact(kind="file", **common)
+    return Artifact(kind=info.kind, elf_machine=info.machine, elf_class=info.elf_class,
+                    needed=tuple(info.needed), max_versions=elfinfo.max_versions(
+                        [v for vs in info.version_needs.values() for v in vs], FAMILIES),
+                    **common)
 
 
-def write_manifest(board_dir: Path, data: dict[str, Any]) -> Path:
+def write_manifest(board_dir: Path, manifest: Manifest) -> Path:
     path = board_dir / "manifest.json"
-    data = {"schema_version": SCHEMA_VERSION, **data}
-    data["artifacts"] = sorted(data.get("artifacts", []), key=lambda a: a["path"])
-    write_json(path, data)
+    data = manifest.model_copy(update={"artifacts": tuple(sorted(manifest.artifacts,
+                                                                  key=lambda a: a.path))})
+    write_json(path, data.model_dump(mode="json"))
     return path
 
 
-def read_manifest(board_dir: Path) -> dict[str, Any] | None:
-    path = board_dir / "manifest.json"
-    if not path.is_file():
-        return None
+def read_manifest(board_dir: Path) -> Manifest | None:
+    """The board's manifest, or None when there is none or it is from another version."""
     try:
-        return json.loads(path.read_text())
-    except ValueError:
+        return Manifest.model_validate_json((board_dir / "manifest.json").read_bytes())
+    except (OSError, ValidationError, ValueError):
         return None
-
-
-def artifacts_intact(board_dir: Path, manifest: dict[str, Any]) -> bool:
-    for a in manifest.get("artifacts", []):
-        p = board_dir / a["path"]  # an absolute path stays absolute
-        if not p.is_file() or p.stat().st_size != a["size"] or sha256_file(p) != a["sha256"]:
-            return False
-    return True

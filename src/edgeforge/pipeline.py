@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi, stdcxx_compat
+from . import __version__, abi, elfinfo, stdcxx_compat
 from . import app as edge_app
 from . import sysroot as sysroots
 from .cmakebuild import build_project
@@ -25,7 +25,18 @@ from .deps import DepsResult, build_deps, conan_env, deps_fingerprint, prepare_s
 from .descriptors import Target
 from .fsutil import write_atomic, write_json
 from .hostsetup import binfmt_ok
-from .manifest import artifact_entry, write_manifest
+from .manifest import (
+    FAMILIES,
+    AbiRecord,
+    Artifact,
+    CompilerRecord,
+    DependenciesRecord,
+    Manifest,
+    PackageRecord,
+    SysrootRecord,
+    artifact_entry,
+    write_manifest,
+)
 from .model import version_tuple
 from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner
@@ -236,20 +247,17 @@ class BoardBuild:
                           for p in abi.elf_files_under(ex["app"])]
         artifacts += [artifact_entry(p, self.bdir, "toolchain")
                       for p in sorted(prepared.toolchain.files.values())]
-        return write_manifest(self.bdir, {
-            "board": t.name,
-            "arch": t.arch.value,
-            "triple": t.triple,
-            "compiler": {"name": t.compiler.name, "family": t.family.value,
-                         "version": prepared.toolset.version},
-            "sysroot": {"name": t.sysroot.name, "key": info.key, "glibc": info.glibc,
-                        "glibcxx": info.glibcxx},
-            "abi": {"glibc": t.abi.glibc, "glibcxx": t.abi.glibcxx, "cxxabi": t.abi.cxxabi,
-                    "strategy": t.abi.strategy.value,
-                    "max_needed": max_needed(artifacts)},
-            "artifacts": artifacts,
-            "dependencies": deps_manifest(deps) if deps else None,
-        })
+        return write_manifest(self.bdir, Manifest(
+            board=t.name, arch=t.arch.value, triple=t.triple,
+            compiler=CompilerRecord(name=t.compiler.name, family=t.family.value,
+                                    version=prepared.toolset.version),
+            sysroot=SysrootRecord(name=t.sysroot.name, key=info.key, glibc=info.glibc,
+                                  glibcxx=info.glibcxx),
+            abi=AbiRecord(glibc=t.abi.glibc, glibcxx=t.abi.glibcxx, cxxabi=t.abi.cxxabi,
+                          strategy=t.abi.strategy.value, max_needed=max_needed(artifacts)),
+            artifacts=tuple(artifacts),
+            dependencies=deps_manifest(deps) if deps else None,
+        ))
 
     def plan(self) -> Plan:
         ctx, t, bdir = self.ctx, self.t, self.bdir
@@ -294,28 +302,23 @@ class BoardBuild:
         return Plan(t.name, steps, bdir / ".stamps")
 
 
-def max_needed(artifacts: list[dict[str, Any]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for a in artifacts:
-        for fam, v in a.get("max_versions", {}).items():
-            if fam not in out or version_tuple(v) > version_tuple(out[fam]):
-                out[fam] = v
-    return out
+def max_needed(artifacts: list[Artifact]) -> dict[str, str]:
+    tags = [f"{fam}_{v}" for a in artifacts for fam, v in a.max_versions.items()]
+    return elfinfo.max_versions(tags, FAMILIES)
 
 
-def deps_manifest(deps: DepsResult) -> dict[str, Any]:
+def deps_manifest(deps: DepsResult) -> DependenciesRecord:
     packages = []
     for node in deps.nodes:
-        entry: dict[str, Any] = {"ref": node.ref, "package_id": node.package_id,
-                                 "context": node.context}
         folder = deps.package_dirs.get(node.name) if node.context == "host" else None
-        if folder is not None:
-            entry["package_folder"] = str(folder)
-            entry["libraries"] = [artifact_entry(p, folder, node.name)
-                                  for p in abi.elf_files_under(folder)]
-        packages.append(entry)
-    return {"lockfile": str(deps.lockfile), "packages": packages,
-            "built_this_run": list(deps.built)}
+        libs = tuple(artifact_entry(p, folder, node.name)
+                     for p in abi.elf_files_under(folder)) if folder else ()
+        packages.append(PackageRecord(ref=node.ref, package_id=node.package_id,
+                                      context=node.context,
+                                      package_folder=str(folder) if folder else None,
+                                      libraries=libs))
+    return DependenciesRecord(lockfile=str(deps.lockfile), packages=tuple(packages),
+                              built_this_run=deps.built)
 
 
 def board_plan(ctx: Context, target: Target, with_deps: bool = True) -> Plan:

@@ -45,8 +45,7 @@ def glibc_release(libc: Path) -> str | None:
     if m:
         return m.group(1).decode()
     info = elfinfo.inspect(libc)
-    v = elfinfo.highest(info.defined_versions, "GLIBC") if info else None
-    return ".".join(map(str, v)) if v else None
+    return elfinfo.highest_text(info.defined_versions, "GLIBC") if info else None
 
 
 def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
@@ -59,8 +58,7 @@ def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
     if cxx:
         info = elfinfo.inspect(cxx.resolve())
         if info:
-            v = elfinfo.highest(info.defined_versions, "GLIBCXX")
-            out["glibcxx"] = ".".join(map(str, v)) if v else None
+            out["glibcxx"] = elfinfo.highest_text(info.defined_versions, "GLIBCXX")
     gccdir = root / "usr" / "lib" / "gcc" / arch.multiarch
     if gccdir.is_dir():
         versions = sorted((p.name for p in gccdir.iterdir() if (p / "crtbegin.o").exists()),

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import jinja2
 
+from . import escaping as esc
 from . import stdcxx_compat
 from .compilers import Toolset
 from .descriptors import Target, expand_path
+from .errors import DescriptorError
+from .escaping import meson_literal
 from .fsutil import rmtree, write_atomic
 from .model import AbiStrategy, Arch, CompilerFamily, version_tuple
 
@@ -93,22 +96,24 @@ def cmake_extra_variables(toolset: Toolset, emulator: list[str]) -> dict[str, st
     return out
 
 
-def meson_literal(value) -> str:
-    def q(s: str) -> str:
-        return "'" + str(s).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(q(v) for v in value) + "]"
-    return q(value)
-
-
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("edgeforge", "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
     autoescape=False,
 )
-_ENV.filters["meson"] = meson_literal
+_ENV.filters.update({
+    "meson": meson_literal,
+    "comment": esc.one_line,
+    "sh": esc.sh,
+    "cmake_path": esc.cmake_path,
+    "cmake_flags": esc.cmake_flags,
+    "cmake_list": esc.cmake_list,
+    "conan_json": esc.conan_json,
+    "conan_value": esc.conan_value,
+    "conan_comment": esc.conan_comment,
+    "clang_cfg": esc.sh,  # clang tokenizes config files with the shell's quoting rules
+})
 _ENV.policies["json.dumps_kwargs"] = {"sort_keys": True}
 
 
