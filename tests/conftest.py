@@ -80,3 +80,28 @@ def require_tools(*names: str) -> None:
     if missing:
         pytest.fail(f"missing host tools {', '.join(missing)}: run ./edgeforge setup "
                     "(or `invoke setup`) first")
+
+
+def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    state = {}
+    if root.is_dir():
+        for dirpath, _dirs, files in os.walk(root):
+            for f in files:
+                p = Path(dirpath) / f
+                st = p.lstat()
+                state[str(p)] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_build_untouched():
+    """The suite never writes into the checkout's build/ or dist/ (a user's builds there stay
+    exactly as they were): checked over the whole session."""
+    folders = (PROJECT / "build", PROJECT / "dist")
+    before = {f: _tree_state(f) for f in folders}
+    yield
+    for f in folders:
+        after = _tree_state(f)
+        if after != before[f]:
+            changed = sorted(set(after.items()) ^ set(before[f].items()))[:5]
+            pytest.fail(f"the test suite changed the checkout's {f.name}/: {changed}")

@@ -58,7 +58,7 @@ def handled(fn):
 def bug_report(task_name: str, exc: BaseException) -> str:
     """Log the traceback; return the paragraph the user sees."""
     ctx = _STATE.get("ctx")
-    doing = ctx.reporter.current() if ctx else ""
+    doing = (ctx.reporter.failed_step or ctx.reporter.current()) if ctx else ""
     log_dir = ctx.host_logs_dir if ctx else Path(tempfile.gettempdir())
     text = "".join(traceback.format_exception(exc))
     try:

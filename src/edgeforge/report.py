@@ -31,6 +31,8 @@ class Reporter:
         self.out = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
         self.err = Console(file=err_stream or sys.stderr, highlight=False, soft_wrap=True)
         self._stack: list[tuple[str, float]] = []
+        #: the innermost step that was running when an exception left it (for bug reports)
+        self.failed_step: str | None = None
 
     @property
     def _indent(self) -> str:
@@ -68,6 +70,8 @@ class Reporter:
         try:
             yield
         except BaseException:
+            if self.failed_step is None:
+                self.failed_step = what
             _, t0 = self._stack.pop()
             self.err.print(
                 f"{self._indent}x {what} failed after {fmt_seconds(time.monotonic() - t0)}",

@@ -25,14 +25,23 @@ from .fsutil import rmtree, write_atomic
 from .model import AbiStrategy, Arch, CompilerFamily, version_tuple
 
 COMPAT_HEADER = "glibc-compat.h"
+ENV_SCRIPT = "environment-setup"
+CTEST_ENV = "ctest-env.cmake"
+#: output file -> template; the "bin/..." entries get the board's tool names (see wrapper_names)
 TEMPLATES = {
     "conan-host.profile": "conan-host.profile.j2",
     "conan-build.profile": "conan-build.profile.j2",
     "toolchain.cmake": "toolchain.cmake.j2",
+    CTEST_ENV: "ctest-env.cmake.j2",
     "pkg-config": "pkg-config.sh.j2",
     "meson-cross.ini": "meson-cross.ini.j2",
+    ENV_SCRIPT: "environment-setup.sh.j2",
+    "bin/cc": "compiler-wrapper.sh.j2",
+    "bin/cxx": "compiler-wrapper.sh.j2",
+    "bin/cfg": "clang.cfg.j2",
+    "bin/pkg-config": "pkg-config.sh.j2",
 }
-EXECUTABLE = {"pkg-config"}
+EXECUTABLE = {"pkg-config", "bin/cc", "bin/cxx", "bin/pkg-config"}
 
 
 def compile_flags(target: Target, toolset: Toolset, compat_header: Path | None = None) -> list[str]:
@@ -147,7 +156,133 @@ def present_overlays(target: Target) -> dict[str, Path]:
     return out
 
 
+def wrapper_names(toolset: Toolset) -> dict[str, str]:
+    """bin/ file names of the compiler wrappers (and pkg-config) for each TEMPLATES key."""
+    t = toolset.triple
+    if toolset.family is CompilerFamily.CLANG:
+        names = {"bin/cc": f"{t}-clang", "bin/cxx": f"{t}-clang++", "bin/cfg": f"{t}-clang.cfg"}
+    else:
+        names = {"bin/cc": f"{t}-gcc", "bin/cxx": f"{t}-g++"}
+    names["bin/pkg-config"] = f"{t}-pkg-config"
+    return {k: f"bin/{v}" for k, v in names.items()}
+
+
+def output_names(toolset: Toolset) -> dict[str, str]:
+    """TEMPLATES key -> the file written (relative to the toolchain folder)."""
+    bins = wrapper_names(toolset)
+    return {k: bins.get(k, k) for k in TEMPLATES if not k.startswith("bin/") or k in bins}
+
+
+def _tool_beside(cc: str, family: CompilerFamily, tool: str) -> str:
+    """ld / as next to the compiler: clang-14 -> ld.lld-14; aarch64-linux-gnu-gcc -> ...-ld."""
+    p = Path(cc)
+    if family is CompilerFamily.CLANG:
+        if tool == "as":
+            return ""
+        return str(p.with_name(p.name.replace("clang", "ld.lld", 1)))
+    stem = p.name[: p.name.rindex("gcc")] if "gcc" in p.name else ""
+    return str(p.with_name(stem + tool))
+
+
+_OPT = {"Release": ["-O2"], "Debug": ["-O0", "-g"], "RelWithDebInfo": ["-O2", "-g"],
+        "MinSizeRel": ["-Os"]}
+
+
+def _rel(path: Path) -> str:
+    for parent in path.parents:
+        if (parent / "toolchains").is_dir() and (parent / "pyproject.toml").is_file():
+            return str(path.relative_to(parent))
+    return str(path)
+
+
+def _origins(inp: ToolchainInputs) -> list[tuple[str, object, str]]:
+    """Every value that descriptors or the environment put into the files: (what, value,
+    where it came from), for the checks below."""
+    t = inp.target
+    flag_origin = {key: origin for key, _val, origin in t.provenance}
+    board = _rel(t.board.path)
+    comp = _rel(t.compiler.path)
+    where_dir = "EDGEFORGE_BUILD_DIR (or the checkout's build/ folder)"
+    out: list[tuple[str, object, str]] = [
+        ("flags", list(t.cpu_flags), f"key 'cpu.{t.family.value}' in {board}"),
+        ("flags", list(t.extra_cflags), f"cflags (from {flag_origin.get('cflags', '?')})"),
+        ("flags", list(t.extra_cxxflags), f"cxxflags (from {flag_origin.get('cxxflags', '?')})"),
+        ("flags", list(t.extra_ldflags), f"ldflags (from {flag_origin.get('ldflags', '?')})"),
+        ("path", str(inp.sysroot), "the sysroot folder (under EDGEFORGE_CACHE)"),
+        ("path", str(inp.out_dir), f"the toolchain folder (under {where_dir})"),
+        ("path", inp.qemu, "qemu-user on PATH"),
+        ("path", inp.host_pkg_config, "pkg-config on PATH"),
+    ]
+    if inp.compat_dir:
+        out.append(("path", str(inp.compat_dir), "the toolchain cache (under EDGEFORGE_CACHE)"))
+    if inp.stdcxx_shim:
+        out.append(("path", str(inp.stdcxx_shim), "the toolchain cache (under EDGEFORGE_CACHE)"))
+    if inp.conan_packages_dir:
+        out.append(("path", str(inp.conan_packages_dir), "Conan's home (under EDGEFORGE_CACHE)"))
+    for role, tool in sorted(inp.toolset.tools.items()):
+        out.append(("path", tool, f"tool '{role}' of compiler {t.compiler.name} ({comp})"))
+    for name, folder in sorted(inp.overlays.items()):
+        out.append(("path", str(folder), f"key 'overlays.{name}.path' in {board}"))
+    return out
+
+
+def check_values(inp: ToolchainInputs) -> None:
+    """Refuse what no generated file could hold (exit 2, naming where the value came from).
+
+    Flags may hold quotes, '$', ';' and spaces (each file quotes them); not line breaks (CMake
+    and Ninja command lines cannot). Paths must also be Conan profile values and CMake paths.
+    """
+    for kind, value, origin in _origins(inp):
+        for v in (value if isinstance(value, list) else [value]):
+            try:
+                if kind == "flags":
+                    esc.no_line_breaks(v)
+                else:
+                    esc.cmake_path(v)
+                    esc.conan_value(v)
+                    if ":" in v:
+                        raise esc.Unsafe("contains ':', the separator of search paths")
+            except esc.Unsafe as exc:
+                raise DescriptorError(
+                    f"{origin}: {v!r} {exc}; the generated toolchain files for "
+                    f"{inp.target.name} cannot hold it - change the value") from None
+
+
+def provenance_lines(inp: ToolchainInputs, wrapper_flags: list[str]) -> list[str]:
+    """Where headers, libraries and tools come from, said in every generated file."""
+    ts, t = inp.toolset, inp.target
+    sysroot = str(inp.sysroot)
+    cc = Path(ts.cc)
+    lines = [f"compiler: {ts.family.value} {ts.version} ({ts.cc}), called through "
+             f"bin/{Path(wrapper_names(ts)['bin/cc']).name} with {' '.join(wrapper_flags)}"]
+    if ts.family is CompilerFamily.CLANG:
+        lines += [
+            f"C library (glibc headers, crt1.o/crti.o, libc.so), libstdc++, libgcc and every "
+            f"other header and library: the sysroot {sysroot} ({t.sysroot.name}, glibc "
+            f"{inp.sysroot_glibc or '?'})",
+            "clang's own builtin headers (stddef.h, arm_neon.h ...) come from its resource "
+            f"folder ({cc.name} -print-resource-dir)",
+        ]
+    else:
+        root = cc.parent.parent if cc.is_absolute() else Path("<gcc prefix>")
+        lines += [
+            f"C library (glibc headers, crt1.o/crti.o/crtn.o, libc.so, libm, libpthread), "
+            f"libstdc++ and libgcc: the cross compiler's own target folder {root / ts.triple} "
+            f"and its gcc folder (gcc searches them before the sysroot, whatever --sysroot "
+            f"says); the ABI gate holds what they bind to the board's ceiling",
+            f"every other header and library (zlib, ...): the sysroot {sysroot} "
+            f"({t.sysroot.name}, glibc {inp.sysroot_glibc or '?'})",
+        ]
+    lines += [
+        f"pkg-config: the sysroot's .pc files and PKG_CONFIG_PATH folders inside the sysroot "
+        f"or a build tree, through {inp.out_dir / 'pkg-config'}",
+        "never: the build machine's /usr/include, /usr/lib/x86_64-linux-gnu or its .pc files",
+    ]
+    return lines
+
+
 def template_vars(inp: ToolchainInputs) -> dict:
+    check_values(inp)
     t, ts = inp.target, inp.toolset
     arch: Arch = t.arch
     pins, no_clockwait = glibc_pins(t, inp.sysroot_glibc)
@@ -161,6 +296,54 @@ def template_vars(inp: ToolchainInputs) -> dict:
         find_roots.append(str(inp.conan_packages_dir))
     ma = arch.multiarch
     emulator = emulator_argv(inp.qemu, inp.sysroot)
+    names = wrapper_names(ts)
+    wrappers = {"cc": str(inp.out_dir / names["bin/cc"]), "cxx": str(inp.out_dir / names["bin/cxx"])}
+    # what defines the target travels with the compiler; flags that not every invocation
+    # uses go to clang's config file (clang warns about unused command-line arguments)
+    is_clang = ts.family is CompilerFamily.CLANG
+    wrapper_flags = [*ts.target_flags, f"--sysroot={sysroot}", *t.cpu_flags]
+    implied = (["-include", str(compat)] if compat else []) + [
+        f for f in ldflags if f not in ts.target_flags and f not in t.extra_ldflags]
+    cfg = str(inp.out_dir / names["bin/cfg"]) if is_clang and implied else None
+    if not is_clang:
+        wrapper_flags += implied
+    tools = {k: ts.tools.get(k, "") for k in
+             ("cc", "cxx", "ar", "ranlib", "strip", "nm", "objcopy", "objdump", "readelf")}
+    optional_cflags = list(t.extra_cflags)
+    optional_ldflags = list(t.extra_ldflags)
+    ld = _tool_beside(ts.cc, ts.family, "ld")
+    as_ = _tool_beside(ts.cc, ts.family, "as")
+    env_vars = [
+        ("EDGEFORGE_BOARD", t.name),
+        ("EDGEFORGE_TRIPLE", ts.triple),
+        ("EDGEFORGE_SYSROOT", sysroot),
+        ("CC", esc.sh_words([wrappers["cc"]])),
+        ("CXX", esc.sh_words([wrappers["cxx"]])),
+        ("CPP", esc.sh_words([wrappers["cc"], "-E"])),
+        ("AS", esc.sh_words([as_] if as_ else [wrappers["cc"], "-c"])),
+        ("LD", esc.sh_words([ld, f"--sysroot={sysroot}"])),
+        ("AR", esc.sh_words([tools["ar"]])),
+        ("NM", esc.sh_words([tools["nm"]])),
+        ("RANLIB", esc.sh_words([tools["ranlib"]])),
+        ("STRIP", esc.sh_words([tools["strip"]])),
+        ("OBJCOPY", esc.sh_words([tools["objcopy"]])),
+        ("OBJDUMP", esc.sh_words([tools["objdump"]])),
+        ("READELF", esc.sh_words([tools["readelf"]])),
+        ("CFLAGS", esc.sh_words(_OPT.get(t.build_type, []) + optional_cflags)),
+        ("CXXFLAGS", esc.sh_words(_OPT.get(t.build_type, []) + optional_cflags
+                                  + list(t.extra_cxxflags))),
+        ("LDFLAGS", esc.sh_words(optional_ldflags)),
+        ("CONFIGURE_FLAGS", esc.sh_words([f"--host={ts.triple}", "--build=x86_64-linux-gnu",
+                                          f"--with-sysroot={sysroot}"])),
+        ("PKG_CONFIG", str(inp.out_dir / "pkg-config")),
+        ("PKG_CONFIG_LIBDIR", str(pc_dir)),
+        ("CMAKE_TOOLCHAIN_FILE", str(inp.out_dir / "toolchain.cmake")),
+        ("MESON_CROSS_FILE", str(inp.out_dir / "meson-cross.ini")),
+        ("QEMU_LD_PREFIX", sysroot),
+    ]
+    pc_roots = [sysroot, str(inp.out_dir), str(inp.out_dir.parent)]
+    if inp.conan_packages_dir:
+        pc_roots.append(str(inp.conan_packages_dir))
     return {
         "board": t.name,
         "description": t.board.spec.description,
@@ -172,22 +355,29 @@ def template_vars(inp: ToolchainInputs) -> dict:
         "meson_cpu_family": arch.meson_cpu_family,
         "multiarch": ma,
         "family": ts.family.value,
-        "is_clang": ts.family is CompilerFamily.CLANG,
+        "is_clang": is_clang,
         "version": ts.version,
         "cppstd": t.cppstd,
         "build_type": t.build_type,
         "triple": ts.triple,
         "sysroot": sysroot,
-        "tools": {k: ts.tools.get(k, "") for k in
-                  ("cc", "cxx", "ar", "ranlib", "strip", "nm", "objcopy", "readelf")},
-        "compiler_executables": {"c": ts.cc, "cpp": ts.cxx},
+        "tools": tools,
+        "wrappers": wrappers,
+        "wrappers_conan": {"c": wrappers["cc"], "cpp": wrappers["cxx"]},
+        "wrapper_flags": wrapper_flags,
+        "cfg": cfg,
+        "cfg_flags": implied if is_clang else [],
+        "wrapper_names": [Path(names["bin/cc"]).name, Path(names["bin/cxx"]).name],
+        "bindir": str(inp.out_dir / "bin"),
         "cflags": cflags,
-        "cflags_no_target": [f for f in cflags if f not in ts.target_flags],
+        "optional_cflags": optional_cflags,
+        "optional_ldflags": optional_ldflags,
         "target_flags": list(ts.target_flags),
         "cxxflags": list(t.extra_cxxflags),
         "ldflags": ldflags,
         "pkg_config": str(inp.out_dir / "pkg-config"),
         "pc_dir": str(pc_dir),
+        "pc_path_roots": pc_roots,
         "system_include_path": f"{sysroot}/usr/include:{sysroot}/usr/include/{ma}",
         "system_library_path": ":".join(
             f"{sysroot}{d}" for d in (f"/usr/lib/{ma}", f"/lib/{ma}", "/usr/lib", "/lib")),
@@ -195,6 +385,9 @@ def template_vars(inp: ToolchainInputs) -> dict:
         "find_roots": find_roots,
         "emulator": emulator,
         "cmake_extra_variables": cmake_extra_variables(ts, emulator),
+        "ctest_env": str(inp.out_dir / CTEST_ENV),
+        "env_vars": env_vars,
+        "provenance": provenance_lines(inp, wrapper_flags),
         "can_run": "True" if inp.can_run else "False",
         "host_gcc_version": inp.host_gcc_version,
         "host_compilers": inp.host_compilers,
@@ -206,11 +399,19 @@ def template_vars(inp: ToolchainInputs) -> dict:
 
 
 def render(inp: ToolchainInputs) -> dict[str, str]:
-    """file name -> text, for every generated toolchain file."""
+    """file name (relative to the toolchain folder) -> text, for every generated file."""
     base = template_vars(inp)
     out = {}
-    for name, tpl in TEMPLATES.items():
-        out[name] = _ENV.get_template(tpl).render(**base, self_path=str(inp.out_dir / name))
+    for key, name in output_names(inp.toolset).items():
+        if key == "bin/cfg" and not base["cfg"]:
+            continue
+        extra = {"self_path": str(inp.out_dir / name)}
+        if key in ("bin/cc", "bin/cxx"):
+            extra["real"] = base["tools"]["cc" if key == "bin/cc" else "cxx"]
+        try:
+            out[name] = _ENV.get_template(TEMPLATES[key]).render(**base, **extra)
+        except esc.Unsafe as exc:  # check_values lets nothing through that gets here
+            raise DescriptorError(f"cannot write {name} for {inp.target.name}: {exc}") from None
     if base["compat_header"]:
         out[COMPAT_HEADER] = _ENV.get_template("glibc-compat.h.j2").render(**base)
     return out
@@ -279,15 +480,36 @@ class ToolchainFiles:
     def pkg_config(self) -> Path:
         return self.files["pkg-config"]
 
+    @property
+    def env_script(self) -> Path:
+        return self.files[ENV_SCRIPT]
+
+    @property
+    def meson(self) -> Path:
+        return self.files["meson-cross.ini"]
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> None:
+    """Unchanged files keep their time stamps (ccache and make look at the wrappers' mtime)."""
+    if path.is_file() and path.read_text(errors="replace") == text and \
+            (path.stat().st_mode & 0o777) == mode:
+        return
+    write_atomic(path, text, mode=mode)
+
 
 def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
     out = inp.out_dir
     out.mkdir(parents=True, exist_ok=True)
     written = {}
+    executable = {output_names(inp.toolset).get(k, k) for k in EXECUTABLE}
     for name, text in render(inp).items():
         path = (inp.compat_dir or out) / name if name == COMPAT_HEADER else out / name
-        write_atomic(path, text, mode=0o755 if name in EXECUTABLE else 0o644)
+        _write_if_changed(path, text, 0o755 if name in executable else 0o644)
         written[name] = path
+    bindir = out / "bin"
+    for stale in sorted(bindir.iterdir()) if bindir.is_dir() else []:
+        if f"bin/{stale.name}" not in written:  # another compiler's wrappers
+            stale.unlink()
     if inp.stdcxx_shim:
         for name in (stdcxx_compat.ARCHIVE, stdcxx_compat.SCRIPT):
             written[name] = inp.stdcxx_shim / name
