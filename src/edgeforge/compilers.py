@@ -41,7 +41,13 @@ class Toolset:
 
     @property
     def target_flags(self) -> tuple[str, ...]:
-        return (f"--target={self.triple}",) if self.family is CompilerFamily.CLANG else ()
+        return target_flags(self.family, self.triple)
+
+
+def target_flags(family: CompilerFamily, triple: str) -> tuple[str, ...]:
+    """What the compiler command needs to target the board: clang is a cross compiler for
+    every target and needs --target; a gcc cross compiler has its target built in."""
+    return (f"--target={triple}",) if family is CompilerFamily.CLANG else ()
 
 
 def normalize_triple(triple: str) -> tuple[str, ...]:
@@ -121,7 +127,7 @@ def probe(ctx: Context, target: Target, runner: Runner | None = None) -> Toolset
     crel = _rel(target, target.compiler.path)
     tools = locate_tools(target)
     cc = tools["cc"]
-    tflags = [f"--target={spec.triple}"] if spec.family is CompilerFamily.CLANG else []
+    tflags = list(target_flags(spec.family, spec.triple))
     key = _cache_key(cc, [tflags, "v1"])
     cache_file = ctx.probes_dir / f"{key}.json"
     env = base_env()
@@ -154,7 +160,7 @@ def check_cpu_flags(ctx: Context, target: Target, tools: dict[str, str], runner:
     flags = list(target.cpu_flags)
     if not flags:
         return
-    tflags = [f"--target={spec.triple}"] if spec.family is CompilerFamily.CLANG else []
+    tflags = list(target_flags(spec.family, spec.triple))
     key = _cache_key(tools["cxx"], [tflags, flags, "flags-v1"])
     ok_file = ctx.probes_dir / f"{key}.ok"
     if ok_file.is_file():

@@ -69,11 +69,18 @@ def rmtree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def verify_sha256(path: Path, expected: str, what: str) -> None:
+def checksum_mismatch(path: Path, expected: str, what: str, fix: str) -> str | None:
+    """None when the file matches its pinned sha256, else the sentence that says so."""
     actual = sha256_file(path)
-    if actual != expected.lower():
-        raise SourceError(
-            f"checksum mismatch for {what} ({path}): expected sha256 {expected}, got {actual}; "
-            "the file is corrupt or not the pinned one: delete it and fetch it again, or fix "
-            "the pinned sha256 if the new archive is trusted"
-        )
+    if actual == expected.lower():
+        return None
+    return (f"checksum mismatch for {what} ({path}): expected sha256 {expected}, got {actual}; "
+            f"{fix}")
+
+
+def verify_sha256(path: Path, expected: str, what: str) -> None:
+    problem = checksum_mismatch(
+        path, expected, what, "the file is corrupt or not the pinned one: delete it and fetch "
+        "it again, or fix the pinned sha256 if the new archive is trusted")
+    if problem:
+        raise SourceError(problem)

@@ -11,6 +11,7 @@ Release, image and debug work are further steps of the same plan.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,22 +178,56 @@ def app_inputs(ctx: Context, variant: str = "") -> dict[str, Any]:
             "variant": variant}
 
 
-# ---- the board's plan -------------------------------------------------------------------------
-class BoardBuild:
+# ---- the plans ---------------------------------------------------------------------------------
+class GraphBuild:
+    """What every plan with a Conan graph shares: the source mirror and the graph's steps."""
+
+    def __init__(self, ctx: Context, subject: str, deps_tests: bool = False):
+        self.ctx = ctx
+        self.subject = subject
+        self.bdir = ctx.board_dir(subject)
+        self.deps_tests = deps_tests
+        self.runner = ctx.runner(subject)
+
+    def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
+        """Host profile, build profile and the ABI gate's policy (None: no ceiling)."""
+        raise NotImplementedError
+
+    def sources(self, ex: Execution) -> None:
+        prepare_sources(self.ctx, self.runner)
+
+    def sources_step(self) -> Step:
+        ctx = self.ctx
+        return Step("sources", "fill and verify the offline source mirror", self.sources,
+                    inputs=sources_inputs(ctx),
+                    outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes")))
+
+    def deps(self, ex: Execution) -> DepsResult:
+        host, build, policy_for = self.profiles(ex)
+        result = build_deps(self.ctx, self.subject, host, build, self.runner, policy_for,
+                            self.deps_tests)
+        write_json(self.bdir / DEPS_RECORD, result.to_json())
+        return result
+
+    def load_deps(self, ex: Execution) -> DepsResult:
+        data = load_json(self.bdir / DEPS_RECORD)
+        return DepsResult.from_json(data) if data else self.deps(ex)
+
+
+class BoardBuild(GraphBuild):
     """The steps of one board's build; each method is one step's action."""
 
     def __init__(self, ctx: Context, target: Target, *, with_deps: bool = True,
                  deps_tests: bool = False):
-        self.ctx = ctx
+        super().__init__(ctx, target.name, deps_tests)
         self.t = target
-        self.bdir = ctx.board_dir(target.name)
         self.with_deps = with_deps
-        self.deps_tests = deps_tests
-        self.runner = ctx.runner(target.name)
 
-    # actions
-    def sources(self, ex: Execution) -> None:
-        prepare_sources(self.ctx, self.runner)
+    def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
+        prepared: Prepared = ex["toolchain"]
+        files = prepared.toolchain
+        return (files.host_profile, files.build_profile,
+                lambda own: gate_policy(self.ctx, self.t, prepared.sysroot.path, own))
 
     def sysroot(self, ex: Execution) -> sysroots.SysrootInfo:
         return sysroots.ensure_sysroot(self.ctx, self.t.sysroot, self.t.name)
@@ -212,20 +247,6 @@ class BoardBuild:
             )
             return publish(staging, final, gate_tree(self.ctx, self.t, prepared.sysroot.path,
                                                      "the smoke program"))
-
-    def deps(self, ex: Execution) -> DepsResult:
-        prepared: Prepared = ex["toolchain"]
-        files = prepared.toolchain
-        result = build_deps(
-            self.ctx, self.t.name, files.host_profile, files.build_profile, self.runner,
-            lambda own: gate_policy(self.ctx, self.t, prepared.sysroot.path, own),
-            self.deps_tests)
-        write_json(self.bdir / DEPS_RECORD, result.to_json())
-        return result
-
-    def load_deps(self, ex: Execution) -> DepsResult:
-        data = load_json(self.bdir / DEPS_RECORD)
-        return DepsResult.from_json(data) if data else self.deps(ex)
 
     def app(self, ex: Execution) -> Path:
         prepared: Prepared = ex["toolchain"]
@@ -264,10 +285,7 @@ class BoardBuild:
         sysroot_path = sysroots.sysroot_dir(ctx, t.sysroot)
         steps: list[Step] = []
         if self.with_deps:
-            steps.append(Step(
-                "sources", "fill and verify the offline source mirror",
-                self.sources, inputs=sources_inputs(ctx),
-                outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes"))))
+            steps.append(self.sources_step())
         steps += [
             Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
                  f"{sysroot_path}", self.sysroot,
@@ -350,33 +368,24 @@ def run_until(ctx: Context, target: Target, step: str, *, rerun: tuple[str, ...]
 
 
 # ---- the build machine (x86_64): parity and sanitizer builds ------------------------------------
-class NativeBuild:
+class NativeBuild(GraphBuild):
     """The dependency graph and the app for this machine, as a plan like a board's."""
 
     def __init__(self, ctx: Context, sanitize: str | None = None):
-        self.ctx = ctx
+        super().__init__(ctx, edge_app.NATIVE)
         self.sanitize = sanitize
         self.variant = "asan" if sanitize else ""
         self.name = edge_app.APP_NAME + (f"-{self.variant}" if self.variant else "")
-        self.bdir = ctx.board_dir(edge_app.NATIVE)
         self.profile = self.bdir / "toolchain" / "conan-host.profile"
-        self.runner = ctx.runner(edge_app.NATIVE)
+
+    def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
+        return ex["profile"], ex["profile"], None  # the build machine has no board ceiling
 
     def write_profile(self, ex: Execution) -> Path:
         cppstd = project_cppstd(self.ctx)
         write_atomic(self.profile, native_profile(host_gcc_version(self.runner), host_compilers(),
                                                   cppstd))
         return self.profile
-
-    def deps(self, ex: Execution) -> DepsResult:
-        result = build_deps(self.ctx, edge_app.NATIVE, ex["profile"], ex["profile"], self.runner,
-                            None)
-        write_json(self.bdir / DEPS_RECORD, result.to_json())
-        return result
-
-    def load_deps(self, ex: Execution) -> DepsResult:
-        data = load_json(self.bdir / DEPS_RECORD)
-        return DepsResult.from_json(data) if data else self.deps(ex)
 
     def app(self, ex: Execution) -> Path:
         deps: DepsResult = ex["deps"]
@@ -393,9 +402,7 @@ class NativeBuild:
         final = self.bdir / self.name
         app_step = "app-" + self.variant if self.variant else "app"
         steps = [
-            Step("sources", "fill and verify the offline source mirror",
-                 lambda ex: prepare_sources(ctx, self.runner), inputs=sources_inputs(ctx),
-                 outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes"))),
+            self.sources_step(),
             Step("profile", f"Conan profile for this machine ({self.profile})", self.write_profile,
                  inputs=host, outputs=(self.profile,), load=lambda ex: self.profile),
             Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} for this "

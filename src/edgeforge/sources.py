@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .context import Context
+from .download import download
 from .errors import SourceError
-from .fsutil import file_lock, sha256_file
+from .fsutil import checksum_mismatch, file_lock
 from .runner import Runner, base_env
 
 
@@ -111,12 +111,10 @@ def verify(ctx: Context, pins: list[Pin]) -> None:
             problems.append(f"{st.pin.describe()}: not in the mirror ({st.path}); run "
                             "`invoke sources`")
             continue
-        actual = sha256_file(st.path)
-        if actual != st.pin.sha256:
-            problems.append(
-                f"{st.pin.describe()}: checksum mismatch in the mirror ({st.path}): expected "
-                f"sha256 {st.pin.sha256}, got {actual}; delete the file and run `invoke sources`"
-            )
+        problem = checksum_mismatch(st.path, st.pin.sha256, f"{st.pin.describe()} in the mirror",
+                                    "delete the file and run `invoke sources`")
+        if problem:
+            problems.append(problem)
     if problems:
         raise SourceError("source mirror check failed:\n  " + "\n  ".join(problems))
 
@@ -138,13 +136,11 @@ def fill(ctx: Context, pins: list[Pin], runner: Runner | None = None) -> list[st
                 tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=mirror_dir(ctx)))
                 try:
                     got = _fetch(ctx, pin, tmp, runner)
-                    actual = sha256_file(got)
-                    if actual != pin.sha256:
-                        raise SourceError(
-                            f"checksum mismatch for {pin.describe()} ({got.name}): expected "
-                            f"sha256 {pin.sha256}, got {actual}; the pin in "
-                            f"recipes/{pin.recipe}/conandata.yml or the archive is wrong"
-                        )
+                    problem = checksum_mismatch(
+                        got, pin.sha256, pin.describe(), f"the pin in recipes/{pin.recipe}/"
+                        "conandata.yml or the archive is wrong")
+                    if problem:
+                        raise SourceError(problem)
                     os.replace(got, dest)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -171,11 +167,8 @@ def _fetch(ctx: Context, pin: Pin, tmp: Path, runner: Runner) -> Path:
     for url in pin.urls:
         if not url.startswith(("http://", "https://")):
             continue
-        target = tmp / url.rsplit("/", 1)[-1]
         try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as out:
-                shutil.copyfileobj(resp, out)
-            return target
-        except OSError as exc:
-            errors.append(f"{url}: {exc}")
+            return download(url, tmp / url.rsplit("/", 1)[-1], pin.describe())
+        except SourceError as exc:
+            errors.append(exc.message)
     raise SourceError(f"cannot fetch {pin.describe()}: " + "; ".join(errors or ["no source given"]))

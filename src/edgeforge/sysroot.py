@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import stat
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from .aptsources import debian_mirror
 from .context import Context
 from .descriptors import Loaded, expand_path, sysroot_json
+from .download import download
 from .errors import SourceError, SysrootError
 from .extract import safe_extract
 from .fsutil import canonical_hash, file_lock, rmtree, verify_sha256, write_json
@@ -290,18 +290,11 @@ def _import_tarball(ctx: Context, loaded: Loaded, spec: TarballSysroot, partial:
     elif spec.url:
         archive = ctx.downloads_dir / f"{spec.sha256}-{Path(spec.url).name}"
         if not archive.is_file():
-            ctx.downloads_dir.mkdir(parents=True, exist_ok=True)
-            tmp = archive.with_suffix(archive.suffix + ".part")
             try:
-                with urllib.request.urlopen(spec.url, timeout=60) as resp, open(tmp, "wb") as out:
-                    shutil.copyfileobj(resp, out)
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                raise SourceError(
-                    f"cannot download {spec.url} (key 'url' in {rel}): {exc}; download it by "
-                    "hand and set 'file:' to its path"
-                ) from None
-            os.replace(tmp, archive)
+                download(spec.url, archive, f"key 'url' in {rel}")
+            except SourceError as exc:
+                raise SourceError(f"{exc.message}; download it by hand and set 'file:' to its "
+                                  "path") from None
     else:
         raise SysrootError(f"{rel}: a tarball sysroot needs 'file' or 'url'")
     verify_sha256(archive, spec.sha256, f"sysroot archive of {loaded.name} ({rel})")

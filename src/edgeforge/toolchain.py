@@ -199,7 +199,8 @@ def _origins(inp: ToolchainInputs) -> list[tuple[str, object, str]]:
     """Every value that descriptors or the environment put into the files: (what, value,
     where it came from), for the checks below."""
     t = inp.target
-    flag_origin = {key: origin for key, _val, origin in t.provenance}
+    flag_origin = {key: origin.replace("environment", f"environment EDGEFORGE_{key.upper()}")
+                   for key, _val, origin in t.provenance}
     board = _rel(t.board.path)
     comp = _rel(t.compiler.path)
     where_dir = "EDGEFORGE_BUILD_DIR (or the checkout's build/ folder)"

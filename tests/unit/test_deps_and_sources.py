@@ -73,7 +73,7 @@ def test_verify_reports_missing_and_corrupt_archives(tmp_path: Path):
     msg = str(exc.value)
     import hashlib
 
-    assert (f"zlib/1.2.13 zlib_1.2.13.dfsg.orig.tar.bz2: checksum mismatch in the mirror ({path}): "
+    assert (f"checksum mismatch for zlib/1.2.13 zlib_1.2.13.dfsg.orig.tar.bz2 in the mirror ({path}): "
             f"expected sha256 {zlib.sha256}, got {hashlib.sha256(b'not the zlib archive').hexdigest()}"
             ) in msg
     assert "libpng/1.6.39 libpng1.6_1.6.39.orig.tar.gz: not in the mirror" in msg

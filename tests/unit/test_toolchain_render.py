@@ -40,8 +40,9 @@ def test_clang_host_profile_is_explicit_and_never_detected():
     assert "arch=armv8" in p and "os=Linux" in p
     assert "compiler=clang" in p and "compiler.version=14" in p
     assert "compiler.libcxx=libstdc++11" in p and "compiler.cppstd=17" in p
+    tc = "/work/build/jetson-nx/toolchain"
     assert json.loads(conf(p, "tools.build:compiler_executables")) == {
-        "c": "/usr/bin/clang-14", "cpp": "/usr/bin/clang++-14"}
+        "c": f"{tc}/bin/aarch64-linux-gnu-clang", "cpp": f"{tc}/bin/aarch64-linux-gnu-clang++"}
     assert conf(p, "tools.build:sysroot") == str(SYSROOT)
     assert conf(p, "tools.gnu:host_triplet") == "aarch64-linux-gnu"
     cflags = json.loads(conf(p, "tools.build:cflags"))
@@ -58,7 +59,7 @@ def test_clang_host_profile_is_explicit_and_never_detected():
     assert emu["CMAKE_CROSSCOMPILING_EMULATOR"] == f"/usr/bin/qemu-aarch64;-L;{SYSROOT}"
     assert emu["CMAKE_ASM_COMPILER_TARGET"] == "aarch64-linux-gnu"  # NEON .S files too
     assert f"QEMU_LD_PREFIX={SYSROOT}" in p
-    assert "CXX=/usr/bin/clang++-14" in p and "AR=/usr/bin/llvm-ar-14" in p
+    assert f"CXX={tc}/bin/aarch64-linux-gnu-clang++" in p and "AR=/usr/bin/llvm-ar-14" in p
 
 
 def test_gcc_profile_uses_gcc_cpu_flags_and_no_lld():
@@ -66,7 +67,7 @@ def test_gcc_profile_uses_gcc_cpu_flags_and_no_lld():
     assert "compiler=gcc" in p and "compiler.version=12" in p
     assert json.loads(conf(p, "tools.build:cflags")) == ["-mcpu=cortex-a78ae"]
     assert json.loads(conf(p, "tools.build:exelinkflags")) == []
-    assert "CC=/usr/bin/aarch64-linux-gnu-gcc" in p
+    assert "CC=/work/build/jetson-orin/toolchain/bin/aarch64-linux-gnu-gcc" in p
 
 
 def test_armhf_profile():
@@ -98,24 +99,24 @@ def test_cmake_toolchain_finds_libraries_in_sysroot_and_programs_on_host():
 def test_cmake_toolchain_for_gcc_has_no_compiler_target():
     c = render(inputs("rpi4"))["toolchain.cmake"]
     assert "COMPILER_TARGET" not in c
-    assert 'set(CMAKE_CXX_COMPILER "/usr/bin/aarch64-linux-gnu-g++")' in c
+    assert 'set(CMAKE_CXX_COMPILER "/work/build/rpi4/toolchain/bin/aarch64-linux-gnu-g++")' in c
 
 
 def test_pkg_config_wrapper_sees_only_sysroot_and_given_paths():
     w = render(inputs("jetson-nx"))["pkg-config"]
     assert w.startswith("#!/bin/sh\n")
-    assert "PKG_CONFIG_LIBDIR='/work/build/jetson-nx/toolchain/pkgconfig'" in w
-    assert f"PKG_CONFIG_SYSTEM_INCLUDE_PATH='{SYSROOT}/usr/include:" in w
+    assert "PKG_CONFIG_LIBDIR=/work/build/jetson-nx/toolchain/pkgconfig\n" in w
+    assert f"PKG_CONFIG_SYSTEM_INCLUDE_PATH={SYSROOT}/usr/include:" in w
     assert "unset PKG_CONFIG_SYSROOT_DIR" in w
-    assert "exec '/usr/bin/pkg-config' \"$@\"" in w
+    assert "exec /usr/bin/pkg-config \"$@\"" in w
     assert "/usr/lib/x86_64-linux-gnu" not in w
 
 
 def test_meson_cross_file():
     m = render(inputs("jetson-nx"))["meson-cross.ini"]
-    assert "c = ['/usr/bin/clang-14', '--target=aarch64-linux-gnu']" in m
-    assert f"cpp_args = ['-mcpu=carmel', '--sysroot={SYSROOT}']" in m
-    assert f"cpp_link_args = ['--target=aarch64-linux-gnu', '-fuse-ld=lld', '--sysroot={SYSROOT}']" in m
+    # what defines the target is the compiler command (the wrapper), not c_args
+    assert "c = ['/work/build/jetson-nx/toolchain/bin/aarch64-linux-gnu-clang']" in m
+    assert "c_args = []" in m and "cpp_link_args = []" in m
     assert "cpu_family = 'aarch64'" in m and "endian = 'little'" in m
     assert f"exe_wrapper = ['/usr/bin/qemu-aarch64', '-L', '{SYSROOT}']" in m
 
@@ -216,3 +217,164 @@ def test_stdcxx_shim_goes_first_and_stays_hidden():
         f"INPUT({shim}/libedgeforge-stdcxx-compat.a "
         f"{SYSROOT}/usr/lib/aarch64-linux-gnu/libstdc++.so.6)")
     assert "-Wl,--exclude-libs" not in render(inputs("jetson-nx"))["conan-host.profile"]
+
+
+# ---- issue 10: hostile values, rendered and read back by each language's own parser --------
+HOSTILE_FLAGS = ('-DGREETING="hello"', "-DQUOTE='it''s'", "-DSPACE=a b", "-DDOLLAR=$HOME",
+                 "-DSEMI=a;b", "-DBACKSLASH=a\\b", "-DHASH=#x", "-DJINJA={{x}}{%y%}{#z#}",
+                 "-DOPS=a+=b=+c=!d=~e*=f")
+HOSTILE_DESCRIPTION = 'Board "X"\n  with $HOME, ${VAR}, {{ jinja }} {# c #} and ; # signs'
+
+
+def hostile(board: str = "jetson-nx", sysroot: str | None = None, **flags) -> ToolchainInputs:
+    from dataclasses import replace
+
+    from edgeforge.descriptors import Loaded
+
+    inp = inputs(board)
+    b = inp.target.board
+    spec = b.spec.model_copy(update={"description": HOSTILE_DESCRIPTION})
+    target = replace(inp.target, board=Loaded(b.name, b.path, spec),
+                     extra_cflags=flags.get("cflags", HOSTILE_FLAGS),
+                     extra_cxxflags=flags.get("cxxflags", ("-DCXX_ONLY=\"c++\"",)),
+                     extra_ldflags=flags.get("ldflags", ("-Wl,-rpath,$ORIGIN/../lib",)))
+    return replace(inp, target=target, sysroot=Path(sysroot) if sysroot else inp.sysroot)
+
+
+def write_all(files: dict[str, str], folder: Path) -> Path:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_hostile_values_survive_cmake(tmp_path: Path):
+    import shlex
+    import shutil
+    import subprocess
+
+    assert shutil.which("cmake"), "cmake is installed by `invoke setup`"
+    weird = "/tmp/odd dir/\"q\"/$x/sys'root"
+    files = render(hostile(sysroot=weird))
+    write_all(files, tmp_path)
+    script = tmp_path / "print.cmake"
+    script.write_text(
+        f'include("{tmp_path}/toolchain.cmake")\n'
+        'foreach(v CMAKE_SYSROOT CMAKE_C_FLAGS_INIT CMAKE_CXX_FLAGS_INIT '
+        'CMAKE_EXE_LINKER_FLAGS_INIT CMAKE_C_COMPILER)\n'
+        '  message("${v}=${${v}}")\nendforeach()\n')
+    r = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = dict(line.split("=", 1) for line in r.stderr.splitlines() if "=" in line)
+    assert got["CMAKE_SYSROOT"] == weird
+    assert got["CMAKE_C_COMPILER"] == "/work/build/jetson-nx/toolchain/bin/aarch64-linux-gnu-clang"
+
+    def words(flags: str) -> list[str]:  # what make/ninja ($$ -> $) and then sh make of it
+        return shlex.split(flags.split(" -ffile-prefix-map")[0].replace("$$", "$"))
+
+    assert words(got["CMAKE_C_FLAGS_INIT"])[-len(HOSTILE_FLAGS):] == list(HOSTILE_FLAGS)
+    assert words(got["CMAKE_CXX_FLAGS_INIT"])[-1] == '-DCXX_ONLY="c++"'
+    assert words(got["CMAKE_EXE_LINKER_FLAGS_INIT"])[-1] == "-Wl,-rpath,$ORIGIN/../lib"
+    # the description stays inside one comment line
+    head = files["toolchain.cmake"].splitlines()[0]
+    assert head.startswith("# Generated") and "with $HOME" in head
+
+
+def test_hostile_values_survive_the_shell(tmp_path: Path):
+    import shlex
+    import subprocess
+
+    weird = "/tmp/odd dir/\"q\"/$x/sys'root"
+    write_all(render(hostile(sysroot=weird)), tmp_path)
+    env_script = tmp_path / "environment-setup"
+
+    def sourced(var: str) -> str:
+        r = subprocess.run(["sh", "-c", f'. "$1" && printf %s "${var}"', "sh", str(env_script)],
+                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert sourced("EDGEFORGE_SYSROOT") == weird
+    assert sourced("QEMU_LD_PREFIX") == weird
+    assert shlex.split(sourced("CFLAGS"))[1:] == list(HOSTILE_FLAGS)  # after -O2
+    assert shlex.split(sourced("LDFLAGS")) == ["-Wl,-rpath,$ORIGIN/../lib"]
+    assert shlex.split(sourced("CONFIGURE_FLAGS"))[-1] == f"--with-sysroot={weird}"
+    assert shlex.split(sourced("LD"))[1] == f"--sysroot={weird}"
+    # the compiler wrapper passes the sysroot as one argument
+    wrapper = (tmp_path / "bin/aarch64-linux-gnu-clang").read_text().splitlines()[-1]
+    assert shlex.split(wrapper)[:4] == ["exec", "/usr/bin/clang-14", "--target=aarch64-linux-gnu",
+                                        f"--sysroot={weird}"]
+    # the pkg-config wrapper's own variables
+    pc = (tmp_path / "pkg-config").read_text().replace('exec /usr/bin/pkg-config "$@"',
+                                                         'printf %s "$PKG_CONFIG_SYSTEM_INCLUDE_PATH"')
+    (tmp_path / "pc.sh").write_text(pc)
+    r = subprocess.run(["sh", str(tmp_path / "pc.sh")], capture_output=True, text=True)
+    assert r.stdout.split(":")[0] == f"{weird}/usr/include"
+
+
+def test_hostile_values_survive_meson():
+    import ast
+    import configparser
+
+    m = render(hostile())["meson-cross.ini"]
+    # Meson reads machine files with this configparser, then each value as a Meson literal
+    # (whose string escapes are Python's for these characters)
+    parser = configparser.ConfigParser(delimiters=["="], interpolation=None)
+    parser.read_string(m)
+    opts = parser["built-in options"]
+    assert ast.literal_eval(opts["c_args"]) == list(HOSTILE_FLAGS)
+    assert ast.literal_eval(opts["cpp_args"]) == [*HOSTILE_FLAGS, '-DCXX_ONLY="c++"']
+    assert ast.literal_eval(opts["c_link_args"]) == ["-Wl,-rpath,$ORIGIN/../lib"]
+    assert ast.literal_eval(parser["binaries"]["exe_wrapper"])[-1] == str(SYSROOT)
+
+
+def test_hostile_values_survive_conan(tmp_path: Path):
+    from conan.api.conan_api import ConanAPI
+
+    weird = "/tmp/odd dir/\"q\"/x/sys'root"
+    files = render(hostile(sysroot=weird))
+    write_all(files, tmp_path / "tc")
+    api = ConanAPI(cache_folder=str(tmp_path / "home"))
+    profile = api.profiles.get_profile([str(tmp_path / "tc/conan-host.profile")])
+    assert profile.conf.get("tools.build:cflags")[-len(HOSTILE_FLAGS):] == list(HOSTILE_FLAGS)
+    assert profile.conf.get("tools.build:cxxflags")[-1] == '-DCXX_ONLY="c++"'
+    assert profile.conf.get("tools.build:sysroot") == weird
+    assert profile.settings["arch"] == "armv8"
+
+
+def test_unchanged_boards_render_flags_as_before():
+    # the values Conan hashes into package IDs keep their exact text for existing boards
+    p = render(inputs("jetson-nx"))["conan-host.profile"]
+    assert 'tools.build:cflags=["--target=aarch64-linux-gnu", "-mcpu=carmel"]\n' in p
+    assert 'tools.build:exelinkflags=["--target=aarch64-linux-gnu", "-fuse-ld=lld"]\n' in p
+
+
+def test_values_no_file_can_hold_are_refused_with_their_origin():
+    import pytest
+
+    from edgeforge.errors import DescriptorError
+
+    with pytest.raises(DescriptorError) as err:
+        render(hostile(cflags=("-DA=1\n-DB=2",)))
+    assert err.value.exit_code == 2
+    assert "cflags (from " in err.value.message and "line break" in err.value.message
+    with pytest.raises(DescriptorError) as err:
+        render(hostile(sysroot="/tmp/a\nb"))
+    assert "the sysroot folder (under EDGEFORGE_CACHE)" in err.value.message
+    with pytest.raises(DescriptorError) as err:
+        render(hostile(sysroot="/tmp/a;b"))
+    assert "';'" in err.value.message
+
+
+def test_env_var_flags_are_refused_naming_the_variable():
+    import pytest
+
+    from edgeforge.errors import DescriptorError
+
+    t = Catalog(PROJECT / "toolchains", PROJECT).resolve(
+        "jetson-nx", env={"EDGEFORGE_LDFLAGS": "-Wl,-z,now\x0b-x"})
+    from dataclasses import replace
+
+    with pytest.raises(DescriptorError) as err:
+        render(replace(inputs("jetson-nx"), target=t))
+    assert "ldflags (from environment EDGEFORGE_LDFLAGS)" in err.value.message
