@@ -195,44 +195,67 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
     pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
 
 
-@task(help={"board": "board name; the program and its arguments follow --"})
+@task(help={"board": "board name; the program and its arguments follow --",
+            "timeout": "kill the program after this many seconds (exit 124)",
+            "verbose": "print the qemu-user command line on stderr"})
 @handled
-def run(c, board=None, timeout=None):
-    """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS..."""
+def run(c, board=None, timeout=None, verbose=False):
+    """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS...
+
+    stdin, stdout and the exit code are the program's (pipelines work); edgeforge's own
+    messages go to stderr."""
     argv = _remainder(c)
     if not argv:
         raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]")
     ctx = _ctx()
+    ctx.reporter.out = ctx.reporter.err  # stdout is the program's: edgeforge's own go to stderr
     t = _target(ctx, board)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     code = run_emulated(ctx.runner(t.name), t.arch, t.name, info.path, Path(argv[0]),
-                        argv[1:], timeout=float(timeout) if timeout else None)
+                        argv[1:], timeout=float(timeout) if timeout else None, verbose=verbose)
     if code != 0:
         raise Exit(code=code)
 
 
-@task(help={"board": "board name; files (or folders) to check follow --"})
+@task(help={"board": "board name; files (or folders) to check follow --",
+            "exclude": "skip files matching this pattern or inside a folder matching it "
+                       "(e.g. 'meson-private', '*.exe', 'tests/*'); repeatable",
+            "build-tree": "the folders are build trees: programs for the build machine (code "
+                          "generators, Meson's sanity checks) are listed, not checked, and "
+                          "RUNPATHs into the tree itself are accepted"},
+      iterable=["exclude"])
 @handled
-def gate(c, board=None):
-    """Run the ABI gate on files: invoke gate --board X -- FILE_OR_DIR..."""
-    paths = [Path(p) for p in _remainder(c)]
+def gate(c, board=None, exclude=None, build_tree=False):
+    """Run the ABI gate on files: invoke gate --board X [--exclude PAT] -- FILE_OR_DIR..."""
+    paths = [Path(p).absolute() for p in _remainder(c)]
     if not paths:
-        raise UsageError("usage: invoke gate --board X -- FILE_OR_DIR...")
+        raise UsageError("usage: invoke gate --board X [--exclude PATTERN] [--build-tree] -- "
+                         "FILE_OR_DIR...")
     ctx = _ctx()
     t = _target(ctx, board)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     files: list[Path] = []
     own: list[Path] = []
+    trees: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += abi.elf_files_under(p)
+            found = abi.elf_files_under(p)
+            files += found
             own += [d for d in (p, p / "lib") if d.is_dir()]
+            if build_tree:  # a build tree's libraries sit next to what they were built from
+                own += sorted({f.parent for f in found if ".so" in f.name})
+                trees.append(p)
         elif p.is_file():
             files.append(p)
             own.append(p.parent)
         else:
             raise UsageError(f"no such file: {p}")
-    report = abi.gate(files, pipeline.gate_policy(ctx, t, info.path, tuple(own)))
+    policy = pipeline.gate_policy(ctx, t, info.path, tuple(own)).with_build_trees(trees)
+    machine = abi.build_machine() if build_tree else None
+    report = abi.gate(files, policy, exclude=tuple(exclude or ()),
+                      skip_machines=(machine,) if machine else ())
+    for path, reason in report.skipped:
+        ctx.reporter.info(f"  not checked: {path} ({reason})")
     report.raise_for_violations()
     ctx.reporter.info(report.summary())
 

@@ -17,19 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from . import abi
 from .context import Context
 from .errors import CommandFailedError
 from .fsutil import write_atomic
+from .recipedata import DEPS_FILE, deps_list
 from .runner import Runner, base_env
 from .sources import fill as fill_mirror
 from .sources import load_pins, mirror_dir, recipe_version
 from .sources import verify as verify_mirror
 from .steps import tree_digest
-
-DEPS_FILE = "recipes/deps.yml"
 
 
 @dataclass(frozen=True)
@@ -54,9 +51,8 @@ class PackageNode:
 
 def root_requires(project_root: Path) -> list[str]:
     """`name/version` of each package `invoke deps` builds for every board."""
-    data = yaml.safe_load((project_root / DEPS_FILE).read_text()) or {}
     recipes_dir = project_root / "recipes"
-    return [f"{n}/{recipe_version(recipes_dir, n)}" for n in data.get("requires", [])]
+    return [f"{n}/{recipe_version(recipes_dir, n)}" for n in deps_list(project_root).requires]
 
 
 def recipe_names(project_root: Path) -> list[str]:

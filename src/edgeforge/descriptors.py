@@ -73,8 +73,9 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     word = str(word)
     if len(word) > MAX_VALUE_CHARS:
         return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    by_lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class _Refused(yaml.MarkedYAMLError):
@@ -213,6 +214,10 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
             if parts:
                 parts.pop(0)  # the dict's own key (e.g. an overlay name)
             ann = typing.get_args(ann)[1]
+        if typing.get_origin(ann) in (tuple, list):
+            if parts and isinstance(parts[0], int):
+                parts.pop(0)  # the item's index
+            ann = typing.get_args(ann)[0]
         subs = [a for a in (typing.get_args(ann) or (ann,))
                 if isinstance(a, type) and issubclass(a, BaseModel)]
         cur = subs[-1] if subs else None
@@ -308,14 +313,13 @@ def format_validation_error(
             msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}")
     def unknown_keys(where: tuple[Any, ...]) -> str:
         keys, known = unknown[where]
-        lines = []
-        for k in keys[:MAX_KEYS]:
-            hint = did_you_mean(k, known)
-            lines.append(f"unknown key {shorten(k)} in {rel}"
-                         + (hint or f" (known keys: {', '.join(known)})"))
+        hints = [did_you_mean(k, known) for k in keys[:MAX_KEYS]]
+        lines = [f"unknown key {shorten(k)} in {rel}{hint}"
+                 for k, hint in zip(keys, hints, strict=False)]
         if len(keys) > MAX_KEYS:
-            lines.append(f"and {len(keys) - MAX_KEYS} more unknown keys in {rel} "
-                         f"(known keys: {', '.join(known)})")
+            lines.append(f"and {len(keys) - MAX_KEYS} more unknown keys in {rel}")
+        if len(keys) > MAX_KEYS or not all(hints):
+            lines[-1] += f" (known keys: {', '.join(known)})"
         return "\n".join(lines)
 
     text = [unknown_keys(m) if isinstance(m, tuple) else m for m in msgs]
@@ -474,7 +478,7 @@ class Catalog:
                     raise DescriptorError(prefix + bad[candidate])
             raise DescriptorError(
                 f"{prefix}no {what} named {shorten(name)} (looked for {cut(self.rel(path))})"
-                f"{did_you_mean(name, good)} known {what}s: {', '.join(sorted(good)) or 'none'}"
+                f"{did_you_mean(name, good) or ';'} known {what}s: {', '.join(sorted(good)) or 'none'}"
             )
         spec = self._validate(model, self._read(path), path)
         loaded = Loaded(name, path, spec)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from . import elfinfo
 from .errors import EdgeforgeError, ToolMissingError
+from .escaping import sh as shell_quote
 from .hostsetup import require_binfmt
 from .model import Arch
-from .runner import Runner, base_env, run_foreground
+from .runner import Runner, base_env
 
 
 def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
@@ -55,11 +58,25 @@ def emulated_argv(runner: Runner, arch: Arch, board: str, sysroot: Path, program
     return qemu_argv(qemu, sysroot, program, args, library_path(program))
 
 
+def exit_status(returncode: int) -> int:
+    """A shell's view of a child's end: its exit code, or 128+N when signal N killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,
-                 args: list[str], timeout: float | None = None) -> int:
+                 args: list[str], timeout: float | None = None, verbose: bool = False) -> int:
+    """Run attached to the caller: stdin, stdout and stderr are the program's (so it works in
+    a pipeline), and so is the exit code. The qemu command line goes to stderr, if asked."""
     argv = emulated_argv(runner, arch, board, sysroot, program, args)
-    return run_foreground(runner, argv, needed_by=f"invoke run --board {board}",
-                          env=base_env(), timeout=timeout)
+    if verbose:
+        print("$ " + " ".join(shell_quote(a) for a in argv), file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run(argv, env=base_env(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"invoke run: {program.name} killed after {timeout:g}s (--timeout)",
+              file=sys.stderr, flush=True)
+        return 124
+    return exit_status(proc.returncode)
 
 
 def capture_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,

@@ -15,8 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from . import recipedata
 from .context import Context
 from .download import download
 from .errors import SourceError
@@ -44,44 +43,22 @@ class Pin:
         return f"{self.recipe}/{self.version} {self.name}"
 
 
-def _entries(data) -> list[dict]:
-    if isinstance(data, dict):
-        return [data]
-    if isinstance(data, list):
-        return [d for d in data if isinstance(d, dict)]
-    return []
-
-
 def load_pins(recipes_dir: Path, names: list[str] | None = None) -> list[Pin]:
     pins: list[Pin] = []
     for conandata in sorted(recipes_dir.glob("*/conandata.yml")):
         recipe = conandata.parent.name
         if names is not None and recipe not in names:
             continue
-        rel = f"recipes/{recipe}/conandata.yml"
-        try:
-            data = yaml.safe_load(conandata.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise SourceError(f"{rel}: not valid YAML ({exc})") from None
-        for version, entry in (data.get("sources") or {}).items():
-            for e in _entries(entry):
-                sha = str(e.get("sha256", ""))
-                if len(sha) != 64:
-                    raise SourceError(f"{rel}: sources.{version} has no valid sha256 pin")
-                urls = e.get("url") or []
-                urls = tuple([urls] if isinstance(urls, str) else urls)
-                deb = e.get("debian") or {}
-                pins.append(Pin(recipe, str(version), sha, urls, deb.get("package"),
-                                deb.get("version"), deb.get("file")))
+        for version, pin in recipedata.conandata(recipes_dir, recipe).pins():
+            deb = pin.debian
+            pins.append(Pin(recipe, version, pin.sha256, pin.urls,
+                            deb.package if deb else None, deb.version if deb else None,
+                            deb.file if deb else None))
     return pins
 
 
 def recipe_version(recipes_dir: Path, recipe: str) -> str:
-    data = yaml.safe_load((recipes_dir / recipe / "conandata.yml").read_text())
-    versions = list((data.get("sources") or {}).keys())
-    if len(versions) != 1:
-        raise SourceError(f"recipes/{recipe}/conandata.yml must pin exactly one version")
-    return str(versions[0])
+    return recipedata.conandata(recipes_dir, recipe).version
 
 
 def mirror_dir(ctx: Context) -> Path:

@@ -43,12 +43,6 @@ class SysrootInfo:
     glibcxx: str | None
     gcc_version: str | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "key": self.key, "path": str(self.path), "arch": self.arch.value,
-            "glibc": self.glibc, "glibcxx": self.glibcxx, "gcc_version": self.gcc_version,
-        }
-
 
 def sysroot_key(spec: Any) -> str:
     data = sysroot_json(spec)

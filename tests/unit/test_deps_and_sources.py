@@ -114,3 +114,45 @@ def test_test_output_extracts_the_program_lines():
 def test_package_node_properties():
     n = PackageNode("opencv/4.6.0#rrev", "pid", "Cache", "host")
     assert (n.name, n.version, n.needs_build) == ("opencv", "4.6.0", False)
+
+
+# ---- recipe data: one typed loader --------------------------------------------------------
+def _recipes_with(tmp_path: Path, text: str) -> Path:
+    recipes = tmp_path / "recipes"
+    (recipes / "zlib").mkdir(parents=True)
+    (recipes / "zlib" / "conandata.yml").write_text(text)
+    return recipes
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('sources:\n  "1.0":\n    url: "x"\n    sha256: "abc"\n',
+     "recipes/zlib/conandata.yml"),
+    ('sources:\n  "1.0":\n    url: "x"\n    sha256: "' + "a" * 64 + '"\n'
+     '  "1.1":\n    url: "y"\n    sha256: "' + "b" * 64 + '"\n',
+     "key 'sources' in recipes/zlib/conandata.yml: pins 2 versions"),
+    ('sources:\n  "1.0":\n    url: "x"\n    url: "y"\n    sha256: "' + "a" * 64 + '"\n',
+     "recipes/zlib/conandata.yml:4"),
+    ('sources:\n  "1.0":\n    url: "x"\n    sha265: "' + "a" * 64 + '"\n',
+     "did you mean 'sha256'"),
+])
+def test_bad_conandata_is_a_descriptor_error_naming_file_and_key(tmp_path: Path, text, expected):
+    from edgeforge.errors import DescriptorError
+    from edgeforge.recipedata import conandata
+
+    with pytest.raises(DescriptorError) as exc:
+        conandata(_recipes_with(tmp_path, text), "zlib")
+    assert expected in exc.value.message
+    assert exc.value.exit_code == 2
+
+
+def test_recipe_data_is_typed_and_licences_are_read_without_running_the_recipe():
+    from edgeforge.recipedata import conandata, deps_list, recipe_licenses
+
+    data = conandata(PROJECT / "recipes", "opencv")
+    assert data.version == "4.6.0"
+    pins = data.pins()
+    assert len(pins) == 2 and pins[1][1].destination == "debian-packaging"
+    assert pins[0][1].debian.package == "opencv"
+    assert "opencv" in deps_list(PROJECT).requires
+    assert recipe_licenses(PROJECT / "recipes" / "ffmpeg") == ("LGPL-2.1-or-later",)
+    assert recipe_licenses(PROJECT / "recipes" / "libjpeg-turbo") == ("IJG", "BSD-3-Clause", "Zlib")
