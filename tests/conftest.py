@@ -22,6 +22,7 @@ INVOKE = Path(sys.executable).with_name("invoke")
 BUILD = Path(os.environ.get("EDGEFORGE_TEST_BUILD_DIR") or (
     default_cache_dir() / "test-build"
     / hashlib.sha256(str(PROJECT).encode()).hexdigest()[:12]))
+DIST = BUILD / "dist"  # the suite's releases: never the checkout's dist/
 STALE_DAYS = 3
 
 
@@ -47,10 +48,11 @@ def run_invoke(*args: str, cwd: Path = PROJECT, env: dict | None = None,
     In the repository itself the build goes to the suite's own folder (BUILD); a throwaway
     copy builds into its own build/."""
     full_env = {**os.environ, **(env or {})}
-    if Path(cwd) == PROJECT:
-        full_env.setdefault("EDGEFORGE_BUILD_DIR", str(BUILD))
-    elif "EDGEFORGE_BUILD_DIR" not in (env or {}):
-        full_env.pop("EDGEFORGE_BUILD_DIR", None)
+    for var, folder in (("EDGEFORGE_BUILD_DIR", BUILD), ("EDGEFORGE_DIST_DIR", DIST)):
+        if Path(cwd) == PROJECT:
+            full_env.setdefault(var, str(folder))
+        elif var not in (env or {}):
+            full_env.pop(var, None)
     return subprocess.run(
         [str(INVOKE), "--search-root", str(cwd), *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,

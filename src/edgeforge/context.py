@@ -3,7 +3,8 @@
 Heavy state (sysroots, source mirror, Conan home, ccache, probe results) lives in one cache
 directory outside the checkout, EDGEFORGE_CACHE (default: $XDG_CACHE_HOME/edgeforge or
 ~/.cache/edgeforge), so a fresh clone reuses it. Produced artifacts go to build/<board>/
-(EDGEFORGE_BUILD_DIR). Both are checked when the context is created: each must be a directory
+(EDGEFORGE_BUILD_DIR), releases to dist/<board>/<version>/ (EDGEFORGE_DIST_DIR). All are
+checked when the context is created: each must be a directory
 edgeforge can write, or creatable; a message names the variable the path came from.
 """
 
@@ -76,6 +77,7 @@ class Context:
     build_root: Path
     reporter: Reporter
     catalog: Catalog
+    dist_root: Path
 
     @classmethod
     def create(
@@ -84,6 +86,7 @@ class Context:
         cache_dir: Path | None = None,
         build_root: Path | None = None,
         reporter: Reporter | None = None,
+        dist_root: Path | None = None,
     ) -> Context:
         root = Path(project_root).resolve() if project_root else find_project_root()
         if build_root:
@@ -93,6 +96,13 @@ class Context:
             build_origin = "environment variable EDGEFORGE_BUILD_DIR"
         else:
             build, build_origin = root / "build", "the default (build/ in the project)"
+        if dist_root:
+            dist, dist_origin = Path(dist_root), "the dist_root argument"
+        elif os.environ.get("EDGEFORGE_DIST_DIR"):
+            dist = Path(os.environ["EDGEFORGE_DIST_DIR"]).expanduser()
+            dist_origin = "environment variable EDGEFORGE_DIST_DIR"
+        else:
+            dist, dist_origin = root / "dist", "the default (dist/ in the project)"
         if cache_dir:
             cache, cache_origin = Path(cache_dir), "the cache_dir argument"
         else:
@@ -106,6 +116,9 @@ class Context:
                                   "(or unset it to use build/ in the project)"),
             reporter=reporter or Reporter(),
             catalog=Catalog(root / "toolchains", root),
+            dist_root=usable_dir(dist, "release directory", dist_origin,
+                                 "point EDGEFORGE_DIST_DIR at a writable directory "
+                                 "(or unset it to use dist/ in the project)"),
         )
 
     # ---- cache layout -----------------------------------------------------------------------

@@ -28,6 +28,11 @@ def revision(runner: Runner, root: Path, paths: tuple[str, ...] = ()) -> str:
     return rev + ("-dirty" if dirty else "")
 
 
+def exact_tag(runner: Runner, root: Path) -> str | None:
+    """The tag HEAD is at, if any."""
+    return _git(runner, root, "describe", "--tags", "--exact-match") or None
+
+
 def commit_time(runner: Runner, root: Path) -> int | None:
     """The last commit's time (seconds since the epoch), the default SOURCE_DATE_EPOCH."""
     out = _git(runner, root, "log", "-1", "--format=%ct")

@@ -265,6 +265,17 @@ class BoardDescriptor(_Strict):
     abi: AbiCeiling
     overlays: dict[str, Overlay] = Field(default_factory=dict)
     settings: Settings = Settings()
+    installers: tuple[Literal["deb", "rpm", "run"], ...] = Field(
+        ("deb", "run"),
+        description="installers `invoke release` writes: deb (Debian/Ubuntu-based device OS), "
+        "rpm (EulerOS, RHEL-like), run (self-extracting, any board)")
+
+    @field_validator("installers")
+    @classmethod
+    def _no_repeats(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists an installer twice: {list(v)}")
+        return v
 
     @field_validator("overlays")
     @classmethod

@@ -39,6 +39,7 @@ from .manifest import (
     write_manifest,
 )
 from .model import version_tuple
+from .release import ReleaseOptions, ReleaseSteps
 from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner
 from .sources import load_pins, mirror_path
@@ -218,10 +219,11 @@ class BoardBuild(GraphBuild):
     """The steps of one board's build; each method is one step's action."""
 
     def __init__(self, ctx: Context, target: Target, *, with_deps: bool = True,
-                 deps_tests: bool = False):
+                 deps_tests: bool = False, release: ReleaseOptions | None = None):
         super().__init__(ctx, target.name, deps_tests)
         self.t = target
         self.with_deps = with_deps
+        self.release = release
 
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
         prepared: Prepared = ex["toolchain"]
@@ -317,6 +319,8 @@ class BoardBuild(GraphBuild):
         steps.append(Step("manifest", f"record everything in {bdir / 'manifest.json'}",
                           self.manifest, needs=needs, outputs=(bdir / "manifest.json",),
                           load=lambda ex: bdir / "manifest.json"))
+        if self.release is not None:
+            steps += ReleaseSteps(self, self.release).steps()
         return Plan(t.name, steps, bdir / ".stamps")
 
 
@@ -339,8 +343,17 @@ def deps_manifest(deps: DepsResult) -> DependenciesRecord:
                               built_this_run=deps.built)
 
 
-def board_plan(ctx: Context, target: Target, with_deps: bool = True) -> Plan:
-    return BoardBuild(ctx, target, with_deps=with_deps).plan()
+def board_plan(ctx: Context, target: Target, with_deps: bool = True,
+               release: ReleaseOptions | None = None) -> Plan:
+    return BoardBuild(ctx, target, with_deps=with_deps, release=release).plan()
+
+
+def release(ctx: Context, target: Target, opts: ReleaseOptions) -> Path:
+    """Build what is not up to date, then the board's release; returns its folder."""
+    ctx.reporter.info(target.describe_resolution())
+    plan = board_plan(ctx, target, release=opts)
+    ctx.reporter.info(plan.render())
+    return plan.execute(ctx.reporter)["release"]
 
 
 def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True) -> Path:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .descriptors import format_validation_error, load_yaml
 from .errors import DescriptorError
+from .yamlfile import format_validation_error, load_yaml
 
 DEPS_FILE = "recipes/deps.yml"
 _SHA256 = r"^[0-9a-f]{64}$"

@@ -1,20 +1,41 @@
 """`invoke release`: what a device installs, written into dist/<board>/<version>/ atomically.
 
-The release is more steps of the board's plan (after `manifest`): each deliverable (container
-image, .deb, .rpm, .run, SBOM, legal/) is one step with its own module, a pure "what goes in"
-part computed from the release input below and a thin "write it" part through the runner.
-The whole folder is written aside and renamed into place once every artefact is written and
-SHA256SUMS and release.json describe it: a failed release leaves the previous one intact.
+The release is more steps of the board's plan, after `manifest`:
+
+    image -> deb | rpm | run (as the board asks) -> sbom -> legal -> release
+
+Each deliverable is one step with its own module (container.py, debpkg.py, rpmpkg.py,
+runinstaller.py, sbom.py, legal.py): a pure "what goes in" part computed from the
+`ReleaseInput` below and a thin "write it" part through the runner. Each writes into
+build/<board>/release/<step>/ (skipped when up to date); the last step copies them into a
+staging folder beside dist/<board>/<version>/, adds SHA256SUMS, release.json and a detached
+signature when a key is configured, and renames it into place: a failed release leaves the
+previous one intact and no half folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from . import __version__, gitinfo
 from .descriptors import Target
-from .manifest import Manifest
+from .errors import EdgeforgeError, UsageError
+from .fsutil import sha256_file, write_atomic, write_json
+from .manifest import Manifest, read_manifest
+from .runner import Runner
+from .steps import Execution, Step, publish, staged, tree_digest
+
+if TYPE_CHECKING:
+    from .pipeline import BoardBuild
+
+APP_NAME = "edge-infer"
+IMAGES_DIR = "images"
+_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
 
 
 @dataclass(frozen=True)
@@ -26,14 +47,14 @@ class ReleaseInput:
     app_dir: Path             # the installed app: bin/edge-infer, lib/*.so*, share/edge-infer/
     sysroot: Path             # the board's sysroot (system libraries, dpkg database)
     project_root: Path
-    version: str              # e.g. 1.0.0-12-gabc1234 (git describe) or --version
+    version: str              # e.g. 1.0.0+git20261124.e79c14f, or --version
     revision: str             # commit id
     source_date_epoch: int    # every timestamp in every artefact
     mirror_dir: Path          # the source mirror (<cache>/sources/s/<sha256>)
 
     @property
     def app_name(self) -> str:
-        return "edge-infer"
+        return APP_NAME
 
     @property
     def board(self) -> str:
@@ -51,3 +72,245 @@ def normalise_times(root: Path, epoch: int) -> None:
         for name in (*files, *dirs):
             os.utime(Path(dirpath) / name, (epoch, epoch), follow_symlinks=False)
     os.utime(root, (epoch, epoch))
+
+
+# ---- version and time ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReleaseOptions:
+    version: str | None = None       # None: from git
+    sign_key: str | None = None      # a gpg key id; None: EDGEFORGE_SIGNING_KEY or unsigned
+
+
+def app_version(project_root: Path) -> str:
+    text = (project_root / "apps" / APP_NAME / "CMakeLists.txt").read_text()
+    m = re.search(r"project\(\s*\w+\s+VERSION\s+([0-9.]+)", text)
+    return m.group(1) if m else "0.0.0"
+
+
+def default_version(project_root: Path, runner: Runner) -> str:
+    """The app's version, plus the commit when the checkout is not at a `vX.Y.Z` tag:
+    `1.0.0+git20261124.e79c14f0a1b2` (a valid Debian, RPM and OCI tag version)."""
+    base = app_version(project_root)
+    tag = gitinfo.exact_tag(runner, project_root)
+    if tag and tag.lstrip("v") == base:
+        return base
+    rev = gitinfo.revision(runner, project_root)
+    when = gitinfo.commit_time(runner, project_root)
+    if rev == "unknown" or when is None:
+        return base
+    day = _utc_day(when)
+    return f"{base}+git{day}.{rev.replace('-dirty', '.dirty')}"
+
+
+def _utc_day(epoch: int) -> str:
+    import time
+
+    return time.strftime("%Y%m%d", time.gmtime(epoch))
+
+
+def check_version(version: str) -> str:
+    if not _VERSION.match(version) or len(version) > 100:
+        raise UsageError(
+            f"--version {version[:100]!r}: a release version starts with a digit and uses only "
+            "letters, digits and . + ~ - (e.g. 1.2.0 or 1.2.0~rc1), as Debian, RPM and OCI "
+            "tags all accept")
+    return version
+
+
+def source_date_epoch(project_root: Path, runner: Runner) -> int:
+    """SOURCE_DATE_EPOCH from the environment, else the last commit's time."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env is not None:
+        if not env.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH={env[:40]!r} (from the environment): expected "
+                             "whole seconds since 1970, e.g. SOURCE_DATE_EPOCH=1700000000")
+        return int(env)
+    when = gitinfo.commit_time(runner, project_root)
+    if when is None:
+        raise UsageError("no SOURCE_DATE_EPOCH: this checkout has no git history to take the "
+                         "release time from; set SOURCE_DATE_EPOCH (seconds since 1970)")
+    return when
+
+
+# ---- the release steps ------------------------------------------------------------------------
+class ReleaseSteps:
+    """The steps a release adds to a board's plan; each method is one step's action."""
+
+    def __init__(self, bb: BoardBuild, opts: ReleaseOptions):
+        self.bb = bb
+        self.ctx = bb.ctx
+        self.t = bb.t
+        self.opts = opts
+        probe = self.ctx.probe_runner()
+        root = self.ctx.project_root
+        self.version = check_version(opts.version) if opts.version else default_version(root, probe)
+        self.epoch = source_date_epoch(root, probe)
+        self.revision = gitinfo.revision(probe, root)
+        self.work = bb.bdir / "release"
+        self.final = self.ctx.dist_root / self.t.name / self.version
+        self.sign_key = opts.sign_key or os.environ.get("EDGEFORGE_SIGNING_KEY") or None
+
+    def input(self, ex: Execution) -> ReleaseInput:
+        manifest = read_manifest(self.bb.bdir)
+        if manifest is None:
+            raise EdgeforgeError(f"{self.bb.bdir / 'manifest.json'} is missing or unreadable; "
+                                 f"run `invoke build --board {self.t.name}`")
+        return ReleaseInput(
+            target=self.t, manifest=manifest, app_dir=ex["app"], sysroot=ex["sysroot"].path,
+            project_root=self.ctx.project_root, version=self.version, revision=self.revision,
+            source_date_epoch=self.epoch, mirror_dir=self.ctx.mirror_dir)
+
+    def _into(self, name: str, write) -> Path:
+        """Run a writer into a staging folder and publish it as build/<board>/release/<name>."""
+        final = self.work / name
+        with staged(final) as out:
+            out.mkdir(parents=True)
+            write(out)
+            return publish(out, final)
+
+    # actions --------------------------------------------------------------------------------
+    def image(self, ex: Execution) -> Path:
+        from . import container, imagedefs
+
+        inp = self.input(ex)
+        image_def = imagedefs.load(self.ctx.project_root / IMAGES_DIR / APP_NAME)
+        return self._into("image", lambda out: container.write_container_image(
+            inp, image_def, out, self.bb.runner))
+
+    def installer(self, kind: str):
+        def action(ex: Execution) -> Path:
+            from . import debpkg, rpmpkg, runinstaller
+
+            writer = {"deb": debpkg.write_deb, "rpm": rpmpkg.write_rpm,
+                      "run": runinstaller.write_run}[kind]
+            inp = self.input(ex)
+            return self._into(kind, lambda out: writer(inp, out, self.bb.runner))
+        return action
+
+    def sbom(self, ex: Execution) -> Path:
+        from . import releasesbom
+
+        inp = self.input(ex)
+        return self._into("sbom", lambda out: releasesbom.write(
+            inp, self.ctx, self.bb.runner, out / "sbom.cdx.json",
+            shipped={k: ex[k] for k in self.shipped_steps()}))
+
+    def legal(self, ex: Execution) -> Path:
+        from . import legal
+
+        inp = self.input(ex)
+        return self._into("legal", lambda out: legal.write_legal(inp, self.ctx, self.bb.runner,
+                                                                 out))
+
+    def assemble(self, ex: Execution) -> Path:
+        parts = {name: ex[name] for name in (*self.shipped_steps(), "sbom", "legal")}
+        with staged(self.final) as out:
+            out.mkdir(parents=True)
+            for name, folder in parts.items():
+                dest = out if name not in ("legal",) else out / "legal"
+                copy_tree(folder, dest)
+            write_release_record(self, out)
+            sums = write_sha256sums(out)
+            if self.sign_key:
+                sign(self.bb.runner, sums, self.sign_key)
+            normalise_times(out, self.epoch)
+            publish(out, self.final)
+        self.ctx.reporter.info(f"release {self.version} for {self.t.name}: {self.final}")
+        return self.final
+
+    # the plan -------------------------------------------------------------------------------
+    def installers(self) -> tuple[str, ...]:
+        return tuple(self.t.board.spec.installers)
+
+    def shipped_steps(self) -> tuple[str, ...]:
+        return ("image", *self.installers())
+
+    def steps(self) -> list[Step]:
+        root = self.ctx.project_root
+        common = {"version": self.version, "epoch": self.epoch, "revision": self.revision,
+                  "edgeforge": __version__}
+        images = tree_digest(root / IMAGES_DIR) if (root / IMAGES_DIR).is_dir() else None
+        w = self.work
+        steps = [Step("image", f"container image edge-infer:{self.version}-{self.t.name} "
+                      "(OCI layout + docker archive)", self.image,
+                      inputs={**common, "images": images}, needs=("app", "manifest"),
+                      outputs=(w / "image",), load=lambda ex: w / "image")]
+        for kind in self.installers():
+            steps.append(Step(kind, f".{kind} installer", self.installer(kind),
+                              inputs={**common, "images": images}, needs=("app", "manifest"),
+                              outputs=(w / kind,), load=lambda ex, k=kind: w / k))
+        steps += [
+            Step("sbom", "CycloneDX SBOM of everything that ships", self.sbom,
+                 inputs=common, needs=("deps", *self.shipped_steps()),
+                 outputs=(w / "sbom",), load=lambda ex: w / "sbom"),
+            Step("legal", "licence texts and corresponding sources", self.legal,
+                 inputs=common, needs=("deps", "app"), outputs=(w / "legal",),
+                 load=lambda ex: w / "legal"),
+            Step("release", f"assemble {self.final} (SHA256SUMS, release.json"
+                 + (", signature" if self.sign_key else "") + ")", self.assemble,
+                 inputs={**common, "sign_key": self.sign_key},
+                 needs=(*self.shipped_steps(), "sbom", "legal"), outputs=(self.final,),
+                 load=lambda ex: self.final),
+        ]
+        return steps
+
+
+# ---- assembling -------------------------------------------------------------------------------
+def copy_tree(src: Path, dest: Path) -> None:
+    """Copy a step's folder into the release (hard links where the file system allows)."""
+    for dirpath, _dirs, files in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            s, d = Path(dirpath) / f, dest / rel / f
+            if s.is_symlink():
+                os.symlink(os.readlink(s), d)
+                continue
+            try:
+                os.link(s, d)
+            except OSError:
+                shutil.copy2(s, d)
+
+
+def release_files(folder: Path) -> list[Path]:
+    skip = {"SHA256SUMS", "SHA256SUMS.asc"}
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                  and str(p.relative_to(folder)) not in skip)
+
+
+def write_sha256sums(folder: Path) -> Path:
+    lines = [f"{sha256_file(p)}  {p.relative_to(folder)}" for p in release_files(folder)]
+    path = folder / "SHA256SUMS"
+    write_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def write_release_record(rs: ReleaseSteps, folder: Path) -> Path:
+    t = rs.t
+    files = {str(p.relative_to(folder)): {"sha256": sha256_file(p), "size": p.stat().st_size}
+             for p in release_files(folder)}
+    record: dict[str, Any] = {
+        "schema_version": 1,
+        "app": APP_NAME, "version": rs.version, "revision": rs.revision,
+        "source_date_epoch": rs.epoch, "edgeforge": __version__,
+        "board": t.name, "arch": t.arch.value, "triple": t.triple,
+        "abi_ceiling": {"glibc": t.abi.glibc, "glibcxx": t.abi.glibcxx, "cxxabi": t.abi.cxxabi,
+                        "strategy": t.abi.strategy.value},
+        "compiler": t.compiler.name, "sysroot": t.sysroot.name,
+        "installers": list(rs.installers()),
+        "files": files,
+    }
+    path = folder / "release.json"
+    write_json(path, record)
+    return path
+
+
+def sign(runner: Runner, sums: Path, key: str) -> Path:
+    """A detached, armoured signature of SHA256SUMS made by gpg with the configured key."""
+    out = sums.with_name(sums.name + ".asc")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "GNUPGHOME")}
+    env.update({"LC_ALL": "C.UTF-8"})
+    runner.run(["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--local-user", key,
+                "--armor", "--detach-sign", "--output", str(out), str(sums)], env=env,
+               what=f"sign SHA256SUMS with key {key}", echo=False)
+    return out
