@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import gitinfo
+from .cmakebuild import ccache_env
 from .context import Context
 from .errors import EdgeforgeError
 from .fsutil import rmtree
@@ -91,6 +92,7 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         confs["user.edge_infer:sanitize"] = sanitize
     if shutil.which("ccache"):
         confs["user.edge_infer:compiler_launcher"] = "ccache"
+        env = {**env, **ccache_env(ctx.ccache_dir)}  # the cache every other build uses
     rmtree(work / "runtime")
     with ctx.reporter.step(f"building {name} for {board}"):
         runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),

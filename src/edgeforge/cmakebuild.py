@@ -34,11 +34,14 @@ def install_argv(build: Path, prefix: Path) -> list[str]:
     return ["cmake", "--install", str(build), "--prefix", str(prefix)]
 
 
+def ccache_env(ccache_dir: Path) -> dict[str, str]:
+    """ccache settings for every build edgeforge runs: one cache directory (in edgeforge's
+    cache), and hits across checkouts in different folders."""
+    return {"CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
+
+
 def cmake_env(ccache_dir: Path | None) -> dict[str, str]:
-    extra = {}
-    if ccache_dir:
-        extra = {"CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
-    return base_env(extra)
+    return base_env(ccache_env(ccache_dir) if ccache_dir else {})
 
 
 def build_project(runner: Runner, *, name: str, board: str, source: Path, build: Path,

@@ -28,6 +28,7 @@ from .errors import (
     HostSetupError,
     UsageError,
 )
+from .release import ReleaseOptions
 from .runner import run_foreground
 
 _STATE: dict[str, Context] = {}
@@ -193,6 +194,34 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
         ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only).render())
         return
     pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
+
+
+@task(iterable=["board"], help={
+    "board": "board name (repeat for several boards: one OCI image index holds them all)",
+    "version": "release version (default: the app's version and the commit, from git)",
+    "sign-key": "gpg key (id or fingerprint) to sign SHA256SUMS with "
+                "(default: EDGEFORGE_SIGNING_KEY; unsigned without one)",
+    "check-reproducible": "build the release a second time in another folder and compare",
+    "dry-run": "print the plan, do nothing",
+})
+@handled
+def release(c, board=None, version=None, sign_key=None, check_reproducible=False,
+            dry_run=False):
+    """Build what is not up to date, then write dist/<board>/<version>/ (image, installers,
+    SBOM, legal/, SHA256SUMS, release.json)."""
+    ctx = _ctx()
+    opts = ReleaseOptions(version=version, sign_key=sign_key)
+    targets = [_target(ctx, b) for b in (board or [None])]
+    if dry_run:
+        for t in targets:
+            ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts).render())
+        return
+    folders = [pipeline.release(ctx, t, opts) for t in targets]
+    if len(folders) > 1:
+        ctx.reporter.info(f"multi-board image index: {pipeline.release_index(ctx, folders)}")
+    if check_reproducible:
+        for t, folder in zip(targets, folders, strict=True):
+            pipeline.check_reproducible(ctx, t, opts, folder)
 
 
 @task(help={"board": "board name; the program and its arguments follow --",

@@ -96,6 +96,12 @@ class SysrootError(EdgeforgeError):
     exit_code = 7
 
 
+class ReproducibilityError(EdgeforgeError):
+    """Two builds of the same inputs gave different bytes."""
+
+    exit_code = 9
+
+
 class HostSetupError(EdgeforgeError):
     """The host lacks a prerequisite (binfmt, dockerd, ...) and it could not be fixed."""
 

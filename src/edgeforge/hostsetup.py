@@ -31,7 +31,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "clang cross toolchain": ("clang-14", "lld-14", "llvm-14"),
     "emulation": ("qemu-user", "qemu-user-static"),
     "sysroots": ("mmdebstrap", "arch-test", "debian-archive-keyring", "xz-utils", "dpkg-dev"),
-    "images": ("docker.io",),
+    "images": ("docker.io", "skopeo"),
     "debugging": ("gdb-multiarch",),
     "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file"),
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD

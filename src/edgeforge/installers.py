@@ -14,13 +14,24 @@ the release input, never from this file.
 
 from __future__ import annotations
 
+import ast
+import gzip
+import io
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import elfinfo
 from .descriptors import MAX_BYTES, format_validation_error, load_yaml
 from .errors import DescriptorError
+from .release import ReleaseInput
 
 INSTALLERS_FILE = "installers.yaml"
 
@@ -56,8 +67,6 @@ class ServiceSpec(_Frozen):
     @field_validator("supplementary_groups")
     @classmethod
     def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
         for g in v:
             if not re.fullmatch(_USER, g):
                 raise ValueError(f"group {g!r} is not a valid group name")
@@ -161,3 +170,184 @@ def parse_installers(text: str, rel: str) -> InstallersSpec:
     except ValidationError as exc:
         raise DescriptorError(format_validation_error(exc, rel, InstallersSpec, doc.data,
                                                       doc.scalars)) from None
+
+
+# ---- the files every installer carries -------------------------------------------------------
+def template_env(project_root: Path, app: str) -> jinja2.Environment:
+    """Templates of images/<app>/ (StrictUndefined: a missing variable is an error)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(images_dir(project_root, app))),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+
+
+def package_version(version: str) -> str:
+    """A version both dpkg and rpm accept and order like git describe: `v1.0.0-12-gabc1234`
+    becomes `1.0.0+12+gabc1234` (no '-': that separates Debian's revision and RPM's release);
+    a version without a leading digit (a bare commit id) becomes `0~<id>`."""
+    v = version.strip()
+    if v[:1] in ("v", "V") and v[1:2].isdigit():
+        v = v[1:]
+    v = re.sub(r"[^A-Za-z0-9.+~]+", "+", v).strip("+")
+    if not v:
+        raise DescriptorError(f"version {version!r} has nothing a package version can use")
+    return v if v[0].isdigit() else f"0~{v}"
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip -9n: maximum compression, no name, no time (the same bytes on every build)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def _vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
+    svc = spec.service
+    return {
+        "spec": spec, "service": svc, "package": spec.package, "app": inp.app_name,
+        "board": inp.board, "version": package_version(inp.version),
+        "revision": inp.revision, "prefix": spec.prefix,
+        "program": f"{spec.prefix}/bin/{inp.app_name}",
+        "conf_dir": f"/etc/{spec.package}",
+        "unit": f"{spec.package}@.service",
+        "date": time.strftime("%Y-%m-%d", time.gmtime(inp.source_date_epoch)),
+    }
+
+
+def unit_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    """The systemd template unit <package>@.service."""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "systemd/instance.service.j2").render(**_vars(inp, spec))
+
+
+def instance_conf_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    """/etc/<package>/<default instance>.conf, the shipped conffile."""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "systemd/instance.conf.j2").render(**_vars(inp, spec))
+
+
+def manpage_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "doc/manpage.1.j2").render(**_vars(inp, spec))
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A component of the dependency graph shipped inside the app (lib/, or linked in)."""
+
+    name: str
+    version: str
+    licence: str
+    texts: tuple[tuple[str, str], ...]  # (licence file name, its text)
+
+
+def recipe_licence(recipe: Path) -> str | None:
+    """The `license` attribute of a Conan recipe, read without running it."""
+    try:
+        tree = ast.parse(recipe.read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Name)
+                        and stmt.targets[0].id == "license"):
+                    try:
+                        value = ast.literal_eval(stmt.value)
+                    except ValueError:
+                        return None
+                    return " AND ".join(value) if isinstance(value, (tuple, list)) else str(value)
+    return None
+
+
+def bundled_components(inp: ReleaseInput, spec: InstallersSpec) -> list[Bundled]:
+    """The graph's packages for the board that ship in the app, with their licences (from the
+    recipes) and licence texts (from each package's licenses/ folder)."""
+    deps = inp.manifest.dependencies
+    if deps is None:
+        return []
+    out = []
+    for pkg in sorted(deps.packages, key=lambda p: p.ref):
+        if pkg.context != "host":
+            continue
+        name, _, rest = pkg.ref.partition("/")
+        version = rest.split("#", 1)[0].split("@", 1)[0]
+        if name in spec.not_shipped:
+            continue
+        licence = recipe_licence(inp.project_root / "recipes" / name / "conanfile.py")
+        texts = []
+        folder = Path(pkg.package_folder) / "licenses" if pkg.package_folder else None
+        if folder and folder.is_dir():
+            for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+                texts.append((str(f.relative_to(folder)), f.read_text(errors="replace")))
+        out.append(Bundled(name, version, licence or "unknown", tuple(texts)))
+    return out
+
+
+def notices_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    """The licence notices: the app's licence, then each bundled component with the licence
+    texts its source archive ships (the .deb's copyright file, the .rpm's %license file, the
+    .run's share/doc/<package>/copyright)."""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "doc/copyright.j2").render(bundled=bundled_components(inp, spec), **_vars(inp, spec))
+
+
+# ---- file trees -----------------------------------------------------------------------------
+def copy_app(app_dir: Path, dest: Path) -> None:
+    """The installed app into a package tree: links kept, ELF programs 0755, every other file
+    0644, folders 0755 (whatever the build's umask was)."""
+    shutil.copytree(app_dir, dest, symlinks=True)
+    normalise_modes(dest)
+
+
+def normalise_modes(root: Path) -> None:
+    for dirpath, dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                continue
+            info = elfinfo.inspect(p)
+            executable = info is not None and info.kind == "executable"
+            if info is None and p.stat().st_mode & 0o111 and p.read_bytes()[:2] == b"#!":
+                executable = True
+            os.chmod(p, 0o755 if executable else 0o644)
+
+
+def folder_modes(root: Path) -> None:
+    """Every folder of a package tree 0755, whatever the umask was."""
+    for dirpath, _dirs, _files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+
+
+def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.chmod(path, mode)
+    return path
+
+
+def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, unit_dir: str,
+                       doc_file: str) -> dict[str, Path]:
+    """The app under <prefix>, the /usr/bin link, the unit, the conffile, the manual page and
+    the notices: the tree the .deb and the .rpm install. Returns the paths of the parts."""
+    app_root = root / spec.prefix.lstrip("/")
+    copy_app(inp.app_dir, app_root)
+    program = app_root / "bin" / inp.app_name
+    if not program.is_file():
+        raise DescriptorError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
+    link = root / "usr/bin" / inp.app_name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    # another top-level folder: an absolute link (Debian policy 10.5)
+    os.symlink(f"{spec.prefix}/bin/{inp.app_name}", link)
+    conf = f"/etc/{spec.package}/{spec.service.default_instance}.conf"
+    unit = f"{unit_dir}/{spec.package}@.service"
+    write_file(root / unit.lstrip("/"), unit_text(inp, spec))
+    write_file(root / conf.lstrip("/"), instance_conf_text(inp, spec))
+    man = f"/usr/share/man/man1/{inp.app_name}.1.gz"
+    write_file(root / man.lstrip("/"), gzip_bytes(manpage_text(inp, spec).encode()))
+    write_file(root / doc_file.lstrip("/"), notices_text(inp, spec))
+    return {"app": app_root, "conffile": Path(conf), "unit": Path(unit), "man": Path(man),
+            "doc": Path(doc_file)}

@@ -30,6 +30,7 @@ class Artifact(_Frozen):
     elf_machine: str | None = None
     elf_class: int | None = None
     needed: tuple[str, ...] = ()
+    soname: str | None = None
     max_versions: dict[str, str] = {}
 
 
@@ -94,7 +95,7 @@ def artifact_entry(path: Path, base: Path, role: str) -> Artifact:
     if info is None:
         return Artifact(kind="file", **common)
     return Artifact(kind=info.kind, elf_machine=info.machine, elf_class=info.elf_class,
-                    needed=tuple(info.needed), max_versions=elfinfo.max_versions(
+                    needed=tuple(info.needed), soname=info.soname, max_versions=elfinfo.max_versions(
                         [v for vs in info.version_needs.values() for v in vs], FAMILIES),
                     **common)
 

@@ -24,6 +24,7 @@ from .compilers import Toolset, probe
 from .context import Context
 from .deps import DepsResult, build_deps, conan_env, deps_fingerprint, prepare_sources, root_requires
 from .descriptors import Target
+from .errors import ReproducibilityError
 from .fsutil import write_atomic, write_json
 from .hostsetup import binfmt_ok
 from .manifest import (
@@ -439,3 +440,44 @@ def build_native(ctx: Context, *, sanitize: str | None = None) -> Path:
     final = ex[plan.steps[-1].name]
     ctx.reporter.info(f"native app: {final / 'bin' / edge_app.APP_NAME}")
     return final
+
+
+# ---- reproducibility ------------------------------------------------------------------------------
+def differing_files(a: Path, b: Path) -> list[str]:
+    """Relative paths that differ between two trees (missing on one side, or other bytes)."""
+    def files(root: Path) -> dict[str, Path]:
+        return {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()}
+
+    fa, fb = files(a), files(b)
+    out = sorted(set(fa) ^ set(fb))
+    out += sorted(rel for rel in set(fa) & set(fb)
+                  if fa[rel].stat().st_size != fb[rel].stat().st_size
+                  or fa[rel].read_bytes() != fb[rel].read_bytes())
+    return sorted(out)
+
+
+def check_reproducible(ctx: Context, target: Target, opts: ReleaseOptions, folder: Path) -> Path:
+    """Build the same release again in another build folder (so build paths differ) and
+    compare it with `folder` byte for byte; on a mismatch name the files (and let diffoscope
+    explain the first ones when it is installed)."""
+    second_root = ctx.build_root / ".reproducible"
+    second = Context.create(project_root=ctx.project_root, cache_dir=ctx.cache_dir,
+                            build_root=second_root, dist_root=second_root / "dist",
+                            reporter=ctx.reporter)
+    with ctx.reporter.step(f"rebuilding the {target.name} release in {second_root} to compare"):
+        other = release(second, target, opts)
+    diffs = differing_files(folder, other)
+    if not diffs:
+        ctx.reporter.info(f"reproducible: {folder} and {other} are byte-identical")
+        return other
+    runner = ctx.runner(target.name)
+    explained = []
+    for rel in diffs[:3]:
+        if shutil.which("diffoscope") and (folder / rel).is_file() and (other / rel).is_file():
+            r = runner.run(["diffoscope", str(folder / rel), str(other / rel)],
+                           what=f"diffoscope {rel}", check=False, timeout=600)
+            explained.append(f"{rel}: {r.log_path}")
+    raise ReproducibilityError(
+        f"the {target.name} release is not reproducible: {len(diffs)} files differ between "
+        f"{folder} and {other}: {', '.join(diffs[:10])}"
+        + (f"; diffoscope reports: {'; '.join(explained)}" if explained else ""))

@@ -120,3 +120,19 @@ def recipe_licenses(recipe_dir: Path) -> tuple[str, ...]:
     if isinstance(value, (tuple, list)):
         return tuple(str(v) for v in value)
     return ()
+
+
+def recipe_requirement_calls(recipe_dir: Path, method: str) -> tuple[str, ...]:
+    """The references a recipe passes to `self.<method>("name/version")` (requires,
+    test_requires, tool_requires), read from its source without executing it."""
+    try:
+        tree = ast.parse((recipe_dir / "conanfile.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ()
+    refs = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == method and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            refs.append(node.args[0].value)
+    return tuple(refs)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 APP_NAME = "edge-infer"
 IMAGES_DIR = "images"
-_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~-]*$")
+_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _utc_day(epoch: int) -> str:
 
 
 def check_version(version: str) -> str:
-    if not _VERSION.match(version) or len(version) > 100:
+    if not _VERSION.fullmatch(version) or len(version) > 100:
         raise UsageError(
             f"--version {version[:100]!r}: a release version starts with a digit and uses only "
             "letters, digits and . + ~ - (e.g. 1.2.0 or 1.2.0~rc1), as Debian, RPM and OCI "

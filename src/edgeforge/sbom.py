@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cyclonedx.factory.license import LicenseFactory
+from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model import (
     ExternalReference,
     ExternalReferenceType,
@@ -113,7 +113,8 @@ def _cdx_component(c: Component):
                               hashes=[HashType(alg=HashAlgorithm.SHA_256, content=s.sha256)])
             for s in c.sources]
     props = [Property(name=k, value=v) for k, v in c.properties]
-    props += [Property(name="edgeforge:file", value=f"{p} sha256:{h}") for p, h in c.files]
+    props += [Property(name="edgeforge:file", value=f"{p} sha256:{h}" if h else p)
+              for p, h in c.files]
     return CdxComponent(
         name=c.name, version=c.version, type=ComponentType(c.kind), bom_ref=c.ref,
         purl=PackageURL.from_string(c.purl) if c.purl else None,

@@ -1,0 +1,116 @@
+"""Release pieces that need no tools: versions, release time, SHA256SUMS, the SBOM's content,
+the runtime graph and reproducibility of the documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeforge.errors import UsageError
+from edgeforge.pipeline import differing_files
+from edgeforge.release import app_version, check_version, source_date_epoch, write_sha256sums
+from edgeforge.report import Reporter
+from edgeforge.runner import Runner
+from edgeforge.sbom import Component, SourceArchive, make_spec, render, runtime_graph, validate
+from tests.conftest import PROJECT
+
+
+def runner(tmp_path: Path) -> Runner:
+    return Runner(Reporter(quiet=True), tmp_path / "logs")
+
+
+@pytest.mark.parametrize("good", ["1.0.0", "1.2.0~rc1", "1.0.0+git20261124.e79c14f0a1b2"])
+def test_release_versions_that_every_format_accepts(good: str):
+    assert check_version(good) == good
+
+
+@pytest.mark.parametrize("bad", ["v1.0", "", "1.0 beta", "1.0/../../etc", "-1", "1.0\n"])
+def test_bad_release_versions_are_refused_with_the_rule(bad: str):
+    with pytest.raises(UsageError) as exc:
+        check_version(bad)
+    assert "starts with a digit" in exc.value.message and exc.value.exit_code == 2
+
+
+def test_app_version_comes_from_the_apps_cmake_project():
+    assert app_version(PROJECT) == "1.0.0"
+
+
+def test_release_time_is_source_date_epoch_or_the_last_commit(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert source_date_epoch(PROJECT, runner(tmp_path)) == 1700000000
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH='yesterday'"):
+        source_date_epoch(PROJECT, runner(tmp_path))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert source_date_epoch(PROJECT, runner(tmp_path)) > 1700000000  # the last commit
+    with pytest.raises(UsageError, match="no git history"):
+        source_date_epoch(tmp_path, runner(tmp_path))
+
+
+def test_sha256sums_list_every_file_sorted_and_not_themselves(tmp_path: Path):
+    (tmp_path / "b.deb").write_bytes(b"deb")
+    (tmp_path / "legal").mkdir()
+    (tmp_path / "legal" / "README").write_text("x")
+    (tmp_path / "SHA256SUMS.asc").write_text("old signature")
+    sums = write_sha256sums(tmp_path).read_text().splitlines()
+    assert [ln.split("  ")[1] for ln in sums] == ["b.deb", "legal/README"]
+    assert sums[0] == hashlib.sha256(b"deb").hexdigest() + "  b.deb"
+
+
+def test_differing_files_names_changed_missing_and_new_files(tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "same").write_text("1")
+    (a / "changed").write_text("1")
+    (b / "changed").write_text("2")
+    (a / "only-a").write_text("")
+    assert differing_files(a, b) == ["changed", "only-a"]
+
+
+def components() -> tuple[Component, list[Component]]:
+    app = Component("app:edge-infer", "edge-infer", "1.0.0", "application",
+                    licenses=("Apache-2.0",), needs=("libopencv_core.so.406", "libc.so.6"),
+                    uses=("model:m",))
+    cv = Component("conan:opencv", "opencv", "4.6.0", "library", purl="pkg:conan/opencv@4.6.0",
+                   licenses=("Apache-2.0",), provides=("libopencv_core.so.406",),
+                   needs=("libavcodec.so.59", "libstdc++.so.6"),
+                   sources=(SourceArchive("opencv_4.6.0+dfsg.orig.tar.xz", "c" * 64,
+                                          "opencv 4.6.0+dfsg-12"),))
+    ff = Component("conan:ffmpeg", "ffmpeg", "5.1.9", "library", licenses=("LGPL-2.1-or-later",),
+                   provides=("libavcodec.so.59",))
+    std = Component("deb:libstdc++6", "libstdc++6", "10.2.1-6", "library",
+                    purl="pkg:deb/debian/libstdc%2B%2B6@10.2.1-6?arch=arm64",
+                    licenses=("GPL-3.0-or-later WITH GCC-exception-3.1",),
+                    provides=("libstdc++.so.6",))
+    model = Component("model:m", "m", "1", "machine-learning-model", licenses=("Apache-2.0",))
+    return app, [cv, ff, std, model]
+
+
+def test_runtime_graph_follows_dt_needed_and_explicit_uses():
+    app, rest = components()
+    graph = runtime_graph([app, *rest])
+    assert graph["app:edge-infer"] == ("conan:opencv", "model:m")  # libc: nobody ships it
+    assert graph["conan:opencv"] == ("conan:ffmpeg", "deb:libstdc++6")
+    assert graph["conan:ffmpeg"] == ()
+
+
+def test_sbom_validates_against_cyclonedx_and_is_byte_identical():
+    app, rest = components()
+    text = render(make_spec(app, rest, 1700000000, [("edgeforge:board", "jetson-nx")]))
+    assert validate(text) == []
+    assert render(make_spec(app, list(reversed(rest)), 1700000000,
+                            [("edgeforge:board", "jetson-nx")])) == text
+    doc = json.loads(text)
+    assert doc["specVersion"] == "1.6" and doc["metadata"]["timestamp"].startswith("2023-11-14")
+    assert doc["metadata"]["component"]["name"] == "edge-infer"
+    names = {c["name"]: c for c in doc["components"]}
+    assert names["opencv"]["externalReferences"][0]["hashes"][0]["content"] == "c" * 64
+    assert names["libstdc++6"]["purl"].startswith("pkg:deb/debian/libstdc%2B%2B6@10.2.1-6")
+    assert names["m"]["type"] == "machine-learning-model"
+    # another board's SBOM differs where the boards differ, and only there
+    other = render(make_spec(app, rest, 1700000000, [("edgeforge:board", "rpi4")]))
+    assert other != text and json.loads(other)["serialNumber"] != doc["serialNumber"]
