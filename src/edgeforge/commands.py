@@ -163,7 +163,8 @@ def sysroot(c, board=None, compiler=None, sysroot=None):
 @task(help={"board": "board name"})
 @handled
 def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
-    """Write the board's Conan profiles, CMake toolchain, pkg-config wrapper and Meson file."""
+    """Write the board's Conan profiles, CMake toolchain, pkg-config wrapper, Meson file,
+    compiler wrappers and environment script (for building other projects for the board)."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
@@ -172,6 +173,8 @@ def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
     width = max(map(len, prepared.toolchain.files))
     for name, path in sorted(prepared.toolchain.files.items()):
         ctx.reporter.info(f"  {name:<{width}} {path}")
+    ctx.reporter.info(f"build other projects for {t.name} in a shell set up with: "
+                      f". {prepared.toolchain.env_script}")
 
 
 @task(help={
@@ -271,8 +274,9 @@ def gate(c, board=None, exclude=None, build_tree=False):
             found = abi.elf_files_under(p)
             files += found
             own += [d for d in (p, p / "lib") if d.is_dir()]
-            if build_tree:  # a build tree's libraries sit next to what they were built from
-                own += sorted({f.parent for f in found if ".so" in f.name})
+            # the tree's own libraries, wherever its layout puts them (usr/lib/<triple>, .libs)
+            own += sorted({f.parent for f in found if ".so" in f.name})
+            if build_tree:
                 trees.append(p)
         elif p.is_file():
             files.append(p)
@@ -313,7 +317,9 @@ def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
-    ex = pipeline.run_until(ctx, t, "deps", rerun=("deps",) if test else (), deps_tests=test)
+    # the graph is always asked again (seconds when everything is cached): `invoke deps`
+    # is how a user checks that nothing is missing
+    ex = pipeline.run_until(ctx, t, "deps", rerun=("deps",), deps_tests=test)
     result = ex["deps"]
     ctx.reporter.info(f"lockfile: {result.lockfile}")
     for name, folder in sorted(result.package_dirs.items()):
@@ -402,3 +408,33 @@ def native(c, sanitize=False, test=False):
             ctx.reporter.info(edge_app.run_ctest(
                 ctx, ctx.board_dir(edge_app.NATIVE) / "work" / name / "build", runner,
                 conan_env(ctx), edge_app.NATIVE))
+
+
+@task(help={"board": "board name",
+            "compiler": "override the board's compiler descriptor",
+            "sysroot": "override the board's sysroot descriptor"})
+@handled
+def sdk(c, board=None, compiler=None, sysroot=None):
+    """Write the board's relocatable SDK archive into dist/<board>/: the sysroot with the
+    built dependency packages installed into it, the toolchain files, the environment script
+    and a README, for building without edgeforge."""
+    from . import gitinfo
+    from .manifest import read_manifest
+    from .sdk import sdk_summary, write_sdk
+
+    ctx = _ctx()
+    t = _target(ctx, board, compiler, sysroot)
+    runner = ctx.runner(t.name)
+    info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
+    prepared = pipeline.prepare(ctx, t, info, runner)
+    manifest = read_manifest(ctx.board_dir(t.name))
+    if manifest is None or manifest.dependencies is None:
+        ctx.reporter.warn(f"no dependency graph built for {t.name} yet (`invoke build --board "
+                          f"{t.name}`): the SDK's sysroot has the system's libraries only")
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    mtime = int(epoch) if epoch and epoch.isdigit() else (
+        gitinfo.commit_time(runner, ctx.project_root) or 0)
+    with ctx.reporter.step(f"writing the SDK for {t.name}"):
+        archive = write_sdk(prepared.toolchain.inputs, manifest, ctx.dist_root / t.name,
+                            ctx.board_dir(t.name) / "work", mtime)
+    ctx.reporter.info(sdk_summary(archive))

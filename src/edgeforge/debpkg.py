@@ -25,13 +25,13 @@ from . import shlibdeps
 from .errors import EdgeforgeError
 from .installers import (
     InstallersSpec,
-    _vars,
     folder_modes,
     gzip_bytes,
     load_installers,
     package_version,
     stage_system_files,
     template_env,
+    template_vars,
     write_file,
 )
 from .release import ReleaseInput, normalise_times
@@ -142,19 +142,19 @@ def conffiles_text(conffiles: Iterable[Path]) -> str:
 
 def maintainer_scripts(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, str]:
     env = template_env(inp.project_root, inp.app_name)
-    return {name: env.get_template(f"deb/{name}.j2").render(**_vars(inp, spec))
+    return {name: env.get_template(f"deb/{name}.j2").render(**template_vars(inp, spec))
             for name in SCRIPTS}
 
 
 def changelog_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     return template_env(inp.project_root, inp.app_name).get_template("deb/changelog.j2").render(
         rfc2822=time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(inp.source_date_epoch)),
-        **_vars(inp, spec))
+        **template_vars(inp, spec))
 
 
 def lintian_overrides_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     return template_env(inp.project_root, inp.app_name).get_template(
-        "deb/lintian-overrides.j2").render(**_vars(inp, spec))
+        "deb/lintian-overrides.j2").render(**template_vars(inp, spec))
 
 
 def dpkg_deb_argv(root: Path, out: Path) -> list[str]:
@@ -187,8 +187,8 @@ def stage_deb(inp: ReleaseInput, spec: InstallersSpec, root: Path, runner: Runne
     """The package tree under `root` (DEBIAN/ included); returns the computed Depends."""
     version = package_version(inp.version)
     (root / "DEBIAN").mkdir(parents=True)
-    parts = stage_system_files(inp, spec, root, UNIT_DIR,
-                               f"/usr/share/doc/{spec.package}/copyright")
+    parts = stage_system_files(inp, spec, root, runner, unit_dir=UNIT_DIR,
+                               doc_file=f"/usr/share/doc/{spec.package}/copyright", debian=True)
     doc = root / "usr/share/doc" / spec.package
     write_file(doc / "changelog.gz", gzip_bytes(changelog_text(inp, spec).encode()))
     write_file(root / "usr/share/lintian/overrides" / spec.package,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from . import elfinfo
 from .errors import EdgeforgeError, ToolMissingError
-from .escaping import sh as shell_quote
 from .hostsetup import require_binfmt
 from .model import Arch
-from .runner import Runner, base_env
+from .runner import Runner, base_env, run_foreground
 
 
 def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
@@ -68,15 +65,12 @@ def run_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program:
     """Run attached to the caller: stdin, stdout and stderr are the program's (so it works in
     a pipeline), and so is the exit code. The qemu command line goes to stderr, if asked."""
     argv = emulated_argv(runner, arch, board, sysroot, program, args)
-    if verbose:
-        print("$ " + " ".join(shell_quote(a) for a in argv), file=sys.stderr, flush=True)
-    try:
-        proc = subprocess.run(argv, env=base_env(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        print(f"invoke run: {program.name} killed after {timeout:g}s (--timeout)",
-              file=sys.stderr, flush=True)
-        return 124
-    return exit_status(proc.returncode)
+    code = run_foreground(runner, argv, needed_by=f"running {program.name} for {board}",
+                          env=base_env(), timeout=timeout, attach_stdin=True, echo=verbose)
+    if code == 124 and timeout is not None:
+        runner.reporter.warn_plain(f"invoke run: {program.name} killed after {timeout:g}s "
+                                   "(--timeout)")
+    return exit_status(code)
 
 
 def capture_emulated(runner: Runner, arch: Arch, board: str, sysroot: Path, program: Path,

@@ -33,12 +33,13 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "sysroots": ("mmdebstrap", "arch-test", "debian-archive-keyring", "xz-utils", "dpkg-dev"),
     "images": ("docker.io", "skopeo"),
     "debugging": ("gdb-multiarch",),
-    "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file"),
+    "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file", "meson"),
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
     "native build": ("nasm",),
     # libyaml-dev: an amd64-only library cross builds must not find; ffmpeg: the program, as
     # the encoder that streams a clip to the app over UDP and RTP
     "tests": ("libyaml-dev", "ffmpeg"),
+    "installers": ("lintian", "rpm", "cpio"),  # .deb gate, rpmbuild + rpm --root, rpm2cpio
 }
 
 #: executables each package group must provide (for doctor)

@@ -14,7 +14,7 @@ the release input, never from this file.
 
 from __future__ import annotations
 
-import ast
+import dataclasses
 import gzip
 import io
 import os
@@ -29,9 +29,12 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import elfinfo
-from .descriptors import MAX_BYTES, format_validation_error, load_yaml
 from .errors import DescriptorError
+from .escaping import sh
+from .recipedata import recipe_licenses, recipe_requirement_calls
 from .release import ReleaseInput
+from .runner import Runner
+from .yamlfile import MAX_BYTES, format_validation_error, load_yaml
 
 INSTALLERS_FILE = "installers.yaml"
 
@@ -103,7 +106,6 @@ class InstallersSpec(_Frozen):
     vendor: str = Field(description="RPM Vendor")
     homepage: str | None = Field(None, pattern=r"^https?://\S+$")
     copyright: str = Field(description="the app's copyright line, e.g. 2026 The edge-infer authors")
-    license: str = Field(pattern=r"^[A-Za-z0-9.+-]+$", description="SPDX id of the app's licence")
     section: str = Field("video", pattern=r"^[a-z0-9/-]+$", description="Debian section")
     rpm_group: str = Field("Applications/Multimedia", description="RPM Group")
     prefix: str = Field(pattern=r"^/opt/[a-z0-9][a-z0-9.+-]*$",
@@ -111,9 +113,6 @@ class InstallersSpec(_Frozen):
     script_depends: tuple[str, ...] = Field(
         (), description="Debian packages the maintainer scripts call (e.g. adduser); the "
         "libraries' Depends are computed, never listed here")
-    not_shipped: tuple[str, ...] = Field(
-        (), description="Conan packages of the graph that are not in the program (test-only), "
-        "left out of the licence notices")
     service: ServiceSpec
     run: RunSpec
 
@@ -175,10 +174,12 @@ def parse_installers(text: str, rel: str) -> InstallersSpec:
 # ---- the files every installer carries -------------------------------------------------------
 def template_env(project_root: Path, app: str) -> jinja2.Environment:
     """Templates of images/<app>/ (StrictUndefined: a missing variable is an error)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(images_dir(project_root, app))),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
     )
+    env.filters["sh"] = sh
+    return env
 
 
 def package_version(version: str) -> str:
@@ -202,9 +203,20 @@ def gzip_bytes(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
+def app_licence(inp: ReleaseInput) -> str:
+    """The app's licence, as its Conan recipe (apps/<app>/conanfile.py) declares it."""
+    licences = recipe_licenses(inp.project_root / "apps" / inp.app_name)
+    if not licences:
+        raise DescriptorError(f"apps/{inp.app_name}/conanfile.py declares no `license`: the "
+                              "installers' notices and the RPM License tag need it")
+    return " AND ".join(licences)
+
+
+def template_vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
+    """What every installer template may use."""
     svc = spec.service
     return {
+        "licence": app_licence(inp),
         "spec": spec, "service": svc, "package": spec.package, "app": inp.app_name,
         "board": inp.board, "version": package_version(inp.version),
         "revision": inp.revision, "prefix": spec.prefix,
@@ -218,18 +230,18 @@ def _vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
 def unit_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     """The systemd template unit <package>@.service."""
     return template_env(inp.project_root, inp.app_name).get_template(
-        "systemd/instance.service.j2").render(**_vars(inp, spec))
+        "systemd/instance.service.j2").render(**template_vars(inp, spec))
 
 
 def instance_conf_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     """/etc/<package>/<default instance>.conf, the shipped conffile."""
     return template_env(inp.project_root, inp.app_name).get_template(
-        "systemd/instance.conf.j2").render(**_vars(inp, spec))
+        "systemd/instance.conf.j2").render(**template_vars(inp, spec))
 
 
 def manpage_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     return template_env(inp.project_root, inp.app_name).get_template(
-        "doc/manpage.1.j2").render(**_vars(inp, spec))
+        "doc/manpage.1.j2").render(**template_vars(inp, spec))
 
 
 @dataclass(frozen=True)
@@ -242,41 +254,24 @@ class Bundled:
     texts: tuple[tuple[str, str], ...]  # (licence file name, its text)
 
 
-def recipe_licence(recipe: Path) -> str | None:
-    """The `license` attribute of a Conan recipe, read without running it."""
-    try:
-        tree = ast.parse(recipe.read_text())
-    except (OSError, SyntaxError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            for stmt in node.body:
-                if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                        and isinstance(stmt.targets[0], ast.Name)
-                        and stmt.targets[0].id == "license"):
-                    try:
-                        value = ast.literal_eval(stmt.value)
-                    except ValueError:
-                        return None
-                    return " AND ".join(value) if isinstance(value, (tuple, list)) else str(value)
-    return None
-
-
 def bundled_components(inp: ReleaseInput, spec: InstallersSpec) -> list[Bundled]:
-    """The graph's packages for the board that ship in the app, with their licences (from the
-    recipes) and licence texts (from each package's licenses/ folder)."""
+    """The graph's packages for the board that ship in the app (host packages, less what the
+    app only tests with), with their licences (from the recipes) and licence texts (from each
+    package's licenses/ folder)."""
     deps = inp.manifest.dependencies
     if deps is None:
         return []
+    test_only = {ref.split("/", 1)[0] for ref in recipe_requirement_calls(
+        inp.project_root / "apps" / inp.app_name, "test_requires")}
     out = []
     for pkg in sorted(deps.packages, key=lambda p: p.ref):
         if pkg.context != "host":
             continue
         name, _, rest = pkg.ref.partition("/")
         version = rest.split("#", 1)[0].split("@", 1)[0]
-        if name in spec.not_shipped:
+        if name in test_only:
             continue
-        licence = recipe_licence(inp.project_root / "recipes" / name / "conanfile.py")
+        licence = " AND ".join(recipe_licenses(inp.project_root / "recipes" / name))
         texts = []
         folder = Path(pkg.package_folder) / "licenses" if pkg.package_folder else None
         if folder and folder.is_dir():
@@ -286,12 +281,46 @@ def bundled_components(inp: ReleaseInput, spec: InstallersSpec) -> list[Bundled]
     return out
 
 
-def notices_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+#: licences whose full text Debian ships in /usr/share/common-licenses, by the words that
+#: open that text; a .deb points there instead of repeating it (Debian policy 12.5)
+COMMON_LICENCES = (
+    ("Apache-2.0", re.compile(r"Apache License\s+Version 2\.0, January 2004.*TERMS AND "
+                              r"CONDITIONS FOR USE", re.S)),
+    ("LGPL-2.1", re.compile(r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 2\.1, February 1999"
+                            r".*TERMS AND CONDITIONS", re.S)),
+    ("LGPL-3", re.compile(r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 3, 29 June 2007", re.S)),
+    ("GPL-2", re.compile(r"GNU GENERAL PUBLIC LICENSE\s+Version 2, June 1991.*TERMS AND "
+                         r"CONDITIONS", re.S)),
+    ("GPL-3", re.compile(r"GNU GENERAL PUBLIC LICENSE\s+Version 3, 29 June 2007.*TERMS AND "
+                         r"CONDITIONS", re.S)),
+)
+
+
+def common_licence(text: str) -> str | None:
+    """The /usr/share/common-licenses file whose full text `text` is, if any."""
+    for name, pattern in COMMON_LICENCES:
+        if pattern.search(text[:20000]):
+            return name
+    return None
+
+
+def notices_text(inp: ReleaseInput, spec: InstallersSpec, *, debian: bool = False) -> str:
     """The licence notices: the app's licence, then each bundled component with the licence
     texts its source archive ships (the .deb's copyright file, the .rpm's %license file, the
-    .run's share/doc/<package>/copyright)."""
+    .run's share/doc/<package>/copyright). For a .deb (`debian`), a full licence text that
+    Debian ships in /usr/share/common-licenses is replaced by a pointer to it."""
+    def shown(text: str) -> str:
+        common = common_licence(text) if debian else None
+        return (f"The full text of this licence is in /usr/share/common-licenses/{common}."
+                if common else text)
+
+    bundled = [dataclasses.replace(b, texts=tuple((name, shown(text)) for name, text in b.texts))
+               for b in bundled_components(inp, spec)]
+    own = inp.project_root / "LICENSE"
+    own_text = shown(own.read_text(errors="replace")) if own.is_file() else ""
     return template_env(inp.project_root, inp.app_name).get_template(
-        "doc/copyright.j2").render(bundled=bundled_components(inp, spec), **_vars(inp, spec))
+        "doc/copyright.j2").render(bundled=bundled, app_licence_text=own_text,
+                                   **template_vars(inp, spec))
 
 
 # ---- file trees -----------------------------------------------------------------------------
@@ -302,8 +331,35 @@ def copy_app(app_dir: Path, dest: Path) -> None:
     normalise_modes(dest)
 
 
+def strip_argv(strip: str, files: list[Path], shared: bool) -> list[str]:
+    """What dh_strip does: symbols and the .comment/.note sections go, the build id stays (so
+    split debug info still matches); shared libraries keep what dynamic linking needs."""
+    argv = [strip, "--remove-section=.comment", "--remove-section=.note"]
+    if shared:
+        argv.append("--strip-unneeded")
+    return argv + [str(f) for f in files]
+
+
+def strip_elf_files(inp: ReleaseInput, root: Path, runner: Runner) -> int:
+    """Strip the app's ELF files in a package tree with the board's own strip tool (the app
+    folder keeps its symbols for debugging). Returns how many files were stripped."""
+    from .compilers import locate_tools
+
+    programs, libraries = [], []
+    for p in sorted(root.rglob("*")):
+        info = elfinfo.inspect(p)
+        if info is not None:
+            (programs if info.kind == "executable" else libraries).append(p)
+    strip = locate_tools(inp.target)["strip"]
+    for files, shared in ((programs, False), (libraries, True)):
+        if files:
+            runner.run(strip_argv(strip, files, shared), what=f"strip {len(files)} files",
+                       log_name=f"strip-{inp.board}", echo=False)
+    return len(programs) + len(libraries)
+
+
 def normalise_modes(root: Path) -> None:
-    for dirpath, dirs, files in os.walk(root):
+    for dirpath, _dirs, files in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in files:
             p = Path(dirpath) / name
@@ -329,12 +385,13 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
     return path
 
 
-def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, unit_dir: str,
-                       doc_file: str) -> dict[str, Path]:
-    """The app under <prefix>, the /usr/bin link, the unit, the conffile, the manual page and
-    the notices: the tree the .deb and the .rpm install. Returns the paths of the parts."""
+def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, runner: Runner, *,
+                       unit_dir: str, doc_file: str, debian: bool) -> dict[str, Path]:
+    """The app under <prefix> (stripped), the /usr/bin link, the unit, the conffile, the manual
+    page and the notices: the tree the .deb and the .rpm install. Returns the parts' paths."""
     app_root = root / spec.prefix.lstrip("/")
     copy_app(inp.app_dir, app_root)
+    strip_elf_files(inp, app_root, runner)
     program = app_root / "bin" / inp.app_name
     if not program.is_file():
         raise DescriptorError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
@@ -348,6 +405,6 @@ def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, unit
     write_file(root / conf.lstrip("/"), instance_conf_text(inp, spec))
     man = f"/usr/share/man/man1/{inp.app_name}.1.gz"
     write_file(root / man.lstrip("/"), gzip_bytes(manpage_text(inp, spec).encode()))
-    write_file(root / doc_file.lstrip("/"), notices_text(inp, spec))
+    write_file(root / doc_file.lstrip("/"), notices_text(inp, spec, debian=debian))
     return {"app": app_root, "conffile": Path(conf), "unit": Path(unit), "man": Path(man),
             "doc": Path(doc_file)}

@@ -46,6 +46,10 @@ class Reporter:
     def warn(self, text: str) -> None:
         self.err.print(f"{self._indent}warning: {text}", style="yellow", markup=False)
 
+    def warn_plain(self, text: str) -> None:
+        """A line for stderr that is not a warning (e.g. a command line echoed there)."""
+        self.err.print(f"{self._indent}{text}", markup=False, highlight=False)
+
     def current(self) -> str:
         return self._stack[-1][0] if self._stack else ""
 

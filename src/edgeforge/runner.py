@@ -211,17 +211,20 @@ def _quote(arg: str) -> str:
 
 def run_foreground(
     runner: Runner, argv: Sequence[str], *, needed_by: str, env: Mapping[str, str] | None = None,
-    cwd: Path | None = None, timeout: float | None = None,
+    cwd: Path | None = None, timeout: float | None = None, attach_stdin: bool = False,
+    echo: bool | None = None,
 ) -> int:
-    """Run with the terminal's stdout/stderr (for programs the user watches); return the code."""
+    """Run with the terminal's stdout/stderr (for programs the user watches, or a pipeline);
+    stdin is closed unless `attach_stdin`. The command line, when echoed, goes to stderr so
+    stdout stays the program's. Returns the exit code (124 on timeout)."""
     argv = [str(a) for a in argv]
     env = dict(env) if env is not None else base_env()
     exe = runner.which(argv[0], needed_by, path=env.get("PATH"))
-    if runner.echo:
-        runner.reporter.info("$ " + " ".join(_quote(a) for a in argv))
+    if echo if echo is not None else runner.echo:
+        runner.reporter.warn_plain("$ " + " ".join(_quote(a) for a in argv))
     try:
         proc = subprocess.run([exe, *argv[1:]], env=env, cwd=str(cwd) if cwd else None,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+                              stdin=None if attach_stdin else subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 124
     return proc.returncode

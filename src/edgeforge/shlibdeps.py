@@ -222,11 +222,13 @@ def copyright_licence(text: str) -> str | None:
     return None
 
 
-def shlibdeps_argv(pkgroot: Path, files: Iterable[Path], sysroot: Path, arch: Arch,
-                   substvars: Path) -> list[str]:
+def shlibdeps_argv(files: Iterable[Path], sysroot: Path, arch: Arch, substvars: Path,
+                   private_dir: str) -> list[str]:
     """dpkg-shlibdeps for the ELF files of a package tree, against the sysroot's libraries and
-    dpkg database."""
-    argv = ["dpkg-shlibdeps", f"--admindir={sysroot / 'var/lib/dpkg'}", f"-T{substvars}"]
+    dpkg database. `private_dir` (inside the package, e.g. /opt/edge-infer/lib) is where the
+    app's own libraries are: OpenCV's modules carry no RPATH of their own."""
+    argv = ["dpkg-shlibdeps", f"--admindir={sysroot / 'var/lib/dpkg'}", f"-T{substvars}",
+            f"-l{private_dir}"]
     argv += [f"-l{sysroot / d.lstrip('/')}" for d in lib_dirs(sysroot, arch)]
     argv += ["-e" + str(f) for f in files]
     return argv
@@ -313,8 +315,8 @@ def analyse(inp: ReleaseInput, runner: Runner, *, pkgroot: Path | None = None,
         (work / "debian/control").write_text(
             f"Source: {inp.app_name}\n\nPackage: {inp.app_name}\n"
             f"Architecture: {inp.target.arch.value}\n")
-        runner.run(shlibdeps_argv(pkgroot, [app_root / f for f in files], sysroot,
-                                  inp.target.arch, substvars),
+        runner.run(shlibdeps_argv([app_root / f for f in files], sysroot, inp.target.arch,
+                                  substvars, f"{prefix.rstrip('/')}/lib"),
                    what=f"dpkg-shlibdeps for {inp.app_name} on {inp.board}",
                    needed_by="the installers' Depends (fix: apt-get install dpkg-dev)",
                    cwd=work, env=shlibdeps_env(sysroot, inp.target.arch, shim_dir, real),

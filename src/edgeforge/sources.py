@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from . import recipedata
 from .context import Context
 from .download import download
@@ -149,3 +151,22 @@ def _fetch(ctx: Context, pin: Pin, tmp: Path, runner: Runner) -> Path:
         except SourceError as exc:
             errors.append(exc.message)
     raise SourceError(f"cannot fetch {pin.describe()}: " + "; ".join(errors or ["no source given"]))
+
+
+def load_pin_file(path: Path) -> list[Pin]:
+    """Pins kept outside recipes/ (e.g. the outside projects the SDK's tests cross-build): a
+    YAML mapping `name: {version, sha256, debian: {package, version, file}, url}`."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourceError(f"{path}: cannot read the pins ({exc})") from None
+    pins = []
+    for name, entry in sorted(data.items()):
+        sha = str(entry.get("sha256", ""))
+        if len(sha) != 64:
+            raise SourceError(f"{path}: {name} has no valid sha256 pin")
+        deb = entry.get("debian") or {}
+        urls = entry.get("url") or ()
+        pins.append(Pin(name, str(entry["version"]), sha, (urls,) if isinstance(urls, str)
+                        else tuple(urls), deb.get("package"), deb.get("version"), deb.get("file")))
+    return pins

@@ -464,6 +464,8 @@ def sysroot_pc_files(sysroot: Path, arch: Arch) -> list[Path]:
 class ToolchainFiles:
     out_dir: Path
     files: dict[str, Path]
+    #: what they were rendered from (the SDK renders the same files for its own layout)
+    inputs: ToolchainInputs | None = None
 
     @property
     def cmake(self) -> Path:
@@ -522,7 +524,7 @@ def write_toolchain(inp: ToolchainInputs) -> ToolchainFiles:
         (pc_tmp / f.name).write_text(relocate_pc(text, str(inp.sysroot)))
     rmtree(out / "pkgconfig")
     shutil.move(str(pc_tmp), str(out / "pkgconfig"))
-    return ToolchainFiles(out, written)
+    return ToolchainFiles(out, written, inp)
 
 
 def native_profile(host_gcc_version: str, host_compilers: dict[str, str], cppstd: str) -> str:

@@ -103,8 +103,11 @@ def test_compiler_from_a_tree_at_a_path_builds_and_runs(tmp_project: Path, tmp_p
     r = run_invoke("build", "--board", "rpi4", "--smoke-only", "--compiler", "tree-gcc", cwd=tmp_project)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "compiler    tree-gcc" in r.stdout and "command line --compiler" in r.stdout
-    host = (tmp_project / "build/rpi4/toolchain/conan-host.profile").read_text()
-    assert f'"cpp": "{tree}/bin/aarch64-linux-gnu-g++"' in host
+    toolchain = tmp_project / "build/rpi4/toolchain"
+    host = (toolchain / "conan-host.profile").read_text()
+    wrapper = toolchain / "bin" / "aarch64-linux-gnu-g++"
+    assert f'"cpp": "{wrapper}"' in host  # the wrapper runs the tree's compiler
+    assert f"exec {tree}/bin/aarch64-linux-gnu-g++ " in wrapper.read_text()
     r = run_invoke("run", "--board", "rpi4", "--",
                    str(tmp_project / "build/rpi4/smoke/bin/smoke"), cwd=tmp_project)
     assert r.returncode == 0 and "smoke: ok" in r.stdout

@@ -14,10 +14,15 @@ import pytest
 from edgeforge import abi
 from edgeforge.emulation import exit_status
 from edgeforge.model import AbiCeiling, AbiStrategy, Arch
-from tests.unit.test_toolchain_render import SYSROOT, inputs, render, write_all
+from tests.unit.test_toolchain_render import inputs, render, write_all
 
 
 def rendered(board: str, folder: Path, **changes) -> Path:
+    """The board's files in `folder`; the sysroot (which the environment script checks) is
+    folder/../sysroot unless given."""
+    if "sysroot" not in changes:
+        changes["sysroot"] = folder.parent / "sysroot"
+        changes["sysroot"].mkdir(parents=True, exist_ok=True)
     inp = replace(inputs(board), out_dir=folder, **changes)
     return write_all(render(inp), folder)
 
@@ -30,6 +35,7 @@ def sh(script: str, *args: str, env: dict | None = None) -> subprocess.Completed
 # ---- the environment script ----------------------------------------------------------------
 def test_environment_script_sets_what_yocto_sets_and_more(tmp_path: Path):
     tc = rendered("jetson-nx", tmp_path / "nx")
+    SYSROOT = tmp_path / "sysroot"  # noqa: N806
     r = sh('. "$1" && env', str(tc / "environment-setup"))
     assert r.returncode == 0, r.stderr
     env = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
@@ -53,6 +59,13 @@ def test_environment_script_sets_what_yocto_sets_and_more(tmp_path: Path):
     line = (tc / "bin/aarch64-linux-gnu-clang").read_text().splitlines()[-1]
     assert shlex.split(line)[1:5] == ["/usr/bin/clang-14", "--target=aarch64-linux-gnu",
                                       f"--sysroot={SYSROOT}", "-mcpu=carmel"]
+
+
+def test_environment_script_refuses_a_missing_sysroot(tmp_path: Path):
+    tc = rendered("jetson-nx", tmp_path / "nx", sysroot=tmp_path / "moved-away")
+    r = sh('. "$1"; echo "status=$? board=${EDGEFORGE_BOARD:-}"', str(tc / "environment-setup"))
+    assert "does not exist (an SDK unpacked or moved: run its relocate-sdk.sh first)" in r.stderr
+    assert "status=1 board=\n" in r.stdout + "\n"
 
 
 def test_environment_script_refuses_a_second_board_until_reset(tmp_path: Path):
@@ -83,6 +96,7 @@ def test_environment_script_keeps_flags_optional_and_target_in_the_compiler(tmp_
 
 def test_gcc_wrapper_and_where_its_libc_comes_from(tmp_path: Path):
     tc = rendered("rpi4", tmp_path / "rpi")
+    SYSROOT = tmp_path / "sysroot"  # noqa: N806
     line = (tc / "bin/aarch64-linux-gnu-g++").read_text().splitlines()[-1]
     assert shlex.split(line)[1:] == ["/usr/bin/aarch64-linux-gnu-g++", f"--sysroot={SYSROOT}",
                                      "-mcpu=cortex-a72", "$@"]

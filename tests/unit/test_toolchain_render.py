@@ -284,7 +284,8 @@ def test_hostile_values_survive_the_shell(tmp_path: Path):
     import shlex
     import subprocess
 
-    weird = "/tmp/odd dir/\"q\"/$x/sys'root"
+    weird = f"{tmp_path}/odd dir/\"q\"/$x/sys'root"
+    Path(weird).mkdir(parents=True)
     write_all(render(hostile(sysroot=weird)), tmp_path)
     env_script = tmp_path / "environment-setup"
 
