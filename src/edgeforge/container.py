@@ -34,7 +34,7 @@ from .errors import DescriptorError, EdgeforgeError, HostSetupError, UsageError
 from .fsutil import rmtree, sha256_file, write_atomic
 from .imagedefs import BaseSpec, ImageDef, tag_version
 from .model import Arch
-from .release import ReleaseInput
+from .releaseinput import ReleaseInput
 from .runner import Runner
 
 if TYPE_CHECKING:

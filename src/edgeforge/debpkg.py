@@ -34,7 +34,7 @@ from .installers import (
     template_vars,
     write_file,
 )
-from .release import ReleaseInput, normalise_times
+from .releaseinput import ReleaseInput, normalise_times
 from .runner import Runner, base_env
 
 UNIT_DIR = "/lib/systemd/system"  # bullseye/focal devices: systemd looks here (not merged /usr)

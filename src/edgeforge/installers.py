@@ -32,7 +32,7 @@ from . import elfinfo
 from .errors import DescriptorError
 from .escaping import sh
 from .recipedata import recipe_licenses, recipe_requirement_calls
-from .release import ReleaseInput
+from .releaseinput import ReleaseInput
 from .runner import Runner
 from .yamlfile import MAX_BYTES, format_validation_error, load_yaml
 

@@ -25,7 +25,7 @@ from . import shlibdeps
 from .context import Context
 from .fsutil import verify_sha256, write_atomic
 from .recipedata import recipe_licenses, recipe_requirement_calls
-from .release import APP_NAME, ReleaseInput
+from .releaseinput import APP_NAME, ReleaseInput
 from .runner import Runner
 from .sources import load_pins, mirror_path
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi, elfinfo, stdcxx_compat
+from . import __version__, abi, container, elfinfo, stdcxx_compat
 from . import app as edge_app
 from . import sysroot as sysroots
 from .cmakebuild import build_project
@@ -440,6 +440,17 @@ def build_native(ctx: Context, *, sanitize: str | None = None) -> Path:
     final = ex[plan.steps[-1].name]
     ctx.reporter.info(f"native app: {final / 'bin' / edge_app.APP_NAME}")
     return final
+
+
+def release_index(ctx: Context, folders: list[Path]) -> Path:
+    """One OCI image layout holding every released board's image (an image index by platform),
+    written beside the boards' releases: dist/index/<version>/."""
+    results = [container.read_result(f) for f in folders]
+    final = ctx.dist_root / "index" / results[0].version
+    with staged(final) as out:
+        out.mkdir(parents=True)
+        container.write_index(results, out)
+        return publish(out, final)
 
 
 # ---- reproducibility ------------------------------------------------------------------------------

@@ -22,56 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, gitinfo
-from .descriptors import Target
+from . import __version__, container, debpkg, gitinfo, imagedefs, legal, releasesbom, rpmpkg, runinstaller
 from .errors import EdgeforgeError, UsageError
 from .fsutil import sha256_file, write_atomic, write_json
-from .manifest import Manifest, read_manifest
+from .manifest import read_manifest
+from .releaseinput import APP_NAME, ReleaseInput, normalise_times
 from .runner import Runner
 from .steps import Execution, Step, publish, staged, tree_digest
 
 if TYPE_CHECKING:
     from .pipeline import BoardBuild
 
-APP_NAME = "edge-infer"
 IMAGES_DIR = "images"
 _VERSION = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
-
-
-@dataclass(frozen=True)
-class ReleaseInput:
-    """Everything a deliverable needs to know, computed once per release (frozen)."""
-
-    target: Target            # the resolved board (arch, triple, ABI ceiling, installers ...)
-    manifest: Manifest        # build/<board>/manifest.json, typed
-    app_dir: Path             # the installed app: bin/edge-infer, lib/*.so*, share/edge-infer/
-    sysroot: Path             # the board's sysroot (system libraries, dpkg database)
-    project_root: Path
-    version: str              # e.g. 1.0.0+git20261124.e79c14f, or --version
-    revision: str             # commit id
-    source_date_epoch: int    # every timestamp in every artefact
-    mirror_dir: Path          # the source mirror (<cache>/sources/s/<sha256>)
-
-    @property
-    def app_name(self) -> str:
-        return APP_NAME
-
-    @property
-    def board(self) -> str:
-        return self.target.name
-
-    def env(self) -> dict[str, str]:
-        """Environment additions for every tool that writes an artefact."""
-        return {"SOURCE_DATE_EPOCH": str(self.source_date_epoch), "TZ": "UTC",
-                "LC_ALL": "C.UTF-8"}
-
-
-def normalise_times(root: Path, epoch: int) -> None:
-    """Every file, folder and link under root gets the release's timestamp."""
-    for dirpath, dirs, files in os.walk(root, topdown=False):
-        for name in (*files, *dirs):
-            os.utime(Path(dirpath) / name, (epoch, epoch), follow_symlinks=False)
-    os.utime(root, (epoch, epoch))
 
 
 # ---- version and time ---------------------------------------------------------------------------
@@ -170,8 +133,6 @@ class ReleaseSteps:
 
     # actions --------------------------------------------------------------------------------
     def image(self, ex: Execution) -> Path:
-        from . import container, imagedefs
-
         inp = self.input(ex)
         image_def = imagedefs.load(self.ctx.project_root / IMAGES_DIR / APP_NAME)
         return self._into("image", lambda out: container.write_container_image(
@@ -179,8 +140,6 @@ class ReleaseSteps:
 
     def installer(self, kind: str):
         def action(ex: Execution) -> Path:
-            from . import debpkg, rpmpkg, runinstaller
-
             writer = {"deb": debpkg.write_deb, "rpm": rpmpkg.write_rpm,
                       "run": runinstaller.write_run}[kind]
             inp = self.input(ex)
@@ -188,16 +147,12 @@ class ReleaseSteps:
         return action
 
     def sbom(self, ex: Execution) -> Path:
-        from . import releasesbom
-
         inp = self.input(ex)
         return self._into("sbom", lambda out: releasesbom.write(
             inp, self.ctx, self.bb.runner, out / "sbom.cdx.json",
             shipped={k: ex[k] for k in self.shipped_steps()}))
 
     def legal(self, ex: Execution) -> Path:
-        from . import legal
-
         inp = self.input(ex)
         return self._into("legal", lambda out: legal.write_legal(inp, self.ctx, self.bb.runner,
                                                                  out))

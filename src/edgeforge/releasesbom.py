@@ -13,22 +13,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from urllib.parse import quote
 
 from . import shlibdeps
+from .container import ImageFile, read_result
 from .context import Context
 from .fsutil import sha256_file
 from .recipedata import recipe_licenses, recipe_requirement_calls
-from .release import APP_NAME, ReleaseInput
+from .releaseinput import APP_NAME, ReleaseInput
 from .runner import Runner
 from .sbom import Component, SourceArchive, make_spec, write_sbom
 from .sources import load_pins
 
 MODEL_FILE = "pedestrian-grid.onnx"
-#: where the container step lists what it copied from the sysroot (path in image -> path)
-IMAGE_SYSTEM_FILES = "system-files.json"
 
 
 def _name_version(ref: str) -> tuple[str, str]:
@@ -99,7 +97,7 @@ def conan_components(inp: ReleaseInput) -> list[Component]:
 
 
 def system_components(inp: ReleaseInput, runner: Runner,
-                      image_files: dict[str, str]) -> list[Component]:
+                      image_files: list[ImageFile]) -> list[Component]:
     """One component per Debian package of the sysroot that the app loads or the container
     image carries."""
     arch = {"arm64": "arm64", "armhf": "armhf"}.get(inp.target.arch.value, inp.target.arch.value)
@@ -109,11 +107,12 @@ def system_components(inp: ReleaseInput, runner: Runner,
                                             "provides": set(), "files": set()})
         e["provides"].add(lib.soname)
         e["files"].add(lib.path)
-    for in_image, owner in sorted(image_files.items()):
-        pkg, _, version = owner.partition(" ")
-        e = by_pkg.setdefault(pkg, {"version": version, "licence": None, "provides": set(),
-                                    "files": set()})
-        e["files"].add(in_image)
+    for f in image_files:
+        if not f.package:
+            continue
+        e = by_pkg.setdefault(f.package, {"version": f.package_version or "", "licence": None,
+                                          "provides": set(), "files": set()})
+        e["files"].add(f"{f.path} (in the container image)")
     out = []
     for pkg, e in sorted(by_pkg.items()):
         out.append(Component(
@@ -131,8 +130,7 @@ def system_components(inp: ReleaseInput, runner: Runner,
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
           shipped: dict[str, Path]) -> Path:
     image = shipped.get("image")
-    listing = image / IMAGE_SYSTEM_FILES if image else None
-    image_files = json.loads(listing.read_text()) if listing and listing.is_file() else {}
+    image_files = read_result(image).system_files() if image else []
     t = inp.target
     spec = make_spec(
         app_component(inp),

@@ -29,7 +29,7 @@ from .installers import (
     template_vars,
 )
 from .model import Arch
-from .release import ReleaseInput, normalise_times
+from .releaseinput import ReleaseInput, normalise_times
 from .runner import Runner, base_env
 
 UNIT_DIR = "/usr/lib/systemd/system"  # %{_unitdir} on RPM distributions

@@ -41,7 +41,7 @@ from .installers import (
     write_file,
 )
 from .model import Arch
-from .release import ReleaseInput
+from .releaseinput import ReleaseInput
 from .runner import Runner
 
 OFFSET_WIDTH = 12

@@ -31,7 +31,6 @@ from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from .fsutil import canonical_hash, write_atomic
@@ -141,6 +140,10 @@ def render(spec: SbomSpec) -> str:
 
 def validate(text: str) -> list[str]:
     """Schema errors of a CycloneDX 1.6 JSON document (empty: valid)."""
+    # imported here: the JSON schema machinery costs a second and a half at start-up, and
+    # only a release needs it
+    from cyclonedx.validation.json import JsonStrictValidator
+
     err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     return [] if err is None else [str(err)]
 

@@ -29,7 +29,7 @@ from debian.deb822 import PkgRelation
 from . import elfinfo
 from .errors import EdgeforgeError, SysrootError
 from .model import Arch
-from .release import ReleaseInput
+from .releaseinput import ReleaseInput
 from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner, base_env
 

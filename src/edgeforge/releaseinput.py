@@ -1,0 +1,48 @@
+"""What every release deliverable is made from: one frozen record per board and release."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .descriptors import Target
+from .manifest import Manifest
+
+APP_NAME = "edge-infer"
+
+
+@dataclass(frozen=True)
+class ReleaseInput:
+    """Everything a deliverable needs to know, computed once per release (frozen)."""
+
+    target: Target            # the resolved board (arch, triple, ABI ceiling, installers ...)
+    manifest: Manifest        # build/<board>/manifest.json, typed
+    app_dir: Path             # the installed app: bin/edge-infer, lib/*.so*, share/edge-infer/
+    sysroot: Path             # the board's sysroot (system libraries, dpkg database)
+    project_root: Path
+    version: str              # e.g. 1.0.0+git20261124.e79c14f, or --version
+    revision: str             # commit id
+    source_date_epoch: int    # every timestamp in every artefact
+    mirror_dir: Path          # the source mirror (<cache>/sources/s/<sha256>)
+
+    @property
+    def app_name(self) -> str:
+        return APP_NAME
+
+    @property
+    def board(self) -> str:
+        return self.target.name
+
+    def env(self) -> dict[str, str]:
+        """Environment additions for every tool that writes an artefact."""
+        return {"SOURCE_DATE_EPOCH": str(self.source_date_epoch), "TZ": "UTC",
+                "LC_ALL": "C.UTF-8"}
+
+
+def normalise_times(root: Path, epoch: int) -> None:
+    """Every file, folder and link under root gets the release's timestamp."""
+    for dirpath, dirs, files in os.walk(root, topdown=False):
+        for name in (*files, *dirs):
+            os.utime(Path(dirpath) / name, (epoch, epoch), follow_symlinks=False)
+    os.utime(root, (epoch, epoch))
