@@ -134,7 +134,10 @@ SECRET_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "*.id_rsa", "ssh_h
 #: paths that are secrets
 SECRET_PATHS = ("*/.docker/config.json", "*/.aws/credentials", "*/private-keys-v1.d/*",
                 "*/.gnupg/*.key", "*/.ssh/*_key")
-SECRET_CONTENT = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+#: a PEM or OpenPGP private key: the armour line, optional headers, then the base64 body (a
+#: library that only names the armour, as GnuTLS and OpenSSL do, is not a key)
+SECRET_CONTENT = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----\r?\n"
+                            rb"(?:[A-Za-z-]+: [^\r\n]*\r?\n)*\r?\n?[A-Za-z0-9+/=]{40}")
 
 
 def elf_header(head: bytes) -> tuple[int, int, str, int] | None:
@@ -212,7 +215,7 @@ class ContentScan:
                     self.secrets.append(f"{path} ({layer}): holds a private key")
                     tail = b""
                 else:
-                    tail = window[-64:]
+                    tail = window[-4096:]
                 if keep:
                     kept.append(chunk)
             if keep:

@@ -24,10 +24,10 @@ from pathlib import Path
 from . import shlibdeps
 from .context import Context
 from .fsutil import verify_sha256, write_atomic
-from .recipedata import recipe_licenses, recipe_requirement_calls
-from .releaseinput import APP_NAME, ReleaseInput
+from .recipedata import recipe_licenses
+from .releaseinput import APP_NAME, ReleaseInput, shipped_packages
 from .runner import Runner
-from .sources import load_pins, mirror_path
+from .sources import mirror_path
 
 COPYLEFT = ("GPL", "LGPL", "AGPL", "MPL", "EPL")
 
@@ -47,30 +47,19 @@ class LegalEntry:
 
 
 def conan_entries(inp: ReleaseInput, ctx: Context) -> list[LegalEntry]:
-    deps = inp.manifest.dependencies
-    if deps is None:
-        return []
-    test_only = {r.split("/", 1)[0] for r in recipe_requirement_calls(
-        inp.project_root / "apps" / APP_NAME, "test_requires")}
-    pins = load_pins(inp.project_root / "recipes")
     out = []
-    for pkg in deps.packages:
-        name, version = pkg.ref.split("/", 1)[0], pkg.ref.split("/", 1)[1].split("#")[0]
-        if pkg.context != "host" or name in test_only:
-            continue
-        folder = Path(pkg.package_folder) if pkg.package_folder else None
+    for pkg in shipped_packages(inp):
+        folder = Path(pkg.record.package_folder) if pkg.record.package_folder else None
         texts = tuple(sorted((folder / "licenses").rglob("*"))) \
             if folder and (folder / "licenses").is_dir() else ()
-        licences = recipe_licenses(inp.project_root / "recipes" / name)
-        recipe_dir = inp.project_root / "recipes" / name
-        archives = [p for p in pins if p.recipe == name]
-        for p in archives:  # what a customer receives must be exactly what was built
+        for p in pkg.pins:  # what a customer receives must be exactly what was built
             verify_sha256(mirror_path(ctx, p), p.sha256, p.describe())
-        sources = tuple((p.name, mirror_path(ctx, p)) for p in archives)
-        sources += tuple((f"recipe/{f.relative_to(recipe_dir)}", f)
-                         for f in sorted(recipe_dir.rglob("*"))
+        sources = tuple((p.name, mirror_path(ctx, p)) for p in pkg.pins)
+        sources += tuple((f"recipe/{f.relative_to(pkg.recipe_dir)}", f)
+                         for f in sorted(pkg.recipe_dir.rglob("*"))
                          if f.is_file() and "test_package" not in f.parts)
-        out.append(LegalEntry(name, version, licences, "built here from its Conan recipe",
+        out.append(LegalEntry(pkg.name, pkg.version, recipe_licenses(pkg.recipe_dir),
+                              "built here from its Conan recipe",
                               tuple(t for t in texts if t.is_file()), sources))
     return out
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .descriptors import Target
-from .manifest import Manifest
+from .manifest import Manifest, PackageRecord
+from .recipedata import recipe_requirement_calls
+from .sources import Pin, load_pins
 
 APP_NAME = "edge-infer"
 
@@ -46,3 +48,33 @@ def normalise_times(root: Path, epoch: int) -> None:
         for name in (*files, *dirs):
             os.utime(Path(dirpath) / name, (epoch, epoch), follow_symlinks=False)
     os.utime(root, (epoch, epoch))
+
+
+@dataclass(frozen=True)
+class ShippedPackage:
+    """A Conan package of the board's graph whose code ships with the app."""
+
+    name: str
+    version: str
+    record: PackageRecord
+    pins: tuple[Pin, ...]        # the pinned source archives it was built from
+    recipe_dir: Path
+
+
+def shipped_packages(inp: ReleaseInput) -> list[ShippedPackage]:
+    """Host packages of the locked graph, without the app's test-only requirements."""
+    deps = inp.manifest.dependencies
+    if deps is None:
+        return []
+    app = inp.project_root / "apps" / APP_NAME
+    test_only = {r.split("/", 1)[0] for r in recipe_requirement_calls(app, "test_requires")}
+    pins = load_pins(inp.project_root / "recipes")
+    out = []
+    for pkg in deps.packages:
+        name, rest = pkg.ref.split("/", 1)
+        if pkg.context != "host" or name in test_only:
+            continue
+        out.append(ShippedPackage(name, rest.split("#", 1)[0].split("@", 1)[0], pkg,
+                                  tuple(p for p in pins if p.recipe == name),
+                                  inp.project_root / "recipes" / name))
+    return out

@@ -20,11 +20,10 @@ from . import shlibdeps
 from .container import ImageFile, read_result
 from .context import Context
 from .fsutil import sha256_file
-from .recipedata import recipe_licenses, recipe_requirement_calls
-from .releaseinput import APP_NAME, ReleaseInput
+from .recipedata import recipe_licenses
+from .releaseinput import APP_NAME, ReleaseInput, shipped_packages
 from .runner import Runner
 from .sbom import Component, SourceArchive, make_spec, write_sbom
-from .sources import load_pins
 
 MODEL_FILE = "pedestrian-grid.onnx"
 
@@ -64,33 +63,23 @@ def model_component(inp: ReleaseInput) -> Component:
 
 
 def conan_components(inp: ReleaseInput) -> list[Component]:
-    deps = inp.manifest.dependencies
-    if deps is None:
-        return []
-    test_only = {r.split("/", 1)[0] for r in recipe_requirement_calls(
-        inp.project_root / "apps" / APP_NAME, "test_requires")}
-    pins = load_pins(inp.project_root / "recipes")
     shipped_libs = {p.name for p in (inp.app_dir / "lib").iterdir()} \
         if (inp.app_dir / "lib").is_dir() else set()
     out = []
-    for pkg in deps.packages:
-        name, version = _name_version(pkg.ref)
-        if pkg.context != "host" or name in test_only:
-            continue
-        libs = [lib for lib in pkg.libraries if Path(lib.path).name in shipped_libs]
-        rrev = pkg.ref.split("#", 1)[1] if "#" in pkg.ref else None
+    for pkg in shipped_packages(inp):
+        libs = [lib for lib in pkg.record.libraries if Path(lib.path).name in shipped_libs]
+        rrev = pkg.record.ref.split("#", 1)[1] if "#" in pkg.record.ref else None
         out.append(Component(
-            ref=f"conan:{name}", name=name, version=version, kind="library",
-            purl=f"pkg:conan/{name}@{version}" + (f"?rrev={rrev}" if rrev else ""),
-            licenses=recipe_licenses(inp.project_root / "recipes" / name),
+            ref=f"conan:{pkg.name}", name=pkg.name, version=pkg.version, kind="library",
+            purl=f"pkg:conan/{pkg.name}@{pkg.version}" + (f"?rrev={rrev}" if rrev else ""),
+            licenses=recipe_licenses(pkg.recipe_dir),
             files=tuple((f"{APP_NAME}/lib/{Path(lib.path).name}", lib.sha256) for lib in libs),
             provides=tuple(sorted({lib.soname for lib in libs if lib.soname})),
             needs=tuple(sorted({n for lib in libs for n in lib.needed})),
             sources=tuple(SourceArchive(p.name, p.sha256,
                                         f"{p.debian_package} {p.debian_version}"
-                                        if p.debian_package else None)
-                          for p in pins if p.recipe == name),
-            properties=(("edgeforge:package_id", pkg.package_id),
+                                        if p.debian_package else None) for p in pkg.pins),
+            properties=(("edgeforge:package_id", pkg.record.package_id),
                         ("edgeforge:linkage", "shared" if libs else "static or header-only")),
         ))
     return out

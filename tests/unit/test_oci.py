@@ -385,8 +385,15 @@ def test_foreign_elf_files_are_named():
 
 
 def test_every_layer_is_scanned_for_foreign_elf_files_and_secrets(tmp_path: Path):
-    key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"
+    key = (b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+           b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+           b"-----END OPENSSH PRIVATE KEY-----\n")
+    pgp = (b"-----BEGIN PGP PRIVATE KEY BLOCK-----\nComment: test\n\n"
+           b"lQOYBF8AAAABCAC7zvG3+ZsmkEB1kXIvrOKo3ZLQ7Ud0a1AjFhE0cbbwZ3Mr9RlT\n")
+    # a library naming the armour (GnuTLS, OpenSSL) holds no key
+    library = _elf(64, 183) + b"\0-----BEGIN RSA PRIVATE KEY-----\0-----BEGIN PRIVATE KEY-----\n\0"
     files = {"/bin/tool": _elf(64, 62), "/etc/app.conf": b"x" * 100 + key,
+             "/etc/signing.asc": pgp, "/usr/lib/libgnutls.so.30": library,
              "/root/.ssh/id_ed25519": b"k", "/lib/firmware/r5.elf": _elf(32, 40)}
     layout, _ = _image(tmp_path, files=files)
     scan = container.ContentScan(Arch.ARM64, allowed_foreign=("/lib/firmware/*",))
@@ -397,7 +404,9 @@ def test_every_layer_is_scanned_for_foreign_elf_files_and_secrets(tmp_path: Path
     assert exc.value.exit_code == 5
     assert "/bin/tool (layer 1): an ELF file for x86-64" in text
     assert "/etc/app.conf (layer 1): holds a private key" in text
+    assert "/etc/signing.asc (layer 1): holds a private key" in text
     assert "/root/.ssh/id_ed25519" in text and "firmware" not in text.split("fix:")[0]
+    assert "libgnutls" not in text
 
 
 # ---- users, environment, labels -----------------------------------------------------------------

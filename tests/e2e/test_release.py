@@ -1,0 +1,143 @@
+"""`invoke release` end to end for jetson-nx: the dist folder, its digests and record, the SBOM
+and legal/ contents, a no-op second release, a signed release checked with a key the test
+makes, and a failed release that leaves the previous one intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeforge.sbom import validate
+from tests.conftest import BUILD, DIST, run_invoke
+from tests.e2e.conftest import build_board
+
+pytestmark = pytest.mark.e2e
+BOARD = "jetson-nx"
+VERSION = "1.0.0"
+EPOCH = "1700000000"
+
+
+@pytest.fixture(scope="module")
+def released() -> Path:
+    build_board(BOARD, smoke_only=False)
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION,
+                   env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    folder = DIST / BOARD / VERSION
+    assert f"release {VERSION} for {BOARD}: {folder}" in r.stdout
+    return folder
+
+
+def test_release_folder_holds_every_artefact_with_digests(released: Path):
+    names = {p.name for p in released.iterdir()}
+    assert {"SHA256SUMS", "release.json", "sbom.cdx.json", "legal"} <= names
+    assert any(n.endswith("_arm64.deb") for n in names), names
+    assert any(n.endswith(".run") for n in names), names
+    assert any(n.endswith(".docker.tar") for n in names), names
+    assert any(n.endswith(".oci") for n in names), names
+    assert not any(n.endswith(".rpm") for n in names)  # jetson-nx asks for deb and run
+    sums = dict(reversed(line.split("  ", 1)) for line in
+                (released / "SHA256SUMS").read_text().splitlines())
+    files = {str(p.relative_to(released)) for p in released.rglob("*")
+             if p.is_file() and p.name not in ("SHA256SUMS", "SHA256SUMS.asc")}
+    assert set(sums) == files
+    for rel, digest in sums.items():
+        assert hashlib.sha256((released / rel).read_bytes()).hexdigest() == digest
+    record = json.loads((released / "release.json").read_text())
+    assert record["version"] == VERSION and record["board"] == BOARD
+    assert record["source_date_epoch"] == int(EPOCH)
+    assert record["abi_ceiling"] == {"glibc": "2.31", "glibcxx": "3.4.28", "cxxabi": "1.3.12",
+                                     "strategy": "sysroot-libstdcxx"}
+    assert record["files"]["sbom.cdx.json"]["sha256"] == sums["sbom.cdx.json"]
+    # every timestamp is the release's
+    assert {int(p.stat().st_mtime) for p in released.rglob("*")} == {int(EPOCH)}
+    assert not list(released.parent.glob(".*.new"))
+
+
+def test_sbom_lists_what_ships_and_validates(released: Path):
+    text = (released / "sbom.cdx.json").read_text()
+    assert validate(text) == []
+    doc = json.loads(text)
+    assert doc["metadata"]["component"]["name"] == "edge-infer"
+    assert doc["metadata"]["timestamp"].startswith("2023-11-14T22:13:20")
+    props = {p["name"]: p["value"] for p in doc["metadata"]["properties"]}
+    assert props["edgeforge:board"] == BOARD
+    assert props["edgeforge:abi-ceiling"] == "GLIBC_2.31 GLIBCXX_3.4.28 CXXABI_1.3.12"
+    comps = {c["bom-ref"]: c for c in doc["components"]}
+    ffmpeg = comps["conan:ffmpeg"]
+    assert ffmpeg["licenses"][0]["license"]["id"] == "LGPL-2.1-or-later"
+    src = ffmpeg["externalReferences"][0]
+    assert src["hashes"][0]["content"] == \
+        "d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176"
+    assert "ffmpeg 7:5.1.9-0+deb12u1" in src["comment"]
+    assert "conan:googletest" not in comps  # a test-only requirement does not ship
+    assert comps["model:pedestrian-grid.onnx"]["type"] == "machine-learning-model"
+    system = [c for ref, c in comps.items() if ref.startswith("deb:")]
+    assert any(c["name"] == "libc6" and c["purl"].endswith("?arch=arm64") for c in system)
+    graph = {d["ref"]: set(d.get("dependsOn", [])) for d in doc["dependencies"]}
+    assert {"conan:opencv", "conan:ffmpeg", "model:pedestrian-grid.onnx"} <= graph["app:edge-infer"]
+    assert "conan:ffmpeg" in graph["conan:opencv"]
+    assert "password" not in text.lower() and "token" not in text.lower()
+
+
+def test_legal_has_licence_texts_and_copyleft_sources(released: Path):
+    legal = released / "legal"
+    rows = (legal / "manifest.csv").read_text()
+    assert "ffmpeg,5.1.9,LGPL-2.1-or-later" in rows and "sources/ffmpeg/" in rows
+    tarball = legal / "sources" / "ffmpeg" / "ffmpeg_5.1.9.orig.tar.xz"
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == \
+        "d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176"
+    assert (legal / "sources" / "ffmpeg" / "recipe" / "conanfile.py").is_file()
+    assert list((legal / "licenses" / "opencv").iterdir())
+    assert (legal / "licenses" / "edge-infer" / "LICENSE").is_file()
+    assert (legal / "licenses" / "libc6" / "copyright").is_file()
+    assert not (legal / "sources" / "opencv").exists()  # Apache-2.0: no source obligation
+
+
+def test_second_release_changes_nothing(released: Path):
+    before = {p: p.read_bytes() for p in released.rglob("*") if p.is_file()}
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION,
+                   env={"SOURCE_DATE_EPOCH": EPOCH})
+    assert r.returncode == 0, r.stderr
+    assert "[up to date] release" in r.stdout and "0 steps ran" in r.stdout
+    assert {p: p.read_bytes() for p in released.rglob("*") if p.is_file()} == before
+
+
+def test_failed_release_keeps_the_previous_one(released: Path):
+    before = {p: p.read_bytes() for p in released.rglob("*") if p.is_file()}
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sign-key",
+                   "nobody@example.invalid", env={"SOURCE_DATE_EPOCH": EPOCH,
+                                                  "GNUPGHOME": str(BUILD / "no-such-gnupg")})
+    assert r.returncode == 4, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "sign SHA256SUMS with key nobody@example.invalid failed" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert {p: p.read_bytes() for p in released.rglob("*") if p.is_file()} == before
+    assert not list(released.parent.glob(".*"))
+
+
+def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_path: Path):
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-generate-key",
+                    "edgeforge test <test@example.invalid>", "ed25519", "sign", "never"],
+                   env=env, check=True, capture_output=True)
+    r = run_invoke("release", "--board", BOARD, "--version", "1.0.1",
+                   "--sign-key", "test@example.invalid",
+                   env={"SOURCE_DATE_EPOCH": EPOCH, "GNUPGHOME": str(home)}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    folder = DIST / BOARD / "1.0.1"
+    v = subprocess.run(["gpg", "--batch", "--verify", str(folder / "SHA256SUMS.asc"),
+                        str(folder / "SHA256SUMS")], env=env, capture_output=True, text=True)
+    assert v.returncode == 0 and "Good signature" in v.stderr, v.stderr
+    # the signed release's artefacts are the same bytes as the unsigned one's, but the version
+    assert (folder / "sbom.cdx.json").read_text() != (released / "sbom.cdx.json").read_text()
+    private = list(home.rglob("private-keys-v1.d/*"))
+    assert private and not any(p.name.endswith(".key") for p in folder.rglob("*"))
+    shutil.rmtree(folder)
