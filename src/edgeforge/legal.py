@@ -21,6 +21,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from debian.deb822 import Deb822
+
 from . import shlibdeps
 from .context import Context
 from .fsutil import verify_sha256, write_atomic
@@ -64,14 +66,35 @@ def conan_entries(inp: ReleaseInput, ctx: Context) -> list[LegalEntry]:
     return out
 
 
+def debian_sources(sysroot: Path) -> dict[str, tuple[str, str]]:
+    """Binary package -> (source package, source version), from the sysroot's dpkg status."""
+    status = sysroot / "var" / "lib" / "dpkg" / "status"
+    out: dict[str, tuple[str, str]] = {}
+    if not status.is_file():
+        return out
+    with open(status, encoding="utf-8", errors="replace") as fh:
+        for para in Deb822.iter_paragraphs(fh):
+            name, version = para.get("Package"), para.get("Version", "")
+            if not name:
+                continue
+            source = para.get("Source", name).split()
+            # "Source: gcc-10 (10.2.1-6)": the source's own version when it differs
+            src_version = source[1].strip("()") if len(source) > 1 else version
+            out[name] = (source[0], src_version)
+    return out
+
+
 def system_entries(inp: ReleaseInput, runner: Runner) -> list[LegalEntry]:
     seen: dict[str, LegalEntry] = {}
+    sources = debian_sources(inp.sysroot)
     for lib in shlibdeps.system_libraries(inp, runner):
         copyright_file = inp.sysroot / "usr" / "share" / "doc" / lib.package / "copyright"
+        src, src_version = sources.get(lib.package, (lib.package, lib.version))
         seen.setdefault(lib.package, LegalEntry(
             lib.package, lib.version, (lib.licence,) if lib.licence else ("see copyright",),
             f"Debian package {lib.package} {lib.version} from the sysroot "
-            f"{inp.target.sysroot.name}; sources: apt-get source {lib.package}={lib.version}",
+            f"{inp.target.sysroot.name}; sources: Debian source package {src} {src_version} "
+            f"(apt-get source {src}={src_version})",
             (copyright_file,) if copyright_file.is_file() else ()))
     return sorted(seen.values(), key=lambda e: e.component)
 

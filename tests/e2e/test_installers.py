@@ -342,6 +342,9 @@ def test_deb_install_run_upgrade_remove_purge(made, chroot: Chroot, video):
     assert chroot.run("dpkg-query", "-W", "edge-infer", check=False).returncode != 0
     assert not list((chroot.root / "var/lib/dpkg/info").glob("edge-infer.*"))
     after = chroot.snapshot()
+    # no package owns /opt on Debian: dpkg removes it with the package when it is empty
+    if not any(p.startswith("opt/") for p in before):
+        before.pop("opt", None)
     changed = sorted(set(before.items()) ^ set(after.items()))
     assert not changed, f"left behind or changed after purge: {changed[:10]}"
 
@@ -373,7 +376,7 @@ def test_rpm_requires_and_digests(made, app_dir, runner):
     # the same set rpm's own ELF dependency generator gives, less the private libraries
     files = sorted(str(p) for p in app_dir.rglob("*")
                    if p.is_file() and not p.is_symlink() and is_elf(p))
-    elfdeps = subprocess.run(["/usr/lib/rpm/elfdeps", "--requires"], input="\n".join(files),
+    elfdeps = subprocess.run(["/usr/lib/rpm/elfdeps", "--requires"], input="".join(f + "\n" for f in files),
                              capture_output=True, text=True, check=True).stdout.split()
     generated = {r for r in elfdeps
                  if r.split("(", 1)[0] not in deps.private and not r.startswith("rtld(")}
