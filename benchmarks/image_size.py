@@ -19,10 +19,11 @@ TARGET_MB = 60
 
 
 def main() -> None:
-    from edgeforge import container, imagedefs, oci
+    from edgeforge import container, imagedefs, ociread
     from edgeforge.context import Context
     from edgeforge.manifest import read_manifest
-    from edgeforge.release import ReleaseInput, app_version
+    from edgeforge.release import app_version
+    from edgeforge.releaseinput import ReleaseInput
     from edgeforge.report import Reporter
     from edgeforge.runner import Runner
     from edgeforge.sysroot import sysroot_dir
@@ -45,7 +46,7 @@ def main() -> None:
                                             Runner(Reporter(quiet=True), Path(tmp) / "logs"),
                                             load=False)
         elapsed = time.monotonic() - t0
-        image = oci.read_oci_layout(r.oci_layout)
+        image = ociread.read_oci_layout(r.oci_layout)
         layers = [la.size for la in image.layers]
     mb = r.uncompressed_size / 1e6
     system = [f for f in r.files if f.source == "sysroot" and f.kind == "file"]

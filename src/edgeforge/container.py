@@ -17,24 +17,22 @@ the image ID must be the config digest and the platform the board's.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import posixpath
-import re
-import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__, closure, oci
+from . import __version__, closure, oci, ociread
 from .descriptors import expand_path
 from .errors import DescriptorError, EdgeforgeError, HostSetupError, UsageError
 from .fsutil import rmtree, sha256_file, write_atomic
 from .imagedefs import BaseSpec, ImageDef, tag_version
+from .imagescan import ContentScan, ImageContentError
 from .model import Arch
-from .releaseinput import ReleaseInput
+from .releaseinput import ReleaseInput, shipped_packages
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -46,13 +44,6 @@ LABEL_PREFIX = "io.edgeforge"
 OCI_LABEL = "org.opencontainers.image"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NSSWITCH = b"passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-
-
-class ImageContentError(EdgeforgeError):
-    """A file in the image would not run on the board (an ELF file of another machine) or must
-    never ship (a private key, credentials)."""
-
-    exit_code = 5
 
 
 class ImageLoadError(EdgeforgeError):
@@ -121,124 +112,6 @@ def read_result(folder: Path) -> ContainerResult:
                              "`invoke release`") from None
 
 
-# ---- content checks (pure) ----------------------------------------------------------------------
-EM_NAMES = {3: "x86 (EM_386)", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S/390",
-            40: "32-bit ARM (EM_ARM)", 62: "x86-64 (EM_X86_64)", 183: "AArch64 (EM_AARCH64)",
-            243: "RISC-V"}
-EM_CODES = {Arch.ARM64: 183, Arch.ARMHF: 40}
-EF_ARM_ABI_FLOAT_HARD = 0x400
-#: file names that are secrets wherever they are
-SECRET_NAMES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "*.id_rsa", "ssh_host_*_key",
-                ".netrc", ".git-credentials", ".pypirc", "secring.gpg", "*.p12", "*.pfx",
-                "credentials.json", ".dockercfg")
-#: paths that are secrets
-SECRET_PATHS = ("*/.docker/config.json", "*/.aws/credentials", "*/private-keys-v1.d/*",
-                "*/.gnupg/*.key", "*/.ssh/*_key")
-#: a PEM or OpenPGP private key: the armour line, optional headers, then the base64 body (a
-#: library that only names the armour, as GnuTLS and OpenSSL do, is not a key)
-SECRET_CONTENT = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----\r?\n"
-                            rb"(?:[A-Za-z-]+: [^\r\n]*\r?\n)*\r?\n?[A-Za-z0-9+/=]{40}")
-
-
-def elf_header(head: bytes) -> tuple[int, int, str, int] | None:
-    """(class 32/64, e_machine, e_type name, e_flags) of an ELF file's first bytes."""
-    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
-        return None
-    end = "<" if head[5] == 1 else ">"
-    e_type, machine = struct.unpack_from(end + "HH", head, 16)
-    if head[4] == 2:
-        if len(head) < 64:
-            return None
-        flags = struct.unpack_from(end + "I", head, 48)[0]
-    else:
-        flags = struct.unpack_from(end + "I", head, 36)[0]
-    types = {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
-    return (32 if head[4] == 1 else 64), machine, types.get(e_type, str(e_type)), flags
-
-
-def foreign_elf(head: bytes, arch: Arch) -> str | None:
-    """Why an ELF file (its first 64 bytes) would not run on `arch`, or None."""
-    h = elf_header(head)
-    if h is None:
-        return None
-    cls, machine, e_type, flags = h
-    if machine != EM_CODES[arch]:
-        return f"an ELF file for {EM_NAMES.get(machine, f'machine {machine}')}"
-    if cls != arch.elf_class:
-        return f"a {cls}-bit ELF file"
-    if arch is Arch.ARMHF and e_type in ("ET_EXEC", "ET_DYN") and not flags & EF_ARM_ABI_FLOAT_HARD:
-        return "a soft-float ARM ELF file (the board is hard-float)"
-    return None
-
-
-def secret_path(path: str) -> bool:
-    name = posixpath.basename(path)
-    return (any(fnmatch.fnmatchcase(name, p) for p in SECRET_NAMES)
-            or any(fnmatch.fnmatchcase(path, p) for p in SECRET_PATHS))
-
-
-class ContentScan:
-    """Collects, over every layer, ELF files of another machine and secrets; feeds a tree index
-    (for a base image) on the way, reading each file once."""
-
-    CHUNK = 1 << 20
-
-    def __init__(self, arch: Arch, allowed_foreign: Sequence[str] = (),
-                 tree: oci.TreeIndex | None = None):
-        self.arch = arch
-        self.allowed_foreign = tuple(allowed_foreign)
-        self.tree = tree
-        self.foreign: list[str] = []
-        self.secrets: list[str] = []
-
-    def visitor(self, layer: str) -> Callable[[Any, IO[bytes] | None], None]:
-        def visit(m, data: IO[bytes] | None) -> None:
-            path = "/" + "/".join(p for p in m.name.split("/") if p not in ("", "."))
-            if self.tree is not None:
-                self.tree.add(m)
-            if data is None:
-                return
-            if secret_path(path):
-                self.secrets.append(f"{path} ({layer}): a key or credentials file")
-            keep = self.tree is not None and path in self.tree.wanted and m.size <= oci.MAX_JSON
-            kept: list[bytes] = []
-            tail = b""
-            first = True
-            while chunk := data.read(self.CHUNK):
-                if first:
-                    first = False
-                    why = foreign_elf(chunk[:64], self.arch)
-                    if why and not any(fnmatch.fnmatchcase(path, p) for p in self.allowed_foreign):
-                        self.foreign.append(f"{path} ({layer}): {why}")
-                window = tail + chunk
-                if SECRET_CONTENT.search(window):
-                    self.secrets.append(f"{path} ({layer}): holds a private key")
-                    tail = b""
-                else:
-                    tail = window[-4096:]
-                if keep:
-                    kept.append(chunk)
-            if keep:
-                self.tree.contents[path] = b"".join(kept)  # type: ignore[union-attr]
-        return visit
-
-    def check(self, board: str) -> None:
-        problems = []
-        if self.foreign:
-            problems.append(f"files that would not run on {board} ({self.arch.value}):")
-            problems += [f"  {p}" for p in self.foreign[:20]]
-            if len(self.foreign) > 20:
-                problems.append(f"  and {len(self.foreign) - 20} more")
-        if self.secrets:
-            problems.append("secrets that must never ship in an image:")
-            problems += [f"  {p}" for p in sorted(set(self.secrets))[:20]]
-        if problems:
-            raise ImageContentError(
-                "the container image would carry " + "\n".join(problems) + "\nfix: remove them "
-                "from the app folder or the base image (a base's co-processor firmware can be "
-                "allowed with base.foreign_elf_allowed in image.yaml)")
-
-
 # ---- users ----------------------------------------------------------------------------------------
 def passwd_files(user_name: str, uid: int, gid: int, home: str, base_passwd: bytes | None,
                  base_group: bytes | None) -> tuple[bytes, bytes]:
@@ -270,8 +143,8 @@ def passwd_files(user_name: str, uid: int, gid: int, home: str, base_passwd: byt
 # ---- the base image -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Base:
-    image: oci.SourceImage
-    tree: oci.TreeIndex
+    image: ociread.SourceImage
+    tree: ociread.TreeIndex
     spec: BaseSpec
 
     @property
@@ -304,11 +177,11 @@ def open_base(spec: BaseSpec, platform: oci.Platform, arch: Arch, work: Path,
                               "point it at an OCI layout folder or a `docker save` tar")
     where = str(path)
     if spec.format == "oci":
-        image = oci.read_oci_layout(path, spec.ref, platform,
+        image = ociread.read_oci_layout(path, spec.ref, platform,
                                     check_config=lambda c: check_base_platform(c, platform, where),
                                     visit=lambda i: scan.visitor(f"base layer {i}"))
     else:
-        image = oci.read_docker_archive(path, spec.ref, work,
+        image = ociread.read_docker_archive(path, spec.ref, work,
                                         check_config=lambda c: check_base_platform(c, platform,
                                                                                    where),
                                         visit=lambda i: scan.visitor(f"base layer {i}"))
@@ -328,57 +201,86 @@ class ImagePlan:
     annotations: dict[str, str]
 
 
+def system_entries(libs: closure.Closure, sysroot: Path, arch: Arch, base: Base | None
+                   ) -> tuple[list[oci.Entry], list[ImageFile]]:
+    """The closure's links and files as layer entries, each with its package. On a base, only
+    the libraries it lacks, put into the base's own folders (its /lib may be a folder where the
+    sysroot has a link, or the other way round)."""
+    owners = closure.dpkg_owners(sysroot)
+    entries: list[oci.Entry] = []
+    files: list[ImageFile] = []
+
+    def add(e: closure.TreeEntry, at: str | None = None) -> None:
+        path = at or e.path
+        pkg = closure.owner_of(owners, sysroot, e.path)
+        package, version = (pkg.package, pkg.version) if pkg else (None, None)
+        if e.kind == "file":
+            entries.append(oci.file_entry(path, e.source))
+            files.append(ImageFile(path, "file", "sysroot", e.path, package, version,
+                                   sha256_file(e.source), e.source.stat().st_size))
+        else:
+            entries.append(oci.Entry(path, "symlink", target=e.target))
+            files.append(ImageFile(path, "symlink", "sysroot", e.path, package, version,
+                                   target=e.target))
+
+    if base is None:
+        for e in libs.entries:
+            add(e)
+        return entries, files
+    dirs = (f"/lib/{arch.multiarch}", f"/usr/lib/{arch.multiarch}", "/lib", "/usr/lib")
+    for lib in (libs.loader, *libs.libraries):
+        name = posixpath.basename(lib.path)
+        if base.tree.has_file(lib.path) or (lib is not libs.loader and any(
+                base.tree.has_file(f"{d}/{name}") for d in dirs)):
+            continue
+        folder = posixpath.dirname(lib.path)
+        folder = base.tree.resolve(folder) or folder
+        real = closure.resolve(sysroot, lib.path)[-1]
+        real_name = posixpath.basename(real.path)
+        add(real, posixpath.join(folder, real_name))
+        if name != real_name:
+            add(closure.TreeEntry(lib.path, "symlink", real_name, real.source),
+                posixpath.join(folder, name))
+    return entries, files
+
+
+def app_entries(app_dir: Path, prefix: str) -> tuple[list[oci.Entry], list[ImageFile]]:
+    """The installed app under `prefix`; a link leaving the app folder is refused."""
+    entries: list[oci.Entry] = [oci.Entry(prefix, "dir", 0o755)]
+    files: list[ImageFile] = []
+    for p in sorted(app_dir.rglob("*")):
+        rel = str(p.relative_to(app_dir))
+        path = f"{prefix}/{rel}"
+        if p.is_symlink():
+            target = p.readlink().as_posix()
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            if target.startswith("/") or not resolved.startswith(prefix + "/"):
+                raise ImageContentError(f"{p} links to {target!r}, outside the app folder: the "
+                                        "image would carry a dangling link")
+            entries.append(oci.Entry(path, "symlink", target=target))
+            files.append(ImageFile(path, "symlink", "app", rel, target=target))
+        elif p.is_dir():
+            entries.append(oci.Entry(path, "dir", 0o755))
+        elif p.is_file():
+            entries.append(oci.file_entry(path, p))
+            files.append(ImageFile(path, "file", "app", rel, sha256=sha256_file(p),
+                                   size=p.stat().st_size))
+    return entries, files
+
+
 def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None) -> ImagePlan:
     arch = inp.target.arch
     prefix = image_def.prefix
-    sysroot = Path(inp.sysroot)
     needed, private, interpreters = closure.app_needed(inp.app_dir, prefix)
     if not needed:
         raise EdgeforgeError(f"no ELF file in {inp.app_dir}: is the app built?")
     if len(interpreters) > 1:
         raise ImageContentError(f"the app's programs ask for different loaders: "
                                 f"{', '.join(sorted(interpreters))}")
-    interpreter = next(iter(interpreters), arch.interpreter)
-    libs = closure.closure(sysroot, arch, needed, interpreter=interpreter, private=private,
-                           extra=image_def.extra_libraries, what=inp.app_name)
-    owners = closure.dpkg_owners(sysroot)
-
-    system: list[oci.Entry] = []
-    files: list[ImageFile] = []
-
-    def from_sysroot(e: closure.TreeEntry, at: str | None = None) -> None:
-        path = at or e.path
-        pkg = closure.owner_of(owners, sysroot, e.path)
-        if e.kind == "file":
-            system.append(oci.file_entry(path, e.source))
-            files.append(ImageFile(path, "file", "sysroot", e.path, pkg and pkg.package,
-                                   pkg and pkg.version, sha256_file(e.source),
-                                   e.source.stat().st_size))
-        else:
-            system.append(oci.Entry(path, "symlink", target=e.target))
-            files.append(ImageFile(path, "symlink", "sysroot", e.path, pkg and pkg.package,
-                                   pkg and pkg.version, target=e.target))
-
-    if base is None:
-        for e in libs.entries:
-            from_sysroot(e)
-    else:
-        # only what the base lacks, put where the base's own folders are (a base's /lib may be
-        # a folder where the sysroot has a link, or the other way round)
-        dirs = (f"/lib/{arch.multiarch}", f"/usr/lib/{arch.multiarch}", "/lib", "/usr/lib")
-        for lib in (libs.loader, *libs.libraries):
-            name = posixpath.basename(lib.path)
-            if base.tree.has_file(lib.path) or (lib is not libs.loader and any(
-                    base.tree.has_file(f"{d}/{name}") for d in dirs)):
-                continue
-            folder = posixpath.dirname(lib.path)
-            folder = base.tree.resolve(folder) or folder
-            real = closure.resolve(sysroot, lib.path)[-1]
-            from_sysroot(real, posixpath.join(folder, posixpath.basename(real.path)))
-            if posixpath.basename(lib.path) != posixpath.basename(real.path):
-                link = closure.TreeEntry(lib.path, "symlink", posixpath.basename(real.path),
-                                         real.source)
-                from_sysroot(link, posixpath.join(folder, posixpath.basename(lib.path)))
+    libs = closure.closure(Path(inp.sysroot), arch, needed,
+                           interpreter=next(iter(interpreters), arch.interpreter),
+                           private=private, extra=image_def.extra_libraries, what=inp.app_name)
+    system, files = system_entries(libs, Path(inp.sysroot), arch, base)
 
     user = image_def.user
     passwd, group = passwd_files(user.name, user.uid, user.gid, user.home,
@@ -391,26 +293,9 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
     for path, data in generated.items():
         system.append(oci.Entry(path, "file", 0o644, data=data))
         files.append(ImageFile(path, "file", "generated", "edgeforge",
-                               sha256=_sha256(data), size=len(data)))
-
-    app: list[oci.Entry] = [oci.Entry(prefix, "dir", 0o755)]
-    for p in sorted(inp.app_dir.rglob("*")):
-        rel = str(p.relative_to(inp.app_dir))
-        path = f"{prefix}/{rel}"
-        if p.is_symlink():
-            target = p.readlink().as_posix()
-            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-            if target.startswith("/") or not resolved.startswith(prefix + "/"):
-                raise ImageContentError(f"{p} links to {target!r}, outside the app folder: the "
-                                        "image would carry a dangling link")
-            app.append(oci.Entry(path, "symlink", target=target))
-            files.append(ImageFile(path, "symlink", "app", rel, target=target))
-        elif p.is_dir():
-            app.append(oci.Entry(path, "dir", 0o755))
-        elif p.is_file():
-            app.append(oci.file_entry(path, p))
-            files.append(ImageFile(path, "file", "app", rel, sha256=sha256_file(p),
-                                   size=p.stat().st_size))
+                               sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
+    app, app_files = app_entries(inp.app_dir, prefix)
+    files += app_files
 
     in_image = {f.path for f in files} | ({p for p in base.tree.entries} if base else set())
     program = image_def.entrypoint[0]
@@ -438,10 +323,6 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
     return ImagePlan(image_def.tag_for(inp.version, inp.board), ref_name,
                      oci.platform_for(arch), layers,
                      tuple(sorted(files, key=lambda f: f.path)), config, annotations)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def merge_env(base_env: Sequence[str], prefix: str, extra: Mapping[str, str],
@@ -476,11 +357,8 @@ def image_labels(inp: ReleaseInput, image_def: ImageDef, system: Sequence[ImageF
     from .shlibdeps import copyright_licence
 
     licences = [image_def.license]
-    deps = inp.manifest.dependencies
-    for pkg in deps.packages if deps else ():
-        name = pkg.ref.split("/", 1)[0]
-        if pkg.context == "host" and name not in image_def.not_shipped:
-            licences += recipe_licenses(inp.project_root / "recipes" / name)
+    for pkg in shipped_packages(inp):
+        licences += recipe_licenses(pkg.recipe_dir)
     for package in sorted({f.package for f in system if f.package}):
         try:
             text = (Path(inp.sysroot) / "usr/share/doc" / package / "copyright").read_text(
@@ -543,7 +421,7 @@ def write_container_image(inp: ReleaseInput, image_def: ImageDef, out_dir: Path,
         if spec is not None and spec.applies_to(inp.board):
             with reporter.step(f"reading the base image {spec.path}"):
                 scan = ContentScan(arch, spec.foreign_elf_allowed,
-                                   oci.TreeIndex(wanted=("/etc/passwd", "/etc/group")))
+                                   ociread.TreeIndex(wanted=("/etc/passwd", "/etc/group")))
                 base = open_base(spec, platform, arch, work, scan)
                 scan.check(inp.board)
         plan = plan_image(inp, image_def, base)
@@ -597,9 +475,9 @@ def write_plan(plan: ImagePlan, inp: ReleaseInput, image_def: ImageDef, out_dir:
         history.append({"created": created, "created_by": f"edgeforge {__version__}: {what}"})
 
     # every layer of our own is read back and scanned (the base's were, when it was read)
-    scan = ContentScan(inp.target.arch)
+    scan = ContentScan(inp.target.arch, elf_keys_under=image_def.prefix)
     for i, blob in enumerate(own):
-        digest, diff_id = oci.layer_digests(layout.blob_path(blob.descriptor.digest), True,
+        digest, diff_id = ociread.layer_digests(layout.blob_path(blob.descriptor.digest), True,
                                             f"layer {i + 1} of {plan.tag}",
                                             visit=scan.visitor(plan.layers[i][0]))
         if (digest, diff_id) != (blob.descriptor.digest, blob.diff_id):

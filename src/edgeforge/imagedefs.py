@@ -112,9 +112,6 @@ class ImageDef(_Frozen):
     extra_libraries: tuple[str, ...] = Field(
         (), description="system libraries the app loads at run time without a DT_NEEDED entry "
         "(e.g. libnss_dns.so.2 for host names); taken from the sysroot with their own closure")
-    not_shipped: tuple[str, ...] = Field(
-        (), description="Conan packages of the graph that are not in the image (test-only), "
-        "left out of the licences label")
     base: BaseSpec | None = Field(None, description="an optional base image (default: none, "
                                   "the image holds only what the app needs)")
 

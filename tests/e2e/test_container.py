@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import container, imagedefs, oci
+from edgeforge import container, imagedefs, imagescan, ociread
 from edgeforge.context import Context
 from edgeforge.manifest import read_manifest
 from edgeforge.model import Arch
-from edgeforge.release import ReleaseInput, app_version
+from edgeforge.release import app_version
+from edgeforge.releaseinput import ReleaseInput
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner
 from edgeforge.samples import sample
@@ -117,7 +118,7 @@ def test_image_is_the_app_and_its_closure_only_and_small(image: container.Contai
 
 
 def test_every_layer_holds_only_aarch64_elf_files_and_no_secret(image: container.ContainerResult):
-    scan = container.ContentScan(Arch.ARM64)
+    scan = imagescan.ContentScan(Arch.ARM64)
     elf = []
 
     def visitor(i: int):
@@ -126,12 +127,12 @@ def test_every_layer_holds_only_aarch64_elf_files_and_no_secret(image: container
         def visit(m, data):
             if data is not None and m.size >= 64:
                 head = data.read(64)
-                elf.append(container.elf_header(head))
+                elf.append(imagescan.elf_header(head))
                 data = _Prefixed(head, data)
             inner(m, data)
         return visit
 
-    oci.read_oci_layout(image.oci_layout, visit=visitor)
+    ociread.read_oci_layout(image.oci_layout, visit=visitor)
     scan.check(BOARD)
     machines = {h[1] for h in elf if h}
     assert machines == {183}, machines  # EM_AARCH64 only, and there are some

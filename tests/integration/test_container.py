@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import container, imagedefs, oci
+from edgeforge import container, imagedefs, imagescan, oci, ociread
 from edgeforge.context import Context
 from edgeforge.errors import DescriptorError
 from edgeforge.manifest import AbiRecord, CompilerRecord, Manifest, SysrootRecord
 from edgeforge.model import Arch
-from edgeforge.release import ReleaseInput
+from edgeforge.releaseinput import ReleaseInput
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner
 from tests.conftest import BUILD, DIST, PROJECT, require_tools
@@ -81,15 +81,15 @@ def release_input(board: str, app: Path, sysroot: Path, epoch: int = EPOCH) -> R
 
 def layer_members(result: container.ContainerResult) -> list[list[str]]:
     """The member names of every layer of the image, in order."""
-    image = oci.read_oci_layout(result.oci_layout)
+    image = ociread.read_oci_layout(result.oci_layout)
     out: list[list[str]] = [[] for _ in image.layers]
-    oci.read_oci_layout(result.oci_layout,
+    ociread.read_oci_layout(result.oci_layout,
                         visit=lambda i: lambda m, _d: out[i - 1].append("/" + m.name))
     return out
 
 
 def config_of(result: container.ContainerResult) -> dict:
-    image = oci.read_oci_layout(result.oci_layout)
+    image = ociread.read_oci_layout(result.oci_layout)
     return image.config
 
 
@@ -190,8 +190,8 @@ def test_skopeo_reads_the_layout_and_the_archive_alike(nx):
 
 def test_every_layer_is_scanned_clean(nx):
     _, r = nx
-    scan = container.ContentScan(Arch.ARM64)
-    oci.read_oci_layout(r.oci_layout, None, oci.platform_for(Arch.ARM64),
+    scan = imagescan.ContentScan(Arch.ARM64)
+    ociread.read_oci_layout(r.oci_layout, None, oci.platform_for(Arch.ARM64),
                         visit=lambda i: scan.visitor(f"layer {i}"))
     scan.check("jetson-nx")
     assert not scan.foreign and not scan.secrets
@@ -213,7 +213,7 @@ def with_base(path: Path, fmt: str, ref: str | None = None) -> imagedefs.ImageDe
 
 def test_image_on_a_base_made_from_the_stand_in_suite(nx, stand_in_base: Path, tmp_path: Path):
     inp, _ = nx
-    base = oci.read_oci_layout(stand_in_base, None, oci.platform_for(Arch.ARM64))
+    base = ociread.read_oci_layout(stand_in_base, None, oci.platform_for(Arch.ARM64))
     r = container.write_container_image(inp, with_base(stand_in_base, "oci"), tmp_path / "out",
                                         runner(tmp_path))
     config = config_of(r)
@@ -241,7 +241,7 @@ def test_the_same_base_from_a_docker_save_archive(nx, stand_in_base: Path, tmp_p
     from edgeforge.hostsetup import DOCKER_SOCK
 
     inp, _ = nx
-    base = oci.read_oci_layout(stand_in_base, None, oci.platform_for(Arch.ARM64))
+    base = ociread.read_oci_layout(stand_in_base, None, oci.platform_for(Arch.ARM64))
     tars = []
     for i, layer in enumerate(base.layers):
         tar = tmp_path / f"l{i}.tar"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import closure, container, imagedefs, oci
+from edgeforge import closure, container, imagedefs, imagescan, oci, ociread
 from edgeforge.errors import DescriptorError, SourceError, UsageError
 from edgeforge.model import Arch
 
@@ -254,14 +254,14 @@ def test_docker_archive_has_the_save_format_and_is_reproducible(tmp_path: Path):
 
 def test_a_base_reads_back_from_both_forms_with_its_files(tmp_path: Path):
     layout, archive = _image(tmp_path)
-    from_layout = oci.read_oci_layout(layout, None, ARM64)
-    from_archive = oci.read_docker_archive(archive, "base:1", tmp_path / "work")
+    from_layout = ociread.read_oci_layout(layout, None, ARM64)
+    from_archive = ociread.read_docker_archive(archive, "base:1", tmp_path / "work")
     assert from_layout.name == "base" and from_archive.name == "base:1"
     assert from_layout.config == from_archive.config
     assert [la.diff_id for la in from_layout.layers] == [la.diff_id for la in from_archive.layers]
-    tree = oci.TreeIndex(wanted=("/etc/passwd",))
-    scan = container.ContentScan(Arch.ARM64, tree=tree)
-    oci.read_oci_layout(layout, None, ARM64, visit=lambda i: scan.visitor(f"base layer {i}"))
+    tree = ociread.TreeIndex(wanted=("/etc/passwd",))
+    scan = imagescan.ContentScan(Arch.ARM64, tree=tree)
+    ociread.read_oci_layout(layout, None, ARM64, visit=lambda i: scan.visitor(f"base layer {i}"))
     assert tree.has_file("/bin/sh") and tree.contents["/etc/passwd"].startswith(b"root:")
 
 
@@ -273,7 +273,7 @@ def test_a_damaged_blob_is_refused(tmp_path: Path):
     layer.chmod(0o644)
     layer.write_bytes(gzip.compress(b"\0" * 1024, mtime=0))
     with pytest.raises(SourceError, match="digest mismatch") as exc:
-        oci.read_oci_layout(layout, None, ARM64)
+        ociread.read_oci_layout(layout, None, ARM64)
     assert exc.value.exit_code == 6
 
 
@@ -285,7 +285,7 @@ def test_digests_that_are_not_sha256_hex_are_refused(tmp_path: Path, digest: str
     index["manifests"][0]["digest"] = digest
     (layout / "index.json").write_text(json.dumps(index))
     with pytest.raises(SourceError, match="is not a sha256 digest"):
-        oci.read_oci_layout(layout, None, ARM64)
+        ociread.read_oci_layout(layout, None, ARM64)
 
 
 def test_a_blob_linking_out_of_the_layout_is_refused(tmp_path: Path):
@@ -297,7 +297,7 @@ def test_a_blob_linking_out_of_the_layout_is_refused(tmp_path: Path):
     blob.unlink()
     blob.symlink_to(outside)
     with pytest.raises(SourceError, match="not a file inside"):
-        oci.read_oci_layout(layout, None, ARM64)
+        ociread.read_oci_layout(layout, None, ARM64)
 
 
 def _hostile_layer(tmp_path: Path, member: tarfile.TarInfo) -> Path:
@@ -318,7 +318,7 @@ def test_hostile_layer_members_refuse_the_image(tmp_path: Path, name, kind, link
     ti.type, ti.linkname = kind, linkname
     ti.size = 1 if kind == tarfile.REGTYPE else 0
     with pytest.raises(SourceError, match=message):
-        oci.layer_digests(_hostile_layer(tmp_path, ti), False, "base layer 1")
+        ociread.layer_digests(_hostile_layer(tmp_path, ti), False, "base layer 1")
 
 
 def test_an_archive_member_climbing_out_is_refused(tmp_path: Path):
@@ -329,15 +329,15 @@ def test_an_archive_member_climbing_out_is_refused(tmp_path: Path):
         ti.size = len(data)
         tf.addfile(ti, io.BytesIO(data))
     with pytest.raises(SourceError, match="leaves the archive"):
-        oci.read_docker_archive(bad, None, tmp_path / "w")
+        ociread.read_docker_archive(bad, None, tmp_path / "w")
 
 
 def test_a_base_of_another_architecture_is_refused_before_its_layers_are_read(tmp_path: Path):
     layout, archive = _image(tmp_path, oci.Platform("linux", "amd64"))
     check = lambda c: container.check_base_platform(c, ARM64, "l4t-base")  # noqa: E731
-    for read in (lambda: oci.read_oci_layout(layout, None, oci.Platform("linux", "amd64"),
+    for read in (lambda: ociread.read_oci_layout(layout, None, oci.Platform("linux", "amd64"),
                                              check_config=check),
-                 lambda: oci.read_docker_archive(archive, None, tmp_path / "w", check_config=check)):
+                 lambda: ociread.read_docker_archive(archive, None, tmp_path / "w", check_config=check)):
         with pytest.raises(DescriptorError, match="is for linux/amd64, the board needs linux/arm64"):
             read()
 
@@ -351,7 +351,7 @@ def test_an_armhf_board_refuses_an_arm_v6_base():
 
 
 def test_tree_index_applies_whiteouts():
-    tree = oci.TreeIndex()
+    tree = ociread.TreeIndex()
     for name, kind, link in [("lib", tarfile.SYMTYPE, "usr/lib"),
                              ("usr/lib/libc.so.6", tarfile.REGTYPE, ""),
                              ("usr/lib/libz.so.1", tarfile.REGTYPE, ""),
@@ -376,12 +376,12 @@ def _elf(cls: int, machine: int, e_type: int = 3, flags: int = 0) -> bytes:
 
 
 def test_foreign_elf_files_are_named():
-    assert container.foreign_elf(_elf(64, 183), Arch.ARM64) is None
-    assert "x86-64" in container.foreign_elf(_elf(64, 62), Arch.ARM64)
-    assert container.foreign_elf(_elf(32, 40, flags=0x400), Arch.ARMHF) is None
-    assert "soft-float" in container.foreign_elf(_elf(32, 40, flags=0), Arch.ARMHF)
-    assert "AArch64" in container.foreign_elf(_elf(64, 183), Arch.ARMHF)
-    assert container.foreign_elf(b"#!/bin/sh\n" + b"\0" * 60, Arch.ARM64) is None
+    assert imagescan.foreign_elf(_elf(64, 183), Arch.ARM64) is None
+    assert "x86-64" in imagescan.foreign_elf(_elf(64, 62), Arch.ARM64)
+    assert imagescan.foreign_elf(_elf(32, 40, flags=0x400), Arch.ARMHF) is None
+    assert "soft-float" in imagescan.foreign_elf(_elf(32, 40, flags=0), Arch.ARMHF)
+    assert "AArch64" in imagescan.foreign_elf(_elf(64, 183), Arch.ARMHF)
+    assert imagescan.foreign_elf(b"#!/bin/sh\n" + b"\0" * 60, Arch.ARM64) is None
 
 
 def test_every_layer_is_scanned_for_foreign_elf_files_and_secrets(tmp_path: Path):
@@ -396,9 +396,9 @@ def test_every_layer_is_scanned_for_foreign_elf_files_and_secrets(tmp_path: Path
              "/etc/signing.asc": pgp, "/usr/lib/libgnutls.so.30": library,
              "/root/.ssh/id_ed25519": b"k", "/lib/firmware/r5.elf": _elf(32, 40)}
     layout, _ = _image(tmp_path, files=files)
-    scan = container.ContentScan(Arch.ARM64, allowed_foreign=("/lib/firmware/*",))
-    oci.read_oci_layout(layout, None, ARM64, visit=lambda i: scan.visitor(f"layer {i}"))
-    with pytest.raises(container.ImageContentError) as exc:
+    scan = imagescan.ContentScan(Arch.ARM64, allowed_foreign=("/lib/firmware/*",))
+    ociread.read_oci_layout(layout, None, ARM64, visit=lambda i: scan.visitor(f"layer {i}"))
+    with pytest.raises(imagescan.ImageContentError) as exc:
         scan.check("jetson-nx")
     text = str(exc.value)
     assert exc.value.exit_code == 5
@@ -408,6 +408,24 @@ def test_every_layer_is_scanned_for_foreign_elf_files_and_secrets(tmp_path: Path
     assert "/root/.ssh/id_ed25519" in text and "firmware" not in text.split("fix:")[0]
     assert "libgnutls" not in text
 
+
+
+def test_embedded_keys_count_in_the_apps_programs_not_in_distribution_libraries(tmp_path: Path):
+    """GnuTLS carries the private keys of its FIPS self-tests, armour, body and all: a library
+    from a distribution package is not a leak; the same bytes in the app's own program are."""
+    key = (b"\0-----BEGIN RSA PRIVATE KEY-----\n"
+           b"MIIEogIBAAKCAQEA6yCv+BLrRP/dMPBXJWK21c0aqxIX6JkODL4K+zlyEURt8/Wp\n"
+           b"-----END RSA PRIVATE KEY-----\n\0")
+    files = {"/usr/lib/aarch64-linux-gnu/libgnutls.so.30": _elf(64, 183) + key,
+             "/opt/edge-infer/bin/edge-infer": _elf(64, 183) + key}
+    layout, _ = _image(tmp_path, files=files)
+    scan = imagescan.ContentScan(Arch.ARM64, elf_keys_under="/opt/edge-infer")
+    ociread.read_oci_layout(layout, None, ARM64, visit=lambda i: scan.visitor(f"layer {i}"))
+    assert scan.secrets == ["/opt/edge-infer/bin/edge-infer (layer 1): holds a private key"]
+    base_scan = imagescan.ContentScan(Arch.ARM64)
+    ociread.read_oci_layout(layout, None, ARM64, visit=lambda i: base_scan.visitor(f"layer {i}"))
+    assert base_scan.secrets == []
+    base_scan.check("jetson-nx")
 
 # ---- users, environment, labels -----------------------------------------------------------------
 def test_passwd_and_group_for_a_bare_image():
@@ -460,9 +478,9 @@ def test_index_holds_one_image_per_platform(tmp_path: Path):
     top = json.loads((layout / "index.json").read_text())["manifests"]
     assert [d["annotations"][oci.REF_NAME] for d in top] == [
         "1.0.0_git1.abc", "1.0.0_git1.abc-jetson-nx", "1.0.0_git1.abc-rpi3-armhf"]
-    nested = oci.read_oci_layout(layout, "1.0.0_git1.abc", oci.platform_for(Arch.ARMHF))
+    nested = ociread.read_oci_layout(layout, "1.0.0_git1.abc", oci.platform_for(Arch.ARMHF))
     assert nested.platform == oci.platform_for(Arch.ARMHF)
-    assert oci.read_oci_layout(layout, "1.0.0_git1.abc", ARM64).platform == ARM64
+    assert ociread.read_oci_layout(layout, "1.0.0_git1.abc", ARM64).platform == ARM64
     again = container.write_index(results, tmp_path / "again")
     assert (again / "index.json").read_bytes() == (layout / "index.json").read_bytes()
 
