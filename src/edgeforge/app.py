@@ -40,6 +40,11 @@ class AppBuild:
         return self.work / "build"
 
 
+def generators_dir(ctx: Context, board: str) -> Path:
+    """Conan's generated files (CMakeDeps' find_package() files) of the app's build."""
+    return ctx.board_dir(board) / "work" / APP_NAME / "build" / "generators"
+
+
 def git_revision(root: Path, runner: Runner) -> str:
     return gitinfo.revision(runner, root, (APP_DIR,))
 

@@ -436,5 +436,6 @@ def sdk(c, board=None, compiler=None, sysroot=None):
         gitinfo.commit_time(runner, ctx.project_root) or 0)
     with ctx.reporter.step(f"writing the SDK for {t.name}"):
         archive = write_sdk(prepared.toolchain.inputs, manifest, ctx.dist_root / t.name,
-                            ctx.board_dir(t.name) / "work", mtime)
+                            ctx.board_dir(t.name) / "work", mtime,
+                            cmake_generators=edge_app.generators_dir(ctx, t.name))
     ctx.reporter.info(sdk_summary(archive))

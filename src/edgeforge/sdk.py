@@ -4,7 +4,8 @@ gcc, qemu-user-static, pkg-config).
 
     edgeforge-sdk-<board>/
       sysroot/            the board's sysroot; the built dependency packages (OpenCV, FFmpeg,
-                          ...) installed into its /usr/local, so find_package(OpenCV) works
+                          ...) installed into its /usr/local, with CMake package files in
+                          /usr/local/lib/cmake/<Name>/, so find_package(OpenCV) works
       toolchain/          toolchain.cmake, meson-cross.ini, conan-*.profile, pkg-config,
                           environment-setup, bin/ (compiler wrappers), pkgconfig/
       relocate-sdk.sh     rewrites the recorded location after unpacking (Buildroot's way)
@@ -171,6 +172,8 @@ def sdk_contents(inp: ToolchainInputs, manifest: Manifest | None,
         mode = 0o755 if name in executable or (name.startswith("bin/")
                                                 and not name.endswith(".cfg")) else 0o644
         files[f"toolchain/{name}"] = (text, mode)
+    cmake_text, cmake_mode = files["toolchain/toolchain.cmake"]
+    files["toolchain/toolchain.cmake"] = (cmake_text + SDK_BUILD_TYPE, cmake_mode)
     # the SDK's environment also finds the packages' libraries when programs run under qemu
     env_text, env_mode = files["toolchain/environment-setup"]
     files["toolchain/environment-setup"] = (env_text.replace(
@@ -202,6 +205,65 @@ def sdk_contents(inp: ToolchainInputs, manifest: Manifest | None,
     if COMPAT_HEADER in render(sdk_inp):
         files[f"toolchain/{COMPAT_HEADER}"] = (render(sdk_inp)[COMPAT_HEADER], 0o644)
     return replace(contents, files=files, copies=copies)
+
+
+# ---- CMake package files -----------------------------------------------------------------
+_DATA_FILE = re.compile(r"^(?P<file>.+)-(?:release|debug|relwithdebinfo|minsizerel)-[^-]+-data\.cmake$")
+_PACKAGE_FOLDER = re.compile(r'set\((?P<name>[^\s)]+)_PACKAGE_FOLDER_[A-Z]+ "(?P<folder>[^"]*)"\)')
+_GLOBAL_TARGET = re.compile(r"add_library\((\S+::\S+) INTERFACE IMPORTED\)")
+#: where a package's CMake files sit in the SDK, relative to /usr/local (CMake's own search
+#: path <prefix>/lib/cmake/<name>*/ under CMAKE_FIND_ROOT_PATH finds them)
+CMAKE_DIR = "lib/cmake"
+FOLDER_FROM_CMAKE_DIR = "${CMAKE_CURRENT_LIST_DIR}/../../.."
+
+
+def cmake_package_files(generators: Path, packages: tuple[SdkPackage, ...]) -> dict[str, str]:
+    """The find_package() files Conan's CMakeDeps wrote for the app's build (the recipes drop
+    the packages' own), made relocatable for the SDK: each package's files go to
+    lib/cmake/<Name>/ (relative to /usr/local) with its Conan package folder replaced by the
+    folder three levels up, where the package is installed. Returns {relative path: text}."""
+    folders = {str(p.folder): p for p in packages}
+    out: dict[str, str] = {}
+    if not generators.is_dir():
+        return out
+    macros = generators / "cmakedeps_macros.cmake"
+    for data in sorted(generators.glob("*-data.cmake")):
+        m = _DATA_FILE.match(data.name)
+        found = _PACKAGE_FOLDER.search(data.read_text(errors="replace"))
+        if not m or not found or found["folder"] not in folders:
+            continue
+        name = m["file"]
+        folder = found["folder"]
+        wanted = [f for f in sorted(generators.glob("*.cmake"))
+                  if f.name.startswith((f"{name}Config", f"{name}Targets", f"{name}-",
+                                        f"{name.lower()}-config", f"Find{name}."))]
+        if macros.is_file():
+            wanted.append(macros)
+        for f in wanted:
+            text = f.read_text(errors="replace").replace(folder, FOLDER_FROM_CMAKE_DIR)
+            out[f"{CMAKE_DIR}/{name}/{f.name}"] = text
+        # projects written against a package's own config file (OpenCV's) use <Name>_LIBS
+        config = f"{CMAKE_DIR}/{name}/{name}Config.cmake"
+        target = _GLOBAL_TARGET.search(out.get(f"{CMAKE_DIR}/{name}/{name}Targets.cmake", ""))
+        if config in out and target:
+            out[config] += (f"\n# edgeforge SDK: the variable {name}'s own config file sets\n"
+                            f"if(NOT DEFINED {name}_LIBS)\n  set({name}_LIBS {target[1]})\n"
+                            "endif()\n")
+    return out
+
+
+#: appended to the SDK's toolchain.cmake: the packages are Release builds, and CMakeDeps'
+#: targets carry their settings for that configuration only
+SDK_BUILD_TYPE = """
+# The SDK's packages (find_package(OpenCV) ...) are Release builds: a build that names no
+# type gets Release, so their targets' settings apply.
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "build type (the SDK's packages are Release)" FORCE)
+endif()
+set(CMAKE_MAP_IMPORTED_CONFIG_DEBUG Release)
+set(CMAKE_MAP_IMPORTED_CONFIG_RELWITHDEBINFO Release)
+set(CMAKE_MAP_IMPORTED_CONFIG_MINSIZEREL Release)
+"""
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -328,11 +390,16 @@ def member_list(root: Path) -> list[dict[str, object]]:
 
 
 def write_sdk(inp: ToolchainInputs, manifest: Manifest | None, dist_dir: Path,
-              work_dir: Path, mtime: int) -> Path:
-    """Stage the SDK and write dist_dir/<archive>; returns the archive's path."""
+              work_dir: Path, mtime: int, cmake_generators: Path | None = None) -> Path:
+    """Stage the SDK and write dist_dir/<archive>; returns the archive's path.
+    `cmake_generators`: the app build's Conan generators folder (CMakeDeps' files)."""
     first = sdk_contents(inp, manifest)
     staging = work_dir / "sdk-staging"
     root = stage_sdk(first, staging)
+    if cmake_generators is not None:
+        usr_local = root / "sysroot" / "usr" / "local"
+        for rel, text in cmake_package_files(cmake_generators, first.packages).items():
+            write_atomic(usr_local / rel, text)
     contents = sdk_contents(inp, manifest, package_pc_files(root / "sysroot", inp))
     for rel, (text, mode) in contents.files.items():  # now with the packages' .pc files
         write_atomic(root / rel, text, mode=mode)

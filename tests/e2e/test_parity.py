@@ -30,6 +30,9 @@ ASAN = BUILD / "host" / "edge-infer-asan"
 DNN_BOX_TOLERANCE = 0.5     # pixels, in 768x576 frames
 DNN_SCORE_TOLERANCE = 0.002
 FRAMES = "24"
+#: HOG's multi-scale search costs about 2 s a frame under qemu: 8 frames (with people in them)
+#: keep the bit-for-bit comparison and save 40 s of the suite
+HOG_FRAMES = "8"
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +56,15 @@ def test_native_build_is_x86_64(native: Path):
 def test_same_detections_on_x86_64_and_aarch64(native: Path, backend: str):
     assert (APP / "bin" / "edge-infer").is_file(), "run the app tests first (invoke build)"
     video = str(samples("vtest.avi"))
-    args = ["--max-frames", FRAMES, video]
+    frames = FRAMES if backend == "dnn" else HOG_FRAMES
+    args = ["--max-frames", frames, video]
     args = ["--model", str(MODEL), *args] if backend == "dnn" else ["--backend", "hog", *args]
     x86 = run_native(native, *args)
     arm = run_app(*args, timeout=1800)
     assert x86.returncode == 0, x86.stderr
     assert arm.returncode == 0, arm.stderr
     a, b = detections(x86.stdout), detections(arm.stdout)
-    assert len(a) == int(FRAMES) and sum(len(f) for f in a) > 0
+    assert len(a) == int(frames) and sum(len(f) for f in a) > 0
     if backend == "hog":
         assert x86.stdout == arm.stdout, compare(a, b, 0, 0)[:5]
     else:

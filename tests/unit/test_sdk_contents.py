@@ -77,3 +77,35 @@ def test_sdk_inputs_drop_build_machine_folders():
     moved = sdk.sdk_toolchain_inputs(inp)
     assert moved.stdcxx_shim == Path("/opt/edgeforge-sdk/jetson-nano/toolchain/stdcxx-compat")
     assert moved.conan_packages_dir is None and moved.qemu == "qemu-aarch64"
+
+
+def test_cmake_package_files_are_relocated_into_the_sdk(tmp_path: Path):
+    """CMakeDeps' files of the app build, for packages the SDK ships: each package's files in
+    lib/cmake/<Name>/ with the Conan cache folder replaced by the install prefix; packages the
+    SDK does not ship are left out."""
+    from edgeforge.sdk import FOLDER_FROM_CMAKE_DIR, SdkPackage, cmake_package_files
+
+    gen = tmp_path / "generators"
+    gen.mkdir()
+    cache = "/cache/conan2/p/b/opencaf8621ae06ef6/p"
+    (gen / "OpenCV-release-armv8-data.cmake").write_text(
+        f'set(opencv_PACKAGE_FOLDER_RELEASE "{cache}")\n'
+        'set(opencv_INCLUDE_DIRS_RELEASE "${opencv_PACKAGE_FOLDER_RELEASE}/include/opencv4")\n')
+    (gen / "OpenCVConfig.cmake").write_text("include(${CMAKE_CURRENT_LIST_DIR}/OpenCVTargets.cmake)\n")
+    (gen / "OpenCVTargets.cmake").write_text("    add_library(opencv::opencv INTERFACE IMPORTED)\n")
+    (gen / "OpenCV-Target-release.cmake").write_text(f"# {cache}/lib\n")
+    (gen / "cmakedeps_macros.cmake").write_text("# macros\n")
+    (gen / "GTest-release-armv8-data.cmake").write_text(
+        'set(googletest_PACKAGE_FOLDER_RELEASE "/cache/other/p")\n')
+    (gen / "GTestConfig.cmake").write_text("# gtest\n")
+    files = cmake_package_files(gen, (SdkPackage("opencv/4.6.0", Path(cache)),))
+    assert sorted(files) == ["lib/cmake/OpenCV/OpenCV-Target-release.cmake",
+                             "lib/cmake/OpenCV/OpenCV-release-armv8-data.cmake",
+                             "lib/cmake/OpenCV/OpenCVConfig.cmake",
+                             "lib/cmake/OpenCV/OpenCVTargets.cmake",
+                             "lib/cmake/OpenCV/cmakedeps_macros.cmake"]
+    data = files["lib/cmake/OpenCV/OpenCV-release-armv8-data.cmake"]
+    assert cache not in data and f'"{FOLDER_FROM_CMAKE_DIR}"' in data
+    assert "/cache" not in "".join(files.values())
+    assert "set(OpenCV_LIBS opencv::opencv)" in files["lib/cmake/OpenCV/OpenCVConfig.cmake"]
+    assert cmake_package_files(tmp_path / "missing", ()) == {}
