@@ -22,7 +22,7 @@ from pathlib import Path
 from . import elfinfo
 from .errors import EdgeforgeError
 from .model import Arch
-from .rootfs import find_in_tree, lib_dirs
+from .rootfs import LinkLoop, find_in_tree, lib_dirs, walk_links
 
 #: symbolic links followed while resolving one path before it counts as a loop (as Linux)
 MAX_LINKS = 40
@@ -77,33 +77,22 @@ def resolve(root: Path, path: str) -> list[TreeEntry]:
 def _walk(root: Path, path: str, strict: bool) -> tuple[list[TreeEntry], str]:
     """Resolve `path` inside `root` like the kernel would with `root` as `/`: the links met
     and the real path. `strict`: a missing component is an error, else it is kept as is."""
-    links: list[TreeEntry] = []
-    parts = deque(p for p in path.split("/") if p)
-    cur = ""  # the resolved prefix: real folders only, never '..'
-    while parts:
-        comp = parts.popleft()
-        if comp == ".":
-            continue
-        if comp == "..":
-            cur = cur.rpartition("/")[0]
-            continue
-        cand = f"{cur}/{comp}"
-        host = root / cand.lstrip("/")
-        if host.is_symlink():
-            if len(links) >= MAX_LINKS:
-                raise ClosureError(f"{path} in {root}: more than {MAX_LINKS} symbolic links "
-                                   "(a loop); repair the tree")
-            target = os.readlink(host)
-            links.append(TreeEntry(cand, "symlink", target, host))
-            if target.startswith("/"):
-                cur = ""
-            parts.extendleft(reversed([p for p in target.split("/") if p]))
-            continue
-        if strict and not host.exists():
-            raise ClosureError(f"{path} in {root}: {cand} does not exist"
-                               + (" (reached through a link)" if links else ""))
-        cur = cand
-    return links, cur or "/"
+
+    def readlink(p: str) -> str | None:
+        host = root / p.lstrip("/")
+        return os.readlink(host) if host.is_symlink() else None
+
+    def exists(p: str, through_link: bool) -> None:
+        if strict and not (root / p.lstrip("/")).exists():
+            raise ClosureError(f"{path} in {root}: {p} does not exist"
+                               + (" (reached through a link)" if through_link else ""))
+
+    try:
+        links, real = walk_links(path, readlink, MAX_LINKS, exists)
+    except LinkLoop:
+        raise ClosureError(f"{path} in {root}: more than {MAX_LINKS} symbolic links "
+                           "(a loop); repair the tree") from None
+    return [TreeEntry(p, "symlink", t, root / p.lstrip("/")) for p, t in links], real
 
 
 def image_path(root: Path, host: Path) -> str:

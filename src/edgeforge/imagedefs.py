@@ -24,10 +24,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import DescriptorError
-from .yamlfile import MAX_BYTES, format_validation_error, load_yaml
+from .yamlfile import parse_model, read_descriptor
 
 IMAGE_FILE = "image.yaml"
 SCHEMA_FILE = "image.schema.json"
@@ -201,26 +200,10 @@ def load(folder: Path) -> ImageDef:
     """Read and validate <folder>/image.yaml (folder: images/<name>)."""
     path = Path(folder) / IMAGE_FILE
     rel = f"{Path(folder).parent.name}/{Path(folder).name}/{IMAGE_FILE}"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DescriptorError(f"missing {rel}: it defines the container image (entry point, "
-                              "user, labels, optional base)") from None
-    except OSError as exc:
-        raise DescriptorError(f"cannot read {rel}: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise DescriptorError(f"{rel}: larger than {MAX_BYTES // 1024} KiB; not an image definition")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DescriptorError(f"{rel}: not UTF-8 text; save it as UTF-8") from None
+    text = read_descriptor(path, rel, "it defines the container image (entry point, user, "
+                           "labels, optional base)", "an image definition")
     return parse(text, rel)
 
 
 def parse(text: str, rel: str) -> ImageDef:
-    doc = load_yaml(text, rel)
-    try:
-        return ImageDef.model_validate(doc.data)
-    except ValidationError as exc:
-        raise DescriptorError(format_validation_error(exc, rel, ImageDef, doc.data,
-                                                      doc.scalars)) from None
+    return parse_model(text, rel, ImageDef)

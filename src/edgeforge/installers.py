@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import elfinfo
 from .errors import DescriptorError
@@ -34,7 +34,7 @@ from .escaping import sh
 from .recipedata import recipe_licenses, recipe_requirement_calls
 from .releaseinput import ReleaseInput
 from .runner import Runner
-from .yamlfile import MAX_BYTES, format_validation_error, load_yaml
+from .yamlfile import parse_model, read_descriptor
 
 INSTALLERS_FILE = "installers.yaml"
 
@@ -146,29 +146,13 @@ def load_installers(project_root: Path, app: str) -> InstallersSpec:
         rel = str(path.relative_to(project_root))
     except ValueError:
         rel = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DescriptorError(f"missing {rel}: it describes the {app} installers "
-                              "(package name, maintainer, service)") from None
-    except OSError as exc:
-        raise DescriptorError(f"cannot read {rel}: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise DescriptorError(f"{rel}: larger than {MAX_BYTES // 1024} KiB; not an installer file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DescriptorError(f"{rel}: not UTF-8 text; save it as UTF-8") from None
+    text = read_descriptor(path, rel, f"it describes the {app} installers (package name, "
+                           "maintainer, service)", "an installer file")
     return parse_installers(text, rel)
 
 
 def parse_installers(text: str, rel: str) -> InstallersSpec:
-    doc = load_yaml(text, rel)
-    try:
-        return InstallersSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        raise DescriptorError(format_validation_error(exc, rel, InstallersSpec, doc.data,
-                                                      doc.scalars)) from None
+    return parse_model(text, rel, InstallersSpec)
 
 
 # ---- the files every installer carries -------------------------------------------------------

@@ -38,6 +38,7 @@ from .oci import (
     check_member,
     digest_hex,
 )
+from .rootfs import LinkLoop, walk_links
 
 _CHUNK = 1 << 20
 
@@ -402,28 +403,14 @@ class TreeIndex:
 
     def resolve(self, path: str) -> str | None:
         """The real path `path` names in the tree (links followed inside it); None for a loop."""
-        parts = [p for p in path.split("/") if p]
-        cur = ""
-        hops = 0
-        while parts:
-            comp = parts.pop(0)
-            if comp == ".":
-                continue
-            if comp == "..":
-                cur = cur.rpartition("/")[0]
-                continue
-            cand = f"{cur}/{comp}"
-            kind, target = self.entries.get(cand, ("", ""))
-            if kind == "symlink":
-                hops += 1
-                if hops > 40:
-                    return None
-                if target.startswith("/"):
-                    cur = ""
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            cur = cand  # a folder, or absent (layers need not list every folder)
-        return cur or "/"
+        def readlink(p: str) -> str | None:
+            kind, target = self.entries.get(p, ("", ""))
+            return target if kind == "symlink" else None
+
+        try:  # a folder may be absent: layers need not list every folder
+            return walk_links(path, readlink, 40)[1]
+        except LinkLoop:
+            return None
 
     def has_file(self, path: str) -> bool:
         real = self.resolve(path)

@@ -8,10 +8,10 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import DescriptorError
-from .yamlfile import format_validation_error, load_yaml
+from .yamlfile import parse_model
 
 DEPS_FILE = "recipes/deps.yml"
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -73,12 +73,7 @@ def _load(path: Path, rel: str, model: type[BaseModel]) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DescriptorError(f"{rel}: cannot be read ({exc}); restore it from git") from None
-    doc = load_yaml(text, rel)
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        raise DescriptorError(format_validation_error(exc, rel, model, doc.data,
-                                                      doc.scalars)) from None
+    return parse_model(text, rel, model)
 
 
 def conandata(recipes_dir: Path, recipe: str) -> ConanData:

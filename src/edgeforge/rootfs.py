@@ -4,6 +4,8 @@ looks, where a library is, which glibc and libstdc++ the tree carries. No buildi
 from __future__ import annotations
 
 import re
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,40 @@ def probe_tree(root: Path, arch: Arch) -> dict[str, Any]:
                           key=lambda s: [int(x) for x in s.split(".") if x.isdigit()])
         out["gcc_version"] = versions[-1] if versions else None
     return out
+
+
+class LinkLoop(Exception):
+    """More symbolic links than a path may pass through."""
+
+
+def walk_links(path: str, readlink: Callable[[str], str | None], max_links: int = 40,
+               check: Callable[[str, bool], None] | None = None
+               ) -> tuple[list[tuple[str, str]], str]:
+    """Resolve `path` in a tree with `/` as its root, as the kernel would: the links met
+    ((path, target) in order) and the real path. `readlink(p)` is p's target, None when p is
+    not a link; `check(p, through_link)` is called for each real component (to refuse missing
+    ones). '..' never leaves the root. Raises LinkLoop past `max_links` links."""
+    links: list[tuple[str, str]] = []
+    parts = deque(p for p in path.split("/") if p)
+    cur = ""  # the resolved prefix: real folders only
+    while parts:
+        comp = parts.popleft()
+        if comp == ".":
+            continue
+        if comp == "..":
+            cur = cur.rpartition("/")[0]
+            continue
+        cand = f"{cur}/{comp}"
+        target = readlink(cand)
+        if target is not None:
+            if len(links) >= max_links:
+                raise LinkLoop(cand)
+            links.append((cand, target))
+            if target.startswith("/"):
+                cur = ""
+            parts.extendleft(reversed([p for p in target.split("/") if p]))
+            continue
+        if check is not None:
+            check(cand, bool(links))
+        cur = cand
+    return links, cur or "/"

@@ -14,7 +14,8 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -305,3 +306,34 @@ def _pattern_hint(key: str) -> str:
         "version": "give the major version only, e.g. \"12\"",
         "suite": "give a Debian suite name such as bullseye",
     }.get(key, "check the documented form in the JSON schema")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_descriptor(path: Path, rel: str, missing: str, what: str) -> str:
+    """A descriptor file's text: size-capped, UTF-8, with one sentence for each way it can be
+    unreadable. `missing` says what the file is for (shown when it does not exist); `what`
+    names its kind (shown when it is too large)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DescriptorError(f"missing {rel}: {missing}") from None
+    except OSError as exc:
+        raise DescriptorError(f"cannot read {rel}: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise DescriptorError(f"{rel}: larger than {MAX_BYTES // 1024} KiB; not {what}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DescriptorError(f"{rel}: not UTF-8 text; save it as UTF-8") from None
+
+
+def parse_model(text: str, rel: str, model: type[M]) -> M:
+    """YAML text validated into `model`; problems become one DescriptorError."""
+    doc = load_yaml(text, rel)
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        raise DescriptorError(format_validation_error(exc, rel, model, doc.data,
+                                                      doc.scalars)) from None

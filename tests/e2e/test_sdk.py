@@ -177,9 +177,7 @@ def test_cmake_project_with_assembly(board: Board, archives, tmp_path: Path):
     sh(f'cmake -S build/cmake -B "{build}" -G Ninja -DZSTD_BUILD_TESTS=ON '
        f'-DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="{board.toolchain}/toolchain.cmake" '
        f'-DZSTD_FULLBENCH_FLAGS=-i0 -DCMAKE_PROJECT_zstd_INCLUDE="{by_path}"', src, log)
-    # what is installed and tested (not fuzzer, zstreamtest, paramgrill: nothing runs them)
-    sh(f'cmake --build "{build}" -v --target libzstd_shared libzstd_static zstd fullbench', src,
-       log)
+    sh(f'cmake --build "{build}" -v', src, log)
     asm = next(build.rglob("huf_decompress_amd64.S.o"))
     assert machine(asm) == "EM_AARCH64", "the .S file was assembled for another machine"
     assert machine(build / "programs/zstd") == "EM_AARCH64"
