@@ -58,7 +58,11 @@ def test_same_detections_on_x86_64_and_aarch64(native: Path, backend: str):
     video = str(samples("vtest.avi"))
     frames = FRAMES if backend == "dnn" else HOG_FRAMES
     args = ["--max-frames", frames, video]
-    args = ["--model", str(MODEL), *args] if backend == "dnn" else ["--backend", "hog", *args]
+    # HOG on one OpenCV thread: one CI run (of many) saw a different score for the same box
+    # on x86_64 with OpenCV's default threads, never reproduced in 72 reruns (native and
+    # qemu, loaded and idle); the only order that varies between runs is the threads' order
+    args = ["--model", str(MODEL), *args] if backend == "dnn" else [
+        "--backend", "hog", "--threads", "1", *args]
     x86 = run_native(native, *args)
     arm = run_app(*args, timeout=1800)
     assert x86.returncode == 0, x86.stderr
