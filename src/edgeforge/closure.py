@@ -231,17 +231,37 @@ def _real_dir(root: Path, folder: str) -> str:
         return folder
 
 
-def dpkg_versions(root: Path) -> dict[str, str]:
-    """Installed package -> version, from the tree's var/lib/dpkg/status."""
+@dataclass(frozen=True)
+class DpkgPackage:
+    name: str
+    version: str
+    architecture: str
+    source: str           # the Debian source package it was built from
+    source_version: str
+
+
+def dpkg_status(root: Path) -> dict[str, DpkgPackage]:
+    """Installed packages of the tree's var/lib/dpkg/status (empty without one)."""
     from debian.deb822 import Deb822
 
     status = Path(root) / "var/lib/dpkg/status"
-    out: dict[str, str] = {}
+    out: dict[str, DpkgPackage] = {}
     try:
         with open(status, encoding="utf-8", errors="replace") as fh:
             for para in Deb822.iter_paragraphs(fh, use_apt_pkg=False):
-                if para.get("Status", "").endswith(" installed") and "Package" in para:
-                    out[para["Package"]] = para.get("Version", "")
+                name = para.get("Package")
+                if not name or not para.get("Status", "").endswith(" installed"):
+                    continue
+                version = para.get("Version", "")
+                # "Source: gcc-10 (10.2.1-6)": the source's own version when it differs
+                source = para.get("Source", name).split()
+                out[name] = DpkgPackage(name, version, para.get("Architecture", ""), source[0],
+                                        source[1].strip("()") if len(source) > 1 else version)
     except OSError:
         return {}
     return out
+
+
+def dpkg_versions(root: Path) -> dict[str, str]:
+    """Installed package -> version, from the tree's var/lib/dpkg/status."""
+    return {name: p.version for name, p in dpkg_status(root).items()}

@@ -205,15 +205,16 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
     "sign-key": "gpg key (id or fingerprint) to sign SHA256SUMS with "
                 "(default: EDGEFORGE_SIGNING_KEY; unsigned without one)",
     "check-reproducible": "build the release a second time in another folder and compare",
+    "sdk": "also ship the board's SDK archive (as `invoke sdk` writes it), listed in the SBOM",
     "dry-run": "print the plan, do nothing",
 })
 @handled
-def release(c, board=None, version=None, sign_key=None, check_reproducible=False,
+def release(c, board=None, version=None, sign_key=None, check_reproducible=False, sdk=False,
             dry_run=False):
     """Build what is not up to date, then write dist/<board>/<version>/ (image, installers,
     SBOM, legal/, SHA256SUMS, release.json)."""
     ctx = _ctx()
-    opts = ReleaseOptions(version=version, sign_key=sign_key)
+    opts = ReleaseOptions(version=version, sign_key=sign_key, sdk=bool(sdk))
     targets = [_target(ctx, b) for b in (board or [None])]
     if dry_run:
         for t in targets:

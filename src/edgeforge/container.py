@@ -354,18 +354,13 @@ def licence_expression(licences: Sequence[str]) -> str:
 def image_labels(inp: ReleaseInput, image_def: ImageDef, system: Sequence[ImageFile],
                  base: Base | None) -> dict[str, str]:
     from .recipedata import recipe_licenses
-    from .shlibdeps import copyright_licence
+    from .shlibdeps import package_licence
 
     licences = [image_def.license]
     for pkg in shipped_packages(inp):
         licences += recipe_licenses(pkg.recipe_dir)
     for package in sorted({f.package for f in system if f.package}):
-        try:
-            text = (Path(inp.sysroot) / "usr/share/doc" / package / "copyright").read_text(
-                errors="replace")
-        except OSError:
-            continue
-        licences += [lic for lic in [copyright_licence(text)] if lic]
+        licences += [lic for lic in [package_licence(Path(inp.sysroot), package)] if lic]
     t = inp.target
     labels: dict[str, str] = {}
     if base is not None:

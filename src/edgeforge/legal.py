@@ -21,9 +21,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from debian.deb822 import Deb822
-
 from . import shlibdeps
+from .closure import dpkg_status
 from .context import Context
 from .fsutil import verify_sha256, write_atomic
 from .recipedata import recipe_licenses
@@ -68,20 +67,7 @@ def conan_entries(inp: ReleaseInput, ctx: Context) -> list[LegalEntry]:
 
 def debian_sources(sysroot: Path) -> dict[str, tuple[str, str]]:
     """Binary package -> (source package, source version), from the sysroot's dpkg status."""
-    status = sysroot / "var" / "lib" / "dpkg" / "status"
-    out: dict[str, tuple[str, str]] = {}
-    if not status.is_file():
-        return out
-    with open(status, encoding="utf-8", errors="replace") as fh:
-        for para in Deb822.iter_paragraphs(fh):
-            name, version = para.get("Package"), para.get("Version", "")
-            if not name:
-                continue
-            source = para.get("Source", name).split()
-            # "Source: gcc-10 (10.2.1-6)": the source's own version when it differs
-            src_version = source[1].strip("()") if len(source) > 1 else version
-            out[name] = (source[0], src_version)
-    return out
+    return {name: (p.source, p.source_version) for name, p in dpkg_status(sysroot).items()}
 
 
 def system_entries(inp: ReleaseInput, runner: Runner) -> list[LegalEntry]:

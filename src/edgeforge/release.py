@@ -42,6 +42,7 @@ _VERSION = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
 class ReleaseOptions:
     version: str | None = None       # None: from git
     sign_key: str | None = None      # a gpg key id; None: EDGEFORGE_SIGNING_KEY or unsigned
+    sdk: bool = False                # also ship the board's SDK archive (listed in the SBOM)
 
 
 def app_version(project_root: Path) -> str:
@@ -146,6 +147,16 @@ class ReleaseSteps:
             return self._into(kind, lambda out: writer(inp, out, self.bb.runner))
         return action
 
+    def sdk(self, ex: Execution) -> Path:
+        from .app import generators_dir
+        from .sdk import write_sdk
+
+        inputs = ex["toolchain"].toolchain.inputs
+        manifest = self.input(ex).manifest
+        return self._into("sdk", lambda out: write_sdk(
+            inputs, manifest, out, self.bb.bdir / "work", self.epoch,
+            cmake_generators=generators_dir(self.ctx, self.t.name)))
+
     def sbom(self, ex: Execution) -> Path:
         inp = self.input(ex)
         return self._into("sbom", lambda out: releasesbom.write(
@@ -178,7 +189,7 @@ class ReleaseSteps:
         return tuple(self.t.board.spec.installers)
 
     def shipped_steps(self) -> tuple[str, ...]:
-        return ("image", *self.installers())
+        return ("image", *self.installers(), *(("sdk",) if self.opts.sdk else ()))
 
     def steps(self) -> list[Step]:
         root = self.ctx.project_root
@@ -194,6 +205,11 @@ class ReleaseSteps:
             steps.append(Step(kind, f".{kind} installer", self.installer(kind),
                               inputs={**common, "images": images}, needs=("app", "manifest"),
                               outputs=(w / kind,), load=lambda ex, k=kind: w / k))
+        if self.opts.sdk:
+            steps.append(Step("sdk", f"SDK archive for {self.t.name} (sysroot with the packages, "
+                              "toolchain files, environment script)", self.sdk, inputs=common,
+                              needs=("toolchain", "deps", "app", "manifest"),
+                              outputs=(w / "sdk",), load=lambda ex: w / "sdk"))
         steps += [
             Step("sbom", "CycloneDX SBOM of everything that ships", self.sbom,
                  inputs=common, needs=("deps", *self.shipped_steps()),

@@ -7,6 +7,8 @@
 - every system library the app loads from the device's OS, with its Debian package, version
   and licence from the sysroot's dpkg database, and the libraries copied from the sysroot into
   the container image;
+- with `--sdk`, the SDK archive and what it holds: every Debian package of its sysroot and
+  every Conan package installed into it;
 - the runtime dependency graph (who needs whom, from DT_NEEDED);
 - the board, its ABI ceiling, compiler, sysroot and the commit, as metadata properties.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import shlibdeps
+from .closure import dpkg_status
 from .container import ImageFile, read_result
 from .context import Context
 from .fsutil import sha256_file
@@ -89,7 +92,7 @@ def system_components(inp: ReleaseInput, runner: Runner,
                       image_files: list[ImageFile]) -> list[Component]:
     """One component per Debian package of the sysroot that the app loads or the container
     image carries."""
-    arch = {"arm64": "arm64", "armhf": "armhf"}.get(inp.target.arch.value, inp.target.arch.value)
+    arch = deb_arch(inp)
     by_pkg: dict[str, dict] = {}
     for lib in shlibdeps.system_libraries(inp, runner):
         e = by_pkg.setdefault(lib.package, {"version": lib.version, "licence": lib.licence,
@@ -116,15 +119,68 @@ def system_components(inp: ReleaseInput, runner: Runner,
     return out
 
 
+def deb_arch(inp: ReleaseInput) -> str:
+    return {"arm64": "arm64", "armhf": "armhf"}.get(inp.target.arch.value, inp.target.arch.value)
+
+
+def sdk_components(inp: ReleaseInput, sdk_dir: Path, have: set[str]) -> list[Component]:
+    """The SDK archive, and what it holds that the SBOM does not list yet: the Debian packages
+    of its sysroot and the Conan packages installed into it (test-only ones such as
+    googletest included: the SDK ships them). The archive's component uses them all."""
+    from .sdk import packages_from_manifest
+
+    archives = sorted(sdk_dir.glob("*.tar.gz"))
+    if len(archives) != 1:
+        raise ValueError(f"{sdk_dir}: expected one SDK archive, found {len(archives)}")
+    archive = archives[0]
+    out: list[Component] = []
+    uses: list[str] = []
+    for pkg in packages_from_manifest(inp.manifest):
+        name, version = _name_version(pkg.ref)
+        ref = f"conan:{name}"
+        uses.append(ref)
+        if ref not in have:
+            out.append(Component(
+                ref=ref, name=name, version=version, kind="library",
+                purl=f"pkg:conan/{name}@{version}",
+                licenses=recipe_licenses(inp.project_root / "recipes" / name),
+                properties=(("edgeforge:in", "sdk"),)))
+    arch = deb_arch(inp)
+    for name, pkg in sorted(dpkg_status(inp.sysroot).items()):
+        ref = f"deb:{name}"
+        uses.append(ref)
+        if ref not in have:
+            licence = shlibdeps.package_licence(inp.sysroot, name)
+            out.append(Component(
+                ref=ref, name=name, version=pkg.version, kind="library",
+                purl=f"pkg:deb/debian/{quote(name)}@{quote(pkg.version)}"
+                     f"?arch={quote(pkg.architecture or arch)}",
+                licenses=(licence,) if licence else (),
+                supplier="Debian (the board's stand-in sysroot " + inp.target.sysroot.name + ")",
+                properties=(("edgeforge:origin", "sysroot"), ("edgeforge:in", "sdk"),
+                            ("edgeforge:source", f"{pkg.source} {pkg.source_version}"))))
+    name = archive.name.removesuffix(".tar.gz")
+    out.append(Component(
+        ref=f"sdk:{name}", name=name, version=inp.version, kind="file",
+        description=f"board SDK for {inp.target.name}: the sysroot with the built packages, "
+                    "toolchain files and environment script",
+        files=((archive.name, sha256_file(archive)),), uses=tuple(sorted(set(uses))),
+        properties=(("edgeforge:sysroot", inp.target.sysroot.name),)))
+    return out
+
+
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
           shipped: dict[str, Path]) -> Path:
     image = shipped.get("image")
     image_files = read_result(image).system_files() if image else []
     t = inp.target
+    components = [model_component(inp), *conan_components(inp),
+                  *system_components(inp, runner, image_files)]
+    if "sdk" in shipped:
+        components += sdk_components(inp, shipped["sdk"], {c.ref for c in components})
     spec = make_spec(
         app_component(inp),
-        [model_component(inp), *conan_components(inp),
-         *system_components(inp, runner, image_files)],
+        components,
         inp.source_date_epoch,
         properties=(("edgeforge:board", t.name), ("edgeforge:arch", t.arch.value),
                     ("edgeforge:triple", t.triple),

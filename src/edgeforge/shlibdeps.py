@@ -353,7 +353,7 @@ def analyse(inp: ReleaseInput, runner: Runner, *, pkgroot: Path | None = None,
         pkg = pkg_of[soname]
         libraries.append(SystemLibrary(
             soname=soname, path=found[soname], package=pkg, version=versions.get(pkg, ""),
-            licence=_licence(sysroot, pkg), needed_by=tuple(sorted(users)),
+            licence=package_licence(sysroot, pkg), needed_by=tuple(sorted(users)),
             symbol_versions=tuple(sorted(symvers, key=_version_key))))
     return SystemDeps(depends=depends, libraries=tuple(libraries),
                       private=tuple(sorted(private)))
@@ -374,8 +374,9 @@ def _real(sysroot: Path, path: str) -> str:
         return path
 
 
-def _licence(sysroot: Path, package: str) -> str | None:
-    f = sysroot / "usr/share/doc" / package / "copyright"
+def package_licence(sysroot: Path, package: str) -> str | None:
+    """A sysroot package's licence, from its /usr/share/doc/<package>/copyright."""
+    f = Path(sysroot) / "usr/share/doc" / package / "copyright"
     try:
         return copyright_licence(f.read_text(errors="replace"))
     except OSError:

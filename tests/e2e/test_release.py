@@ -14,7 +14,7 @@ import pytest
 
 from edgeforge.sbom import validate
 from tests.conftest import BUILD, DIST, run_invoke
-from tests.e2e.conftest import build_board
+from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
@@ -25,7 +25,7 @@ EPOCH = "1700000000"
 @pytest.fixture(scope="module")
 def released() -> Path:
     build_board(BOARD, smoke_only=False)
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION,
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
                    env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     folder = DIST / BOARD / VERSION
@@ -75,14 +75,44 @@ def test_sbom_lists_what_ships_and_validates(released: Path):
     assert src["hashes"][0]["content"] == \
         "d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176"
     assert "ffmpeg 7:5.1.9-0+deb12u1" in src["comment"]
-    assert "conan:googletest" not in comps  # a test-only requirement does not ship
+    # a test-only requirement is not part of the app (only of the SDK, which ships it)
+    assert "conan:googletest" not in graph_of(doc)["app:edge-infer"]
+    assert {"name": "edgeforge:in", "value": "sdk"} in comps["conan:googletest"]["properties"]
     assert comps["model:pedestrian-grid.onnx"]["type"] == "machine-learning-model"
     system = [c for ref, c in comps.items() if ref.startswith("deb:")]
     assert any(c["name"] == "libc6" and c["purl"].endswith("?arch=arm64") for c in system)
-    graph = {d["ref"]: set(d.get("dependsOn", [])) for d in doc["dependencies"]}
+    graph = graph_of(doc)
     assert {"conan:opencv", "conan:ffmpeg", "model:pedestrian-grid.onnx"} <= graph["app:edge-infer"]
     assert "conan:ffmpeg" in graph["conan:opencv"]
     assert "password" not in text.lower() and "token" not in text.lower()
+
+
+def graph_of(doc: dict) -> dict[str, set[str]]:
+    return {d["ref"]: set(d.get("dependsOn", [])) for d in doc["dependencies"]}
+
+
+def test_sdk_ships_and_the_sbom_lists_what_it_holds(released: Path):
+    """`--sdk`: the SDK archive is in the release, and the SBOM lists it with its digest,
+    every Debian package of its sysroot and the Conan packages installed into it."""
+    archive = released / f"edgeforge-sdk-{BOARD}.tar.gz"
+    assert archive.is_file()
+    doc = json.loads((released / "sbom.cdx.json").read_text())
+    comps = {c["bom-ref"]: c for c in doc["components"]}
+    sdk = comps[f"sdk:edgeforge-sdk-{BOARD}"]
+    assert sdk["type"] == "file"
+    files = [p["value"] for p in sdk["properties"] if p["name"] == "edgeforge:file"]
+    assert files == [f"{archive.name} sha256:{hashlib.sha256(archive.read_bytes()).hexdigest()}"]
+    holds = graph_of(doc)[sdk["bom-ref"]]
+    assert {"conan:opencv", "conan:ffmpeg", "conan:googletest", "deb:libc6",
+            "deb:libc6-dev"} <= holds
+    status = (sysroot_of(BOARD) / "var/lib/dpkg/status").read_text()
+    installed = {para.split("\n", 1)[0].removeprefix("Package: ")
+                 for para in status.split("\n\n")
+                 if para.startswith("Package: ") and "\nStatus: install ok installed" in para}
+    assert {h.removeprefix("deb:") for h in holds if h.startswith("deb:")} == installed
+    dev = comps["deb:libc6-dev"]
+    assert dev["purl"].startswith("pkg:deb/debian/libc6-dev@") and \
+        {"name": "edgeforge:in", "value": "sdk"} in dev["properties"]
 
 
 def test_legal_has_licence_texts_and_copyleft_sources(released: Path):
@@ -101,7 +131,7 @@ def test_legal_has_licence_texts_and_copyleft_sources(released: Path):
 
 def test_second_release_changes_nothing(released: Path):
     before = {p: p.read_bytes() for p in released.rglob("*") if p.is_file()}
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION,
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
                    env={"SOURCE_DATE_EPOCH": EPOCH})
     assert r.returncode == 0, r.stderr
     assert "[up to date] release" in r.stdout and "0 steps ran" in r.stdout
@@ -110,7 +140,7 @@ def test_second_release_changes_nothing(released: Path):
 
 def test_failed_release_keeps_the_previous_one(released: Path):
     before = {p: p.read_bytes() for p in released.rglob("*") if p.is_file()}
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sign-key",
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk", "--sign-key",
                    "nobody@example.invalid", env={"SOURCE_DATE_EPOCH": EPOCH,
                                                   "GNUPGHOME": str(BUILD / "no-such-gnupg")})
     assert r.returncode == 4, r.stdout[-2000:] + r.stderr[-2000:]
@@ -130,7 +160,7 @@ def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_
                     "edgeforge test <test@example.invalid>", "ed25519", "sign", "never"],
                    env=env, check=True, capture_output=True)
     before = {p.relative_to(released): p.read_bytes() for p in released.rglob("*") if p.is_file()}
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION,
+    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
                    "--sign-key", "test@example.invalid",
                    env={"SOURCE_DATE_EPOCH": EPOCH, "GNUPGHOME": str(home)}, timeout=3600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
