@@ -41,6 +41,14 @@ class EdgeInferConan(ConanFile):
         launcher = self.conf.get("user.edge_infer:compiler_launcher")
         if launcher:
             tc.cache_variables["CMAKE_CXX_COMPILER_LAUNCHER"] = str(launcher)
+        # no checkout or build path reaches the binaries (__FILE__ in assertions, debug info):
+        # the same sources give the same bytes from any checkout and any build folder
+        # (ccache, with a base dir, hands the compiler paths relative to the build folder)
+        maps = [f"-ffile-prefix-map={self.source_folder}=.",
+                f"-ffile-prefix-map={os.path.relpath(self.source_folder, self.build_folder)}=.",
+                f"-ffile-prefix-map={self.build_folder}=build"]
+        tc.extra_cflags += maps
+        tc.extra_cxxflags += maps
         core = self.dependencies["opencv"].cpp_info.components["core"]
         if core.resdirs:
             tc.cache_variables["EDGE_INFER_CASCADE_DIR"] = os.path.join(core.resdirs[0], "haarcascades")

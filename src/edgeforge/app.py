@@ -99,6 +99,9 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         confs["user.edge_infer:compiler_launcher"] = "ccache"
         env = {**env, **ccache_env(ctx.ccache_dir)}  # the cache every other build uses
     rmtree(work / "runtime")
+    # the step runs because an input changed: configure afresh (CMake applies the toolchain's
+    # and Conan's flags only when it first configures a tree); the objects stay for ccache
+    (work / "build" / "CMakeCache.txt").unlink(missing_ok=True)
     with ctx.reporter.step(f"building {name} for {board}"):
         runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),
                    env=env, what=f"build {name} for {board}", log_name=f"conan-build-{name}",

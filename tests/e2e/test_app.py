@@ -104,6 +104,17 @@ def test_build_installs_a_gated_aarch64_app(built: dict):
     assert MODEL.is_file() and MODEL.stat().st_size < 10 * 1024 * 1024
 
 
+def test_no_checkout_build_or_cache_path_in_the_program(built: dict):
+    """The app's own program carries no path of the machine that built it (assertion messages'
+    __FILE__, debug info): prefix maps for the checkout and the build folder. (OpenCV's
+    libraries still carry their Conan build folder: the recipes need the same maps.)"""
+    data = (BUILD / BOARD / "edge-infer" / "bin" / "edge-infer").read_bytes()
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD)
+    for path in (PROJECT, BUILD, ctx.conan_home):
+        assert str(path).encode() not in data, f"{path} is in the program"
+    assert b"apps/edge-infer/src/" not in data and b"./src/postprocess.cpp" in data
+
+
 def test_invoke_test_runs_ctest_and_a_smoke_run_under_qemu(built: dict):
     r = run_invoke("test", "--board", BOARD, "--frames", "12")
     assert r.returncode == 0, r.stdout + r.stderr

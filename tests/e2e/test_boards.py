@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from edgeforge.fsutil import sha256_file
 from edgeforge.model import version_tuple
-from tests.conftest import BUILD, copy_project, run_invoke
+from tests.conftest import BUILD, PROJECT, copy_project, run_invoke
 from tests.e2e.conftest import BOARDS, build_board
 
 pytestmark = pytest.mark.e2e
@@ -92,6 +93,30 @@ def test_output_is_reproducible_across_checkouts(tmp_path: Path):
     theirs = json.loads((other / "build/jetson-nx/manifest.json").read_text())
     ours = {a["path"]: a["sha256"] for a in manifest["artifacts"] if a["role"] == "smoke"}
     assert ours == {a["path"]: a["sha256"] for a in theirs["artifacts"] if a["role"] == "smoke"}
+
+
+def test_app_from_another_checkout_and_build_folder_is_byte_identical(tmp_path: Path):
+    """The inference app and its libraries, rebuilt from a copy of the checkout (its git
+    state included: --version names the revision) into another build folder: the same bytes,
+    so no checkout or build path reaches the binaries."""
+    import json
+
+    manifest = build_board("jetson-nx", smoke_only=False)
+    other = tmp_path / "elsewhere"
+    shutil.copytree(PROJECT, other, symlinks=True,
+                    ignore=shutil.ignore_patterns(".venv", "build", "dist", "__pycache__",
+                                                  ".pytest_cache", ".ruff_cache"))
+    r = run_invoke("build", "--board", "jetson-nx", cwd=other,
+                   env={"EDGEFORGE_BUILD_DIR": str(tmp_path / "b")})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    theirs = json.loads((tmp_path / "b/jetson-nx/manifest.json").read_text())
+
+    def app(m: dict) -> dict[str, str]:
+        return {a["path"]: a["sha256"] for a in m["artifacts"] if a["role"] == "app"}
+
+    assert app(theirs) and app(theirs) == app(manifest)
+    assert (tmp_path / "b/jetson-nx/edge-infer/bin/edge-infer").read_bytes() == \
+        (BUILD / "jetson-nx/edge-infer/bin/edge-infer").read_bytes()
 
 
 def test_run_refuses_a_host_program():
