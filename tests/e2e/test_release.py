@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge.sbom import validate
-from tests.conftest import BUILD, DIST, run_invoke
+from tests.conftest import BUILD, DIST, PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -113,6 +113,52 @@ def test_sdk_ships_and_the_sbom_lists_what_it_holds(released: Path):
     dev = comps["deb:libc6-dev"]
     assert dev["purl"].startswith("pkg:deb/debian/libc6-dev@") and \
         {"name": "edgeforge:in", "value": "sdk"} in dev["properties"]
+
+
+def test_two_boards_sboms_differ_where_the_boards_do(released: Path, tmp_path: Path):
+    """rpi4 (gcc 12, bookworm) against jetson-nx (clang 14, bullseye): the same app and Conan
+    packages, other binaries of them, other system libraries; the SBOM says so."""
+    from edgeforge import releasesbom
+    from edgeforge.context import Context
+    from edgeforge.manifest import read_manifest
+    from edgeforge.releaseinput import ReleaseInput
+    from edgeforge.report import Reporter
+    from edgeforge.runner import Runner
+
+    build_board("rpi4", smoke_only=False)
+    nx = json.loads((released / "sbom.cdx.json").read_text())
+    nx_props = {p["name"]: p["value"] for p in nx["metadata"]["properties"]}
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD)
+    manifest = read_manifest(BUILD / "rpi4")
+    assert manifest is not None
+    inp = ReleaseInput(target=ctx.catalog.resolve("rpi4", env={}), manifest=manifest,
+                       app_dir=BUILD / "rpi4" / "edge-infer", sysroot=sysroot_of("rpi4"),
+                       project_root=PROJECT, version=VERSION,
+                       revision=nx_props["edgeforge:revision"], source_date_epoch=int(EPOCH),
+                       mirror_dir=ctx.mirror_dir)
+    path = releasesbom.write(inp, ctx, Runner(Reporter(quiet=True), tmp_path / "logs"),
+                             tmp_path / "rpi4.cdx.json", shipped={})
+    rpi = json.loads(path.read_text())
+    assert validate(path.read_text()) == []
+    rpi_props = {p["name"]: p["value"] for p in rpi["metadata"]["properties"]}
+    assert (nx_props["edgeforge:board"], rpi_props["edgeforge:board"]) == ("jetson-nx", "rpi4")
+    assert nx_props["edgeforge:compiler"] != rpi_props["edgeforge:compiler"]
+    assert rpi_props["edgeforge:abi-ceiling"].startswith("GLIBC_2.36")
+
+    def comps(doc: dict) -> dict[str, dict]:
+        return {c["bom-ref"]: c for c in doc["components"]}
+
+    a, b = comps(nx), comps(rpi)
+    assert a["conan:opencv"]["version"] == b["conan:opencv"]["version"] == "4.6.0"
+
+    def prop(c: dict, name: str) -> str:
+        return next(p["value"] for p in c["properties"] if p["name"] == name)
+
+    assert prop(a["conan:opencv"], "edgeforge:package_id") != \
+        prop(b["conan:opencv"], "edgeforge:package_id")
+    assert a["deb:libc6"]["version"].startswith("2.31") and \
+        b["deb:libc6"]["version"].startswith("2.36")
+    assert nx["serialNumber"] != rpi["serialNumber"]
 
 
 def test_legal_has_licence_texts_and_copyleft_sources(released: Path):
