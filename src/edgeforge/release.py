@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, container, debpkg, gitinfo, imagedefs, legal, releasesbom, rpmpkg, runinstaller
+from .app import generators_dir
 from .errors import EdgeforgeError, UsageError
 from .fsutil import sha256_file, write_atomic, write_json
 from .manifest import read_manifest
 from .releaseinput import APP_NAME, ReleaseInput, normalise_times
 from .runner import Runner
+from .sdk import write_sdk
 from .steps import Execution, Step, publish, staged, tree_digest
 
 if TYPE_CHECKING:
@@ -148,9 +150,6 @@ class ReleaseSteps:
         return action
 
     def sdk(self, ex: Execution) -> Path:
-        from .app import generators_dir
-        from .sdk import write_sdk
-
         inputs = ex["toolchain"].toolchain.inputs
         manifest = self.input(ex).manifest
         return self._into("sdk", lambda out: write_sdk(

@@ -27,6 +27,7 @@ from .recipedata import recipe_licenses
 from .releaseinput import APP_NAME, ReleaseInput, shipped_packages
 from .runner import Runner
 from .sbom import Component, SourceArchive, make_spec, write_sbom
+from .sdk import packages_from_manifest
 
 MODEL_FILE = "pedestrian-grid.onnx"
 
@@ -127,8 +128,6 @@ def sdk_components(inp: ReleaseInput, sdk_dir: Path, have: set[str]) -> list[Com
     """The SDK archive, and what it holds that the SBOM does not list yet: the Debian packages
     of its sysroot and the Conan packages installed into it (test-only ones such as
     googletest included: the SDK ships them). The archive's component uses them all."""
-    from .sdk import packages_from_manifest
-
     archives = sorted(sdk_dir.glob("*.tar.gz"))
     if len(archives) != 1:
         raise ValueError(f"{sdk_dir}: expected one SDK archive, found {len(archives)}")

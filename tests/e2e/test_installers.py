@@ -12,6 +12,7 @@ are exercised with the jetson-nx build (the atlas500 board shares its sysroot).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -261,6 +262,13 @@ def test_deb_lintian_reports_no_error(made, runner):
     assert not unexplained, f"lintian warnings without an explanation: {unexplained}"
 
 
+def deb_member(deb: Path, part: str, name: str) -> str:
+    """A file of a .deb's control (--ctrl-tarfile) or data (--fsys-tarfile) part, as text."""
+    tar = subprocess.run(["dpkg-deb", part, str(deb)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        return tf.extractfile(name).read().decode()
+
+
 def test_deb_contents_and_service_unit(made):
     listing = subprocess.run(["dpkg-deb", "-c", str(made["deb"])], capture_output=True,
                              text=True, check=True).stdout
@@ -269,26 +277,9 @@ def test_deb_contents_and_service_unit(made):
     assert "./usr/bin/edge-infer -> /opt/edge-infer/bin/edge-infer" in listing
     owners = {line.split()[1] for line in listing.splitlines()}
     assert owners == {"root/root"}
-    with_conffiles = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(made["deb"])],
-                                    capture_output=True, check=True).stdout
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    ctl = tmp / f"ctl-{os.getpid()}.tar"
-    ctl.write_bytes(with_conffiles)
-    try:
-        with tarfile.open(ctl) as tf:
-            conffiles = tf.extractfile("./conffiles").read().decode()
-    finally:
-        ctl.unlink()
+    conffiles = deb_member(made["deb"], "--ctrl-tarfile", "./conffiles")
     assert conffiles == "/etc/edge-infer/default.conf\n"
-    unit = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(made["deb"])],
-                          capture_output=True, check=True).stdout
-    fs = tmp / f"fs-{os.getpid()}.tar"
-    fs.write_bytes(unit)
-    try:
-        with tarfile.open(fs) as tf:
-            text = tf.extractfile("./lib/systemd/system/edge-infer@.service").read().decode()
-    finally:
-        fs.unlink()
+    text = deb_member(made["deb"], "--fsys-tarfile", "./lib/systemd/system/edge-infer@.service")
     assert "User=edge-infer" in text and "Restart=on-failure" in text
     assert "EnvironmentFile=/etc/edge-infer/%i.conf" in text
     assert "ExecStart=/opt/edge-infer/bin/edge-infer $EDGE_INFER_ARGS ${STREAM}" in text
