@@ -6,12 +6,33 @@ from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.build import cross_building
 from conan.tools.env import VirtualBuildEnv
-from conan.tools.files import copy, get, rm, rmdir
+from conan.tools.files import copy, get, load, rm, rmdir, save
 from conan.tools.layout import basic_layout
 
 required_conan_version = ">=2.0"
 
 _ARCH = {"armv8": "aarch64", "armv7hf": "arm", "armv7": "arm", "x86_64": "x86_64"}
+
+
+
+def unbuild_paths(conanfile, path):
+    """This machine's folders, in a generated file whose text ends up in the libraries, become
+    the fixed names edgeforge gives them (conf user.edgeforge:path_names): the package is then
+    the same bytes whichever machine, checkout or Conan folder built it. A folder Conan built a
+    package in has a random name (p/b/opencaf8621ae06ef6): it becomes /conan/<first 5 letters>,
+    as the compiler wrappers map it."""
+    names = conanfile.conf.get("user.edgeforge:path_names", default={}, check_type=dict)
+    if not names or not os.path.isfile(path):
+        return
+    text = load(conanfile, path)
+    for old in sorted(names, key=len, reverse=True):
+        text = text.replace(old, names[old])
+    conan = names.get(os.path.dirname(os.path.dirname(os.path.dirname(
+        conanfile.package_folder.rstrip("/")))))
+    if conan:
+        text = re.sub(re.escape(conan) + r"/b/([^/\s\"'\\]{14,})",
+                      lambda m: f"{conan}/{m.group(1)[:-13]}", text)
+    save(conanfile, path, text)
 
 
 class FFmpegConan(ConanFile):
@@ -168,6 +189,8 @@ class FFmpegConan(ConanFile):
         configure = os.path.join(self.source_folder, "configure")
         cmd = " ".join(shlex.quote(a) for a in [configure, *self._configure_args()])
         self.run(cmd, cwd=self.build_folder, env="conanbuild")
+        # FFMPEG_CONFIGURATION (avcodec_configuration()) holds the configure command line
+        unbuild_paths(self, os.path.join(self.build_folder, "config.h"))
         self.run(f"make -j{os.cpu_count() or 1}", cwd=self.build_folder, env="conanbuild")
 
     def package(self):

@@ -5,7 +5,7 @@ from conan import ConanFile
 from conan.errors import ConanException, ConanInvalidConfiguration
 from conan.tools.build import check_min_cppstd, cross_building
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
-from conan.tools.files import copy, get, patch, rmdir
+from conan.tools.files import copy, get, load, patch, rmdir, save
 from conan.tools.gnu import PkgConfigDeps
 
 required_conan_version = ">=2.0"
@@ -22,6 +22,27 @@ _MODULES = {
     "objdetect": ["core", "imgproc", "calib3d"],
     "dnn": ["core", "imgproc"],
 }
+
+
+
+def unbuild_paths(conanfile, path):
+    """This machine's folders, in a generated file whose text ends up in the libraries, become
+    the fixed names edgeforge gives them (conf user.edgeforge:path_names): the package is then
+    the same bytes whichever machine, checkout or Conan folder built it. A folder Conan built a
+    package in has a random name (p/b/opencaf8621ae06ef6): it becomes /conan/<first 5 letters>,
+    as the compiler wrappers map it."""
+    names = conanfile.conf.get("user.edgeforge:path_names", default={}, check_type=dict)
+    if not names or not os.path.isfile(path):
+        return
+    text = load(conanfile, path)
+    for old in sorted(names, key=len, reverse=True):
+        text = text.replace(old, names[old])
+    conan = names.get(os.path.dirname(os.path.dirname(os.path.dirname(
+        conanfile.package_folder.rstrip("/")))))
+    if conan:
+        text = re.sub(re.escape(conan) + r"/b/([^/\s\"'\\]{14,})",
+                      lambda m: f"{conan}/{m.group(1)[:-13]}", text)
+    save(conanfile, path, text)
 
 
 class OpenCVConan(ConanFile):
@@ -142,6 +163,9 @@ class OpenCVConan(ConanFile):
         v["WITH_FFMPEG"] = bool(self.options.with_ffmpeg)
         v["WITH_V4L"] = bool(self.options.with_v4l)
         v["VIDEOIO_ENABLE_PLUGINS"] = False  # FFmpeg linked in, not a loadable plugin
+        # no Python bindings and no build step needs Python: without this, the build machine's
+        # interpreter is found and its path lands in getBuildInformation()
+        v["OPENCV_PYTHON_SKIP_DETECTION"] = True
         v["WITH_PROTOBUF"] = bool(self.options.with_dnn)
         v["OPENCV_DNN_OPENCL"] = False
         v["OPENCV_INSTALL_FFMPEG_DOWNLOAD_SCRIPT"] = False
@@ -188,6 +212,10 @@ class OpenCVConan(ConanFile):
         cmake = CMake(self)
         cmake.configure()
         self._check_build_information()
+        # getBuildInformation() and the data-file search hold compilers, flags and folders
+        for generated in (os.path.join("modules", "core", "version_string.inc"),
+                          "opencv_data_config.hpp"):
+            unbuild_paths(self, os.path.join(self.build_folder, generated))
         cmake.build()
 
     def package(self):

@@ -228,6 +228,110 @@ def release(c, board=None, version=None, sign_key=None, check_reproducible=False
             pipeline.check_reproducible(ctx, t, opts, folder)
 
 
+@task(help={
+    "board": "board name",
+    "version": "release version (default: the app's version and the commit, from git)",
+    "ssh-key": "the login's public key, a .pub file (default: EDGEFORGE_SSH_KEY, then "
+               "~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub)",
+    "dry-run": "print the plan, do nothing",
+})
+@handled
+def image(c, board=None, version=None, ssh_key=None, dry_run=False):
+    """The release plus the board's device image: its root file system (stand-in suite, the
+    .deb through apt, login, services) and the virtual twin's disk, in dist/<board>/<version>/."""
+    ctx = _ctx()
+    t = _target(ctx, board)
+    opts = ReleaseOptions(version=version, device=True, ssh_key=ssh_key)
+    if dry_run:
+        ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts).render())
+        return
+    pipeline.release(ctx, t, opts)
+
+
+@task(help={
+    "board": "board name",
+    "port": "SSH port on 127.0.0.1 (default: the first free one from 2222)",
+    "detach": "leave the twin running in the background (stop it with --stop)",
+    "stop": "stop the board's running twin",
+    "timeout": "seconds to wait for SSH (default 300)",
+})
+@handled
+def vm(c, board=None, port=None, detach=False, stop=False, timeout=300):
+    """Boot the board's virtual twin (qemu-system-aarch64 -M virt) on a copy-on-write overlay
+    of its disk image, SSH forwarded from 127.0.0.1; Ctrl-C or --stop stops it."""
+    import time
+
+    from . import devimage
+    from . import vm as twin
+
+    ctx = _ctx()
+    t = _target(ctx, board)
+    paths = twin.VmPaths(ctx.board_dir(t.name) / "vm")
+    if stop:
+        was = twin.stop(paths)
+        ctx.reporter.info(f"{t.name}: twin stopped" if was else f"{t.name}: no twin running")
+        return
+    devimage.stand_in_suite(t)
+    runner = ctx.runner(t.name)
+    twin_dir = ctx.board_dir(t.name) / "release" / "twin"
+    with ctx.reporter.step(f"booting the virtual twin of {t.name}"):
+        state = twin.start(twin_dir, paths, runner, port=int(port) if port else None,
+                           boot_timeout=float(timeout), reporter=ctx.reporter)
+    ctx.reporter.info(f"{t.name} twin up in {state['boot_seconds']} s (PID {state['pid']}); "
+                      f"console log: {paths.console}")
+    ctx.reporter.info(f"connect: {twin.connect_hint(state, paths)}")
+    if detach:
+        ctx.reporter.info(f"stop it with: ./edgeforge vm --board {t.name} --stop")
+        return
+    ctx.reporter.info("Ctrl-C stops the twin")
+    try:
+        while twin.running_pid(paths):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        twin.stop(paths)
+        ctx.reporter.info(f"{t.name}: twin stopped")
+
+
+@task(help={
+    "board": "board name",
+    "target": "the device: ssh://user@host[:port] (the user needs root or passwordless sudo)",
+    "package": "the .deb to install (default: the board's current one, from its last release)",
+    "identity": "SSH private key file to log in with (default: ssh's own choice)",
+    "known-hosts": "known_hosts file for the device (default: ssh's own)",
+})
+@handled
+def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=None):
+    """Install the board's current .deb on a running device over SSH, restart the app's
+    instances and report their state and the app's --version from the device; a failed
+    install puts the previous package back."""
+    from . import deploy as deployer
+
+    ctx = _ctx()
+    t = _target(ctx, board)
+    if not target:
+        raise UsageError("give the device: --target ssh://user@host[:port] (for the virtual "
+                         f"twin `./edgeforge vm --board {t.name}` prints it)")
+    dest = deployer.parse_target(target)
+    if package:
+        deb = Path(package).expanduser()
+        if not deb.is_file():
+            raise UsageError(f"--package {package}: no such file")
+    else:
+        debs = sorted((ctx.board_dir(t.name) / "release" / "deb").glob("*.deb"))
+        if not debs:
+            raise UsageError(f"no .deb built for {t.name} yet: run `./edgeforge release --board "
+                             f"{t.name}` first (or give --package)")
+        deb = debs[0]
+    with ctx.reporter.step(f"deploying {deb.name} to {dest.user}@{dest.host}:{dest.port}"):
+        result = deployer.deploy(deb, dest, ctx.runner(t.name),
+                                 identity=Path(identity).expanduser() if identity else None,
+                                 known_hosts=Path(known_hosts).expanduser() if known_hosts else None)
+    ctx.reporter.info(f"installed {result['installed']}; on the device: package "
+                      f"{result['package']}, program {result['version']}")
+    for unit, state in sorted(result["instances"].items()):
+        ctx.reporter.info(f"  {unit}: {state}")
+
+
 @task(help={"board": "board name; the program and its arguments follow --",
             "timeout": "kill the program after this many seconds (exit 124)",
             "verbose": "print the qemu-user command line on stderr"})
@@ -332,9 +436,13 @@ def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False
 @task
 @handled
 def schema(c):
-    """Write JSON schemas for editors into toolchains/schema/."""
+    """Write JSON schemas for editors into toolchains/schema/ and images/."""
+    from . import devicedefs, imagedefs
+
     ctx = _ctx()
-    for p in write_schemas(ctx.project_root / "toolchains" / "schema"):
+    images = ctx.project_root / "images"
+    for p in [*write_schemas(ctx.project_root / "toolchains" / "schema"),
+              imagedefs.write_schema(images), devicedefs.write_schema(images)]:
         ctx.reporter.info(f"wrote {p}")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -62,10 +65,45 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below `path` (deepest first), from /proc/self/mountinfo."""
+    real = os.path.realpath(path)
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if point == real or point.startswith(real.rstrip("/") + "/"):
+            found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_under(path: Path) -> None:
+    """Detach whatever is mounted inside a tree (a chroot's /proc, /sys, /dev left by a killed
+    mmdebstrap) so that deleting the tree never reaches the host's files."""
+    points = mounts_under(path)
+    if not points:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for point in points:
+        libc.umount2(point.encode(), 2)  # MNT_DETACH
+    left = mounts_under(path)
+    if left:
+        raise OSError(errno.EBUSY, f"cannot delete {path}: {left[0]} is still mounted; "
+                      f"unmount it (umount -l {left[0]}) and try again")
+
+
 def rmtree(path: Path) -> None:
+    """Delete a file or a tree; a tree is first cleared of mounts, never deleted through one."""
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
+        unmount_under(path)
         shutil.rmtree(path)
 
 

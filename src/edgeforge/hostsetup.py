@@ -40,6 +40,11 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     # the encoder that streams a clip to the app over UDP and RTP
     "tests": ("libyaml-dev", "ffmpeg"),
     "installers": ("lintian", "rpm", "cpio"),  # .deb gate, rpmbuild + rpm --root, rpm2cpio
+    # device images and the virtual twin: qemu-system-aarch64 (its virtio NIC needs iPXE's ROM),
+    # qcow2 overlays, partition tables and file systems without loop devices or mounts (FAT
+    # boot partitions of SD-card images through mtools), SSH into the twin
+    "virtual boards": ("qemu-system-arm", "qemu-utils", "ipxe-qemu", "fdisk", "e2fsprogs",
+                       "dosfstools", "mtools", "openssh-client"),
 }
 
 #: executables each package group must provide (for doctor)
@@ -62,6 +67,12 @@ TOOLS: dict[str, str] = {
     "nasm": "nasm",
     "ffmpeg": "ffmpeg",
     "dpkg-source": "dpkg-dev",
+    "qemu-system-aarch64": "qemu-system-arm",
+    "qemu-img": "qemu-utils",
+    "sfdisk": "fdisk",
+    "mkfs.fat": "dosfstools",
+    "mcopy": "mtools",
+    "ssh": "openssh-client",
 }
 
 

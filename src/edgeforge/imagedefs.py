@@ -18,7 +18,6 @@ here.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .yamlfile import parse_model, read_descriptor
+from .yamlfile import model_schema, parse_model, read_descriptor, write_model_schema
 
 IMAGE_FILE = "image.yaml"
 SCHEMA_FILE = "image.schema.json"
@@ -184,16 +183,11 @@ def tag_version(version: str) -> str:
 
 
 def image_schema() -> dict:
-    schema = ImageDef.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "edgeforge container image definition"
-    return schema
+    return model_schema(ImageDef, "edgeforge container image definition")
 
 
 def write_schema(images_dir: Path) -> Path:
-    path = images_dir / SCHEMA_FILE
-    path.write_text(json.dumps(image_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return write_model_schema(images_dir / SCHEMA_FILE, ImageDef, "edgeforge container image definition")
 
 
 def load(folder: Path) -> ImageDef:

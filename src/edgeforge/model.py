@@ -269,6 +269,10 @@ class BoardDescriptor(_Strict):
         ("deb", "run"),
         description="installers `invoke release` writes: deb (Debian/Ubuntu-based device OS), "
         "rpm (EulerOS, RHEL-like), run (self-extracting, any board)")
+    device_images: tuple[Literal["l4t-rootfs", "raspi-sd"], ...] = Field(
+        (), description="device image layouts `invoke image` writes besides the virtual twin's "
+        "disk: l4t-rootfs (a root file system tarball for NVIDIA's Linux_for_Tegra/rootfs), "
+        "raspi-sd (a Raspberry Pi SD-card image: raspi-firmware's boot partition and the root)")
 
     @field_validator("installers")
     @classmethod

@@ -104,6 +104,8 @@ def prepare(ctx: Context, target: Target, info: sysroots.SysrootInfo, runner: Ru
         host_compilers=host_compilers(),
         can_run=binfmt_ok(target.arch),
         conan_packages_dir=ctx.conan_home / "p",
+        path_names=((ctx.cache_dir, "/edgeforge-cache"), (ctx.build_root, "/edgeforge-build"),
+                    (ctx.conan_home / "p", "/conan"), (ctx.project_root, "/edgeforge-project")),
         overlays=present_overlays(target),
         compat_dir=compat_dir,
         stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner, compat_dir / "stdcxx-compat"),

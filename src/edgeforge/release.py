@@ -2,7 +2,8 @@
 
 The release is more steps of the board's plan, after `manifest`:
 
-    image -> deb | rpm | run (as the board asks) -> sbom -> legal -> release
+    image -> deb | rpm | run (as the board asks) [-> sdk] [-> rootfs -> twin] -> sbom -> legal
+    -> release
 
 Each deliverable is one step with its own module (container.py, debpkg.py, rpmpkg.py,
 runinstaller.py, sbom.py, legal.py): a pure "what goes in" part computed from the
@@ -45,6 +46,8 @@ class ReleaseOptions:
     version: str | None = None       # None: from git
     sign_key: str | None = None      # a gpg key id; None: EDGEFORGE_SIGNING_KEY or unsigned
     sdk: bool = False                # also ship the board's SDK archive (listed in the SBOM)
+    device: bool = False             # also the device image and the virtual twin's disk
+    ssh_key: str | None = None       # the login's public key (a .pub file) for device images
 
 
 def app_version(project_root: Path) -> str:
@@ -156,11 +159,89 @@ class ReleaseSteps:
             inputs, manifest, out, self.bb.bdir / "work", self.epoch,
             cmake_generators=generators_dir(self.ctx, self.t.name)))
 
+    def rootfs(self, ex: Execution) -> Path:
+        """The device's root file system (build/<board>/release/rootfs/tree): the cached base,
+        the board's .deb installed by apt, the login, services, files and first boot."""
+        from . import devimage
+        dev = self.device_def()
+        runner = self.bb.runner
+        base = devimage.ensure_base(self.ctx, self.t, dev, runner)
+        debs = sorted(ex["deb"].glob("*.deb"))
+        final = self.work / "rootfs"
+        with staged(final) as out:
+            out.mkdir(parents=True)
+            tree = out / "tree"
+            with self.ctx.reporter.step(f"root file system of {self.t.name}: copy the base, "
+                                        f"install {debs[0].name}, configure"):
+                runner.run(["cp", "-a", "--reflink=auto", str(base), str(tree)],
+                           what="copy the base root file system", needed_by="the device image")
+                (tree / devimage.COMPLETE).unlink()
+                devimage.install_app(tree, debs[0], runner, self.epoch)
+                partuuid = (devimage.raspi_partuuid(self.t.name, self.version)
+                            if "raspi-sd" in self.t.board.spec.device_images else None)
+                devimage.configure(self.ctx, tree, dev, self.images_dir(), self.login_key(),
+                                   runner, self.epoch, raspi_partuuid=partuuid)
+            return publish(out, final)
+
+    def twin(self, ex: Execution) -> Path:
+        from . import devimage
+        name = f"{APP_NAME}-{self.version}-{self.t.name}-twin"
+        return self._into("twin", lambda out: devimage.write_twin(
+            ex["rootfs"] / "tree", out, name, self.device_def(), self.t, self.version,
+            self.bb.runner, self.epoch))
+
+    def l4t(self, ex: Execution) -> Path:
+        from . import devimage
+        name = f"{APP_NAME}-{self.version}-{self.t.name}-l4t-rootfs"
+        return self._into("l4t-rootfs", lambda out: devimage.write_l4t_rootfs(
+            ex["rootfs"] / "tree", out, name, self.epoch))
+
+    def raspi_sd(self, ex: Execution) -> Path:
+        from . import devimage
+        name = f"{APP_NAME}-{self.version}-{self.t.name}-sdcard"
+        return self._into("raspi-sd", lambda out: devimage.write_raspi_sd(
+            ex["rootfs"] / "tree", out, name, self.device_def(), self.t, self.version,
+            self.bb.runner, self.epoch))
+
+    def device_layouts(self) -> tuple[str, ...]:
+        return tuple(self.t.board.spec.device_images) if self.opts.device else ()
+
+    def images_dir(self) -> Path:
+        return self.ctx.project_root / IMAGES_DIR / APP_NAME
+
+    def device_def(self):
+        from . import devicedefs
+        return devicedefs.load(self.images_dir())
+
+    def login_key(self) -> str:
+        """The login's public key: --ssh-key, EDGEFORGE_SSH_KEY, or ~/.ssh/id_ed25519.pub
+        (then id_ecdsa.pub, id_rsa.pub)."""
+        from .devicedefs import public_key_line
+        given = self.opts.ssh_key or os.environ.get("EDGEFORGE_SSH_KEY")
+        if given:
+            path = Path(given).expanduser()
+        else:
+            home = Path.home() / ".ssh"
+            found = [home / n for n in ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
+                     if (home / n).is_file()]
+            if not found:
+                raise UsageError("a device image needs the login's public key: give "
+                                 "--ssh-key FILE.pub (or EDGEFORGE_SSH_KEY), or make one with "
+                                 "ssh-keygen -t ed25519")
+            path = found[0]
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as exc:
+            raise UsageError(f"cannot read the SSH public key {path}: {exc.strerror}; give "
+                             "--ssh-key FILE.pub") from None
+        return public_key_line(text[:20000], str(path))
+
     def sbom(self, ex: Execution) -> Path:
         inp = self.input(ex)
         return self._into("sbom", lambda out: releasesbom.write(
             inp, self.ctx, self.bb.runner, out / "sbom.cdx.json",
-            shipped={k: ex[k] for k in self.shipped_steps()}))
+            shipped={k: ex[k] for k in (*self.shipped_steps(),
+                                        *(("rootfs",) if self.opts.device else ()))}))
 
     def legal(self, ex: Execution) -> Path:
         inp = self.input(ex)
@@ -188,7 +269,8 @@ class ReleaseSteps:
         return tuple(self.t.board.spec.installers)
 
     def shipped_steps(self) -> tuple[str, ...]:
-        return ("image", *self.installers(), *(("sdk",) if self.opts.sdk else ()))
+        return ("image", *self.installers(), *(("sdk",) if self.opts.sdk else ()),
+                *(("twin",) if self.opts.device else ()), *self.device_layouts())
 
     def steps(self) -> list[Step]:
         root = self.ctx.project_root
@@ -209,9 +291,38 @@ class ReleaseSteps:
                               "toolchain files, environment script)", self.sdk, inputs=common,
                               needs=("toolchain", "deps", "app", "manifest"),
                               outputs=(w / "sdk",), load=lambda ex: w / "sdk"))
+        if self.opts.device:
+            if "deb" not in self.installers():
+                raise UsageError(f"a device image installs the board's .deb, and "
+                                 f"{self.t.name}'s descriptor does not ask for one "
+                                 "(installers:); add deb to it")
+            from . import devimage
+            devimage.stand_in_suite(self.t)  # a board that cannot have one says so now
+            key = self.login_key()
+            device = {**common, "images": images, "ssh_key": key}
+            steps += [
+                Step("rootfs", f"root file system of {self.t.name} (its stand-in suite, the "
+                     ".deb through apt, login, services, first boot)", self.rootfs,
+                     inputs=device, needs=("deb",), outputs=(w / "rootfs",),
+                     load=lambda ex: w / "rootfs"),
+                Step("twin", "disk image of the virtual twin (GPT, ext4; qcow2, kernel, "
+                     "initramfs)", self.twin, inputs=device, needs=("rootfs",),
+                     outputs=(w / "twin",), load=lambda ex: w / "twin"),
+            ]
+            if "l4t-rootfs" in self.device_layouts():
+                steps.append(Step("l4t-rootfs", "root file system tarball for NVIDIA's "
+                                  "Linux_for_Tegra/rootfs", self.l4t, inputs=device,
+                                  needs=("rootfs",), outputs=(w / "l4t-rootfs",),
+                                  load=lambda ex: w / "l4t-rootfs"))
+            if "raspi-sd" in self.device_layouts():
+                steps.append(Step("raspi-sd", "Raspberry Pi SD-card image (raspi-firmware boot "
+                                  "partition, root)", self.raspi_sd, inputs=device,
+                                  needs=("rootfs",), outputs=(w / "raspi-sd",),
+                                  load=lambda ex: w / "raspi-sd"))
         steps += [
             Step("sbom", "CycloneDX SBOM of everything that ships", self.sbom,
-                 inputs=common, needs=("deps", *self.shipped_steps()),
+                 inputs=common, needs=("deps", *self.shipped_steps(),
+                                       *(("rootfs",) if self.opts.device else ())),
                  outputs=(w / "sbom",), load=lambda ex: w / "sbom"),
             Step("legal", "licence texts and corresponding sources", self.legal,
                  inputs=common, needs=("deps", "app"), outputs=(w / "legal",),

@@ -144,20 +144,11 @@ def sdk_components(inp: ReleaseInput, sdk_dir: Path, have: set[str]) -> list[Com
                 purl=f"pkg:conan/{name}@{version}",
                 licenses=recipe_licenses(inp.project_root / "recipes" / name),
                 properties=(("edgeforge:in", "sdk"),)))
-    arch = deb_arch(inp)
-    for name, pkg in sorted(dpkg_status(inp.sysroot).items()):
-        ref = f"deb:{name}"
-        uses.append(ref)
-        if ref not in have:
-            licence = shlibdeps.package_licence(inp.sysroot, name)
-            out.append(Component(
-                ref=ref, name=name, version=pkg.version, kind="library",
-                purl=f"pkg:deb/debian/{quote(name)}@{quote(pkg.version)}"
-                     f"?arch={quote(pkg.architecture or arch)}",
-                licenses=(licence,) if licence else (),
-                supplier="Debian (the board's stand-in sysroot " + inp.target.sysroot.name + ")",
-                properties=(("edgeforge:origin", "sysroot"), ("edgeforge:in", "sdk"),
-                            ("edgeforge:source", f"{pkg.source} {pkg.source_version}"))))
+    deb_out, deb_refs = debian_components(inp, inp.sysroot, have, "sdk",
+                                          "the board's stand-in sysroot "
+                                          + inp.target.sysroot.name)
+    out += deb_out
+    uses += deb_refs
     name = archive.name.removesuffix(".tar.gz")
     out.append(Component(
         ref=f"sdk:{name}", name=name, version=inp.version, kind="file",
@@ -165,6 +156,59 @@ def sdk_components(inp: ReleaseInput, sdk_dir: Path, have: set[str]) -> list[Com
                     "toolchain files and environment script",
         files=((archive.name, sha256_file(archive)),), uses=tuple(sorted(set(uses))),
         properties=(("edgeforge:sysroot", inp.target.sysroot.name),)))
+    return out
+
+
+def debian_components(inp: ReleaseInput, root: Path, have: set[str], where: str,
+                      origin: str) -> tuple[list[Component], list[str]]:
+    """Every Debian package installed in the tree `root` (its dpkg database): the components
+    not listed yet, and the refs of all of them (what the artefact holding the tree uses)."""
+    arch = deb_arch(inp)
+    out: list[Component] = []
+    refs: list[str] = []
+    for name, pkg in sorted(dpkg_status(root).items()):
+        ref = f"deb:{name}"
+        refs.append(ref)
+        if ref in have:
+            continue
+        have.add(ref)
+        licence = shlibdeps.package_licence(root, name)
+        out.append(Component(
+            ref=ref, name=name, version=pkg.version, kind="library",
+            purl=f"pkg:deb/debian/{quote(name)}@{quote(pkg.version)}"
+                 f"?arch={quote(pkg.architecture or arch)}",
+            licenses=(licence,) if licence else (),
+            supplier=f"Debian ({origin})",
+            properties=(("edgeforge:origin", "sysroot" if where == "sdk" else "device image"),
+                        ("edgeforge:in", where),
+                        ("edgeforge:source", f"{pkg.source} {pkg.source_version}"))))
+    return out, refs
+
+
+DEVICE_IMAGES = {"twin": "disk image of the virtual twin of {board} (GPT, ext4 root) with its "
+                          "kernel and initramfs",
+                 "l4t-rootfs": "root file system of {board} for NVIDIA's Linux_for_Tegra/rootfs "
+                               "(L4T's kernel comes from apply_binaries.sh)",
+                 "raspi-sd": "SD-card image of {board}: raspi-firmware's boot partition and the "
+                             "root file system"}
+
+
+def device_components(inp: ReleaseInput, folders: dict[str, Path], rootfs: Path,
+                      have: set[str]) -> list[Component]:
+    """The device images (one component each, every file with its sha256) and the Debian
+    packages of the root file system they hold; each image uses them and the app."""
+    out, uses = debian_components(inp, rootfs, have, "device-image",
+                                  f"the device image's root file system, {inp.target.sysroot.name}"
+                                  " stand-in suite")
+    for kind, folder in folders.items():
+        files = tuple((p.name, sha256_file(p)) for p in sorted(folder.iterdir())
+                      if p.is_file() and not p.name.startswith("."))
+        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{kind}"
+        out.append(Component(
+            ref=f"device-image:{name}", name=name, version=inp.version, kind="file",
+            description=DEVICE_IMAGES[kind].format(board=inp.target.name),
+            files=files, uses=tuple(sorted(set(uses))) + (f"app:{APP_NAME}",),
+            properties=(("edgeforge:sysroot", inp.target.sysroot.name),)))
     return out
 
 
@@ -177,6 +221,10 @@ def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
                   *system_components(inp, runner, image_files)]
     if "sdk" in shipped:
         components += sdk_components(inp, shipped["sdk"], {c.ref for c in components})
+    images = {k: shipped[k] for k in DEVICE_IMAGES if k in shipped}
+    if images:
+        components += device_components(inp, images, shipped["rootfs"] / "tree",
+                                        {c.ref for c in components})
     spec = make_spec(
         app_component(inp),
         components,

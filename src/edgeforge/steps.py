@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,7 +45,12 @@ def tree_digest(root: Path) -> str:
         for f in sorted(files):
             p = Path(dirpath) / f
             rel = str(p.relative_to(root)).encode()
-            body = os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+            if p.is_symlink():
+                body = os.readlink(p).encode()
+            elif p.is_file():
+                body = p.read_bytes()
+            else:  # a device node or FIFO: never opened (reading one can block for ever)
+                body = _special(p.lstat()).encode()
             h.update(rel + b"\0" + body + b"\0")
     return h.hexdigest()
 
@@ -54,8 +60,10 @@ class FileRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     size: int
     mtime_ns: int
-    sha256: str | None = None  # None: a symbolic link
+    sha256: str | None = None  # None: a symbolic link or a special file
     link: str | None = None
+    special: str | None = None  # a device node, FIFO or socket (a root file system's /dev):
+    #                             its type and device number, never its content
 
 
 class Stamp(BaseModel):
@@ -78,6 +86,10 @@ def _files_of(out: Path) -> list[Path]:
     return []
 
 
+def _special(st: os.stat_result) -> str:
+    return f"{stat.S_IFMT(st.st_mode):o}:{st.st_rdev}"
+
+
 def record_outputs(outputs: Sequence[Path]) -> dict[str, FileRecord]:
     records: dict[str, FileRecord] = {}
     for out in outputs:
@@ -85,6 +97,8 @@ def record_outputs(outputs: Sequence[Path]) -> dict[str, FileRecord]:
             st = p.lstat()
             if p.is_symlink():
                 records[str(p)] = FileRecord(size=0, mtime_ns=0, link=os.readlink(p))
+            elif not stat.S_ISREG(st.st_mode):
+                records[str(p)] = FileRecord(size=0, mtime_ns=0, special=_special(st))
             else:
                 records[str(p)] = FileRecord(size=st.st_size, mtime_ns=st.st_mtime_ns,
                                              sha256=sha256_file(p))
@@ -106,6 +120,12 @@ def damaged_output(outputs: Sequence[Path], recorded: Mapping[str, FileRecord]) 
                 return f"{path} changed"
             continue
         st = p.lstat()
+        if rec.special is not None:
+            if stat.S_ISREG(st.st_mode) or _special(st) != rec.special:
+                return f"{path} changed"
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            return f"{path} changed"
         if st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns:
             continue
         if st.st_size != rec.size or sha256_file(p) != rec.sha256:

@@ -145,6 +145,10 @@ class ToolchainInputs:
     compat_dir: Path | None = None
     #: a built libstdc++ shim folder (see stdcxx_compat) when the ceiling is below the sysroot's
     stdcxx_shim: Path | None = None
+    #: machine paths and the fixed names they get in objects and build-information strings
+    #: (compiler prefix maps in the wrappers, ``user.edgeforge:path_names`` for the recipes),
+    #: so a package is the same bytes whichever checkout, cache or Conan folder built it
+    path_names: tuple[tuple[Path, str], ...] = ()
 
 
 def present_overlays(target: Target) -> dict[str, Path]:
@@ -220,6 +224,8 @@ def _origins(inp: ToolchainInputs) -> list[tuple[str, object, str]]:
         out.append(("path", str(inp.stdcxx_shim), "the toolchain cache (under EDGEFORGE_CACHE)"))
     if inp.conan_packages_dir:
         out.append(("path", str(inp.conan_packages_dir), "Conan's home (under EDGEFORGE_CACHE)"))
+    for path, _name in inp.path_names:
+        out.append(("path", str(path), "a folder of edgeforge (EDGEFORGE_CACHE or EDGEFORGE_BUILD_DIR)"))
     for role, tool in sorted(inp.toolset.tools.items()):
         out.append(("path", tool, f"tool '{role}' of compiler {t.compiler.name} ({comp})"))
     for name, folder in sorted(inp.overlays.items()):
@@ -280,6 +286,17 @@ def provenance_lines(inp: ToolchainInputs, wrapper_flags: list[str]) -> list[str
         "never: the build machine's /usr/include, /usr/lib/x86_64-linux-gnu or its .pc files",
     ]
     return lines
+
+
+def path_maps(inp: ToolchainInputs) -> list[str]:
+    """-ffile-prefix-map flags for the wrappers, the most general first (GCC tries the last
+    given first; clang the longest): edgeforge's folders get fixed names and the sysroot maps
+    to the device's own paths (/usr/include/...), as a debugger on the device sees them."""
+    if not inp.path_names:
+        return []
+    pairs = sorted([(str(p), n) for p, n in inp.path_names] + [(str(inp.sysroot), "")],
+                   key=lambda pair: len(pair[0]))
+    return [f"-ffile-prefix-map={old}={new}" for old, new in pairs]
 
 
 def template_vars(inp: ToolchainInputs) -> dict:
@@ -346,6 +363,9 @@ def template_vars(inp: ToolchainInputs) -> dict:
     if inp.conan_packages_dir:
         pc_roots.append(str(inp.conan_packages_dir))
     return {
+        "path_maps": path_maps(inp),
+        "path_names": {str(p): n for p, n in inp.path_names},
+        "conan_built": str(inp.conan_packages_dir / "b") if inp.conan_packages_dir else None,
         "board": t.name,
         "description": t.board.spec.description,
         "compiler_name": t.compiler.name,

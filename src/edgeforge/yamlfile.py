@@ -11,6 +11,7 @@ values and key lists cut to a readable length. Used for toolchains/ and recipe d
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -337,3 +338,17 @@ def parse_model(text: str, rel: str, model: type[M]) -> M:
     except ValidationError as exc:
         raise DescriptorError(format_validation_error(exc, rel, model, doc.data,
                                                       doc.scalars)) from None
+
+
+def model_schema(model: type[BaseModel], title: str) -> dict:
+    """A descriptor model's JSON schema, for editors (yaml-language-server)."""
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = title
+    return schema
+
+
+def write_model_schema(path: Path, model: type[BaseModel], title: str) -> Path:
+    path.write_text(json.dumps(model_schema(model, title), indent=2, sort_keys=True) + "\n",
+                    encoding="utf-8")
+    return path

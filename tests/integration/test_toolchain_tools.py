@@ -156,3 +156,69 @@ def test_setup_is_idempotent_and_doctor_is_green():
     for item in ("binfmt qemu-aarch64 with F flag", "binfmt qemu-arm with F flag",
                  "dockerd answering", "mmdebstrap", "gdb-multiarch"):
         assert f"ok      {item}" in r.stdout or item in r.stdout
+
+
+def _mapped_toolchain(board: str, sysroot: Path, root: Path):
+    """The board's generated wrappers, with a Conan home and edgeforge folders in root."""
+    from edgeforge.compilers import Toolset, locate_tools
+    from edgeforge.descriptors import Catalog
+    from edgeforge.toolchain import ToolchainInputs, write_toolchain
+    from tests.conftest import PROJECT
+    t = Catalog(PROJECT / "toolchains", PROJECT).resolve(board, env={}, cli={})
+    spec = t.compiler.spec
+    ts = Toolset(spec.family, spec.triple, spec.version or "14", locate_tools(t),
+                 spec.effective_linker)
+    conan = root / "cache" / "conan2" / "p"
+    inp = ToolchainInputs(
+        target=t, toolset=ts, sysroot=sysroot, sysroot_glibc="2.31",
+        out_dir=root / "build" / board / "toolchain", qemu="/usr/bin/qemu-aarch64",
+        host_pkg_config="/usr/bin/pkg-config", host_gcc_version="12",
+        host_compilers={"c": "/usr/bin/gcc", "cpp": "/usr/bin/g++"}, can_run=True,
+        conan_packages_dir=conan,
+        path_names=((root / "cache", "/edgeforge-cache"), (root / "build", "/edgeforge-build"),
+                    (conan, "/conan")))
+    files = write_toolchain(inp)
+    return files.files[f"bin/{ts.triple}-clang"], conan
+
+
+def _compile_in_package(cc: Path, conan: Path, build_id: str, dep_id: str) -> bytes:
+    """A package's source compiled with debug info in Conan's random build folder, using a
+    header of another built package whose inline function names its own __FILE__."""
+    src = conan / "b" / build_id / "b" / "src"
+    inc = conan / "b" / dep_id / "p" / "include"
+    src.mkdir(parents=True)
+    inc.mkdir(parents=True)
+    (inc / "where.h").write_text(
+        "#include <assert.h>\nstatic inline const char *dep_file(void) { return __FILE__; }\n")
+    (src / "lib.c").write_text(
+        '#include <where.h>\n#include <stdlib.h>\n'
+        'int num(const char *s) { return atoi(s); }\n'  # glibc's inline atoi, at -O1
+        'const char *dep(void) { return dep_file(); }\n'
+        'const char *files(void) { assert(dep_file()); return __FILE__; }\n')
+    obj = src.parent / "lib.o"
+    subprocess.run([str(cc), "-g", "-O1", "-c", "src/lib.c", f"-I{inc}", "-o", str(obj)],
+                   cwd=src.parent, check=True, capture_output=True, text=True)
+    return obj.read_bytes()
+
+
+def test_objects_hold_no_build_machine_path_and_match_across_build_folders(
+        bullseye: Path, tmp_path: Path):
+    """Conan builds every package in a random folder (p/b/<5 letters><13 hex>): the wrappers
+    give those folders, the sysroot and edgeforge's folders fixed names, so the same source
+    gives the same object whichever folder (or machine) built it."""
+    cc, conan = _mapped_toolchain("jetson-nx", bullseye, tmp_path)
+    one = _compile_in_package(cc, conan, "demo0123456789abc", "zlib0123456789abc")
+    two = _compile_in_package(cc, conan, "demofedcba987654f", "zlibfedcba9876543")
+    assert one == two
+    assert str(tmp_path).encode() not in one and str(bullseye).encode() not in one
+    for name in (b"/conan/demo/b", b"src/lib.c", b"/conan/zlib/p/include/where.h"):
+        assert name in one, name
+    # the sysroot's headers are named as on the device (a debugger there finds them)
+    lines = subprocess.run(["llvm-dwarfdump-14", "--debug-line", "/dev/stdin"], input=one,
+                           capture_output=True, check=True).stdout.decode()
+    assert '"/usr/include"' in lines, lines
+    # a link takes no map (clang would warn that it went unused)
+    obj = conan / "b" / "demo0123456789abc" / "b" / "lib.o"
+    r = subprocess.run([str(cc), "-shared", "-o", str(obj.with_suffix(".so")), str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "unused" not in r.stderr, r.stderr

@@ -140,3 +140,21 @@ def test_plan_refuses_a_step_that_needs_a_later_one(tmp_path: Path):
     with pytest.raises(ValueError, match="needs"):
         Plan("demo", [Step("a", "", lambda ex: None, needs=("b",)),
                       Step("b", "", lambda ex: None)], tmp_path)
+
+
+def test_special_files_in_an_output_are_recorded_never_read(tmp_path: Path):
+    """A root file system's /dev nodes and FIFOs are outputs too: recording or checking them
+    must not open them (reading /dev/console or a FIFO blocks for ever)."""
+    from edgeforge.steps import damaged_output, record_outputs
+    out = tmp_path / "tree"
+    (out / "dev").mkdir(parents=True)
+    os.mkfifo(out / "dev" / "initctl")
+    (out / "etc").mkdir()
+    (out / "etc" / "hostname").write_text("edge-infer\n")
+    records = record_outputs([out])
+    fifo = records[str(out / "dev" / "initctl")]
+    assert fifo.sha256 is None and fifo.special and fifo.special.startswith("10000:")
+    assert damaged_output([out], records) is None
+    (out / "dev" / "initctl").unlink()
+    (out / "dev" / "initctl").write_text("not a fifo")
+    assert damaged_output([out], records) == f"{out / 'dev' / 'initctl'} changed"

@@ -1,0 +1,360 @@
+"""`invoke image` and `invoke vm` end to end for jetson-nx: the device's root file system (its
+stand-in suite, the .deb installed by apt, a key-only login, the service), the twin's disk
+(GPT, ext4) rebuilt byte-identical, and the virtual twin booted by real qemu-system-aarch64:
+SSH with the key, no password login, the service's output on the device, new host keys on
+every first boot, and a clean stop by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from edgeforge import debpkg, vm
+from edgeforge.report import Reporter
+from edgeforge.runner import Runner
+from tests.conftest import BUILD, DIST, require_tools, run_invoke
+from tests.e2e.conftest import build_board
+
+pytestmark = pytest.mark.e2e
+BOARD = "jetson-nx"
+VERSION = "1.0.0"
+EPOCH = "1700000000"
+TWIN = BUILD / BOARD / "release" / "twin"
+ROOTFS = BUILD / BOARD / "release" / "rootfs" / "tree"
+NAME = f"edge-infer-{VERSION}-{BOARD}-twin"
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ssh")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tester",
+                    "-f", str(folder / "id")], check=True)
+    return folder / "id"
+
+
+def make_image(key: Path) -> subprocess.CompletedProcess:
+    return run_invoke("image", "--board", BOARD, "--version", VERSION, "--ssh-key",
+                      f"{key}.pub", env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+
+
+@pytest.fixture(scope="module")
+def imaged(key: Path) -> Path:
+    require_tools("mmdebstrap", "qemu-system-aarch64", "qemu-img", "sfdisk", "mkfs.ext4", "ssh")
+    build_board(BOARD, smoke_only=False)
+    r = make_image(key)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    return DIST / BOARD / VERSION
+
+
+def test_the_release_holds_the_twin_with_digests_and_sbom(imaged: Path):
+    for suffix in (".qcow2", ".vmlinuz", ".initrd.img", ".json"):
+        assert (imaged / f"{NAME}{suffix}").is_file(), suffix
+    sums = (imaged / "SHA256SUMS").read_text()
+    assert f"  {NAME}.qcow2" in sums and f"  {NAME}.vmlinuz" in sums
+    sbom = json.loads((imaged / "sbom.cdx.json").read_text())
+    refs = {c["bom-ref"]: c for c in sbom["components"]}
+    disk = refs[f"device-image:{NAME}"]
+    assert disk["type"] == "file"
+    deps = {d["ref"]: set(d.get("dependsOn", [])) for d in sbom["dependencies"]}
+    uses = deps[f"device-image:{NAME}"]
+    assert {"deb:openssh-server", "deb:systemd", "deb:gdbserver", "app:edge-infer"} <= uses
+    assert refs["deb:openssh-server"]["version"]
+
+
+def test_the_root_file_system_is_configured_and_holds_no_secret(imaged: Path, key: Path):
+    status = (ROOTFS / "var/lib/dpkg/status").read_text()
+    assert re.search(r"Package: edge-infer\nStatus: install ok installed", status)
+    assert "Package: gdbserver\nStatus: install ok installed" in status
+    assert (ROOTFS / "etc/hostname").read_text() == "edge-infer\n"
+    assert "127.0.1.1\tedge-infer" in (ROOTFS / "etc/hosts").read_text()
+    assert not list((ROOTFS / "etc/ssh").glob("ssh_host_*"))        # made on first boot
+    for line in (ROOTFS / "etc/shadow").read_text().splitlines():
+        assert line.split(":")[1] in ("*", "!", "!*", "!!") or line.split(":")[1].startswith("!"), line
+    auth = (ROOTFS / "home/edge/.ssh/authorized_keys").read_text()
+    assert auth.split()[:2] == Path(f"{key}.pub").read_text().split()[:2]
+    assert not any("PRIVATE KEY" in p.read_text(errors="replace")
+                   for p in (ROOTFS / "home/edge/.ssh").iterdir())
+    wants = ROOTFS / "etc/systemd/system/multi-user.target.wants"
+    assert (wants / "edge-infer@sample.service").is_symlink()
+    conf = (ROOTFS / "etc/edge-infer/sample.conf").read_text()
+    assert "STREAM=/var/lib/edge-infer/samples/vtest.avi" in conf
+    assert (ROOTFS / "var/lib/edge-infer/samples/vtest.avi").stat().st_size > 100000
+
+
+def test_the_disk_has_a_gpt_with_one_ext4_root(imaged: Path, tmp_path: Path):
+    raw = tmp_path / "disk.img"
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw",
+                    str(imaged / f"{NAME}.qcow2"), str(raw)], check=True)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "gpt" and len(table["partitions"]) == 1
+    part = table["partitions"][0]
+    assert part["type"] == "0FC63DAF-8483-4772-8E79-3D69D8477DE4" and part["start"] == 2048
+    boot = json.loads((imaged / f"{NAME}.json").read_text())
+    assert f"root=PARTUUID={part['uuid'].lower()}" in boot["cmdline"]
+    ext4 = tmp_path / "root.ext4"
+    subprocess.run(["dd", f"if={raw}", f"of={ext4}", "bs=512", "skip=2048",
+                    f"count={part['size']}", "status=none"], check=True)
+    info = subprocess.run(["dumpe2fs", "-h", str(ext4)], capture_output=True, text=True,
+                          check=True).stdout
+    assert re.search(r"Filesystem volume name:\s+root", info)
+    fstab = subprocess.run(["debugfs", "-R", "cat /etc/fstab", str(ext4)], capture_output=True,
+                           text=True, check=True).stdout
+    assert "LABEL=root\t/\text4" in fstab
+
+
+def test_the_l4t_tarball_is_a_rootfs_for_linux_for_tegra(imaged: Path):
+    tarball = imaged / f"edge-infer-{VERSION}-{BOARD}-l4t-rootfs.tar.gz"
+    with tarfile.open(tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert all(n.startswith("Linux_for_Tegra/rootfs") for n in members)
+    root = "Linux_for_Tegra/rootfs/"
+    assert members[root + "opt/edge-infer/bin/edge-infer"].isfile()
+    assert members[root + "etc/hostname"].isfile()
+    shadow = members[root + "etc/shadow"]
+    assert shadow.uid == 0 and shadow.mode & 0o004 == 0      # owners and modes kept
+    home = members[root + "home/edge"]
+    assert home.uid >= 1000
+    assert not [n for n in members if n.startswith(root + "boot/vmlinuz")]  # L4T's kernel
+    assert not [n for n in members if re.match(root + r"(usr/)?lib/modules/.", n)]
+    assert {m.mtime for m in members.values()} == {int(EPOCH)}
+    assert not [n for n in members if "ssh_host_" in n]
+
+
+def test_a_rebuild_of_the_image_is_byte_identical(imaged: Path, key: Path, tmp_path: Path):
+    def outputs() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for step in ("twin", "l4t-rootfs")
+                for p in (BUILD / BOARD / "release" / step).iterdir() if p.is_file()}
+    before = outputs()
+    for step in ("rootfs", "twin", "l4t-rootfs"):
+        shutil.rmtree(BUILD / BOARD / "release" / step)
+    r = make_image(key)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    after = outputs()
+    assert sorted(before) == sorted(after)
+    differ = [name for name in before if before[name] != after[name]]
+    assert not differ, differ
+
+
+# ---- a Raspberry Pi SD card ------------------------------------------------------------------
+def test_rpi4_sd_card_has_the_raspberry_pi_layout(key: Path, tmp_path: Path):
+    """rpi4's image: an MBR card with raspi-firmware's FAT32 boot partition (firmware, kernel,
+    device trees, config.txt, cmdline.txt naming the root partition) and the ext4 root, checked
+    structurally (no Raspberry Pi here, and qemu has no raspi4 machine)."""
+    require_tools("mcopy", "mkfs.fat", "xz")
+    build_board("rpi4", smoke_only=False)
+    r = run_invoke("image", "--board", "rpi4", "--version", VERSION, "--ssh-key", f"{key}.pub",
+                   env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    release = DIST / "rpi4" / VERSION
+    xz = release / f"edge-infer-{VERSION}-rpi4-sdcard.img.xz"
+    assert f"  {xz.name}" in (release / "SHA256SUMS").read_text()
+    card = tmp_path / "sd.img"
+    with open(card, "wb") as fh:
+        subprocess.run(["xz", "-dc", str(xz)], stdout=fh, check=True)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(card)], capture_output=True,
+                                      text=True, check=True).stdout)["partitiontable"]
+    assert table["label"] == "dos" and len(table["partitions"]) == 2
+    boot, root = table["partitions"]
+    assert boot["type"] == "c" and boot.get("bootable") and boot["start"] == 2048
+    assert root["type"] == "83" and root["start"] == boot["start"] + boot["size"]
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    fat = f"{card}@@{boot['start'] * 512}"
+    listing = subprocess.run(["mdir", "-b", "-i", fat, "::/"], capture_output=True, text=True,
+                             env=env, check=True).stdout
+    names = {line.rsplit("/", 1)[-1] for line in listing.split()}
+    assert {"config.txt", "cmdline.txt", "start4.elf", "fixup4.dat",
+            "bcm2711-rpi-4-b.dtb"} <= names, names
+    assert any(n.startswith("vmlinuz-") for n in names) and any(n.startswith("initrd.img-")
+                                                                for n in names)
+
+    def fat_file(name: str) -> str:
+        return subprocess.run(["mtype", "-i", fat, f"::/{name}"], capture_output=True,
+                              text=True, env=env, check=True).stdout
+
+    label_id = table["id"].removeprefix("0x")
+    assert f"root=PARTUUID={label_id}-02" in fat_file("cmdline.txt")
+    assert "arm_64bit=1" in fat_file("config.txt")
+    ext4 = tmp_path / "root.ext4"
+    subprocess.run(["dd", f"if={card}", f"of={ext4}", "bs=512", f"skip={root['start']}",
+                    f"count={root['size']}", "status=none"], check=True)
+    fstab = subprocess.run(["debugfs", "-R", "cat /etc/fstab", str(ext4)], capture_output=True,
+                           text=True, check=True).stdout
+    assert "LABEL=root\t/\text4" in fstab and "LABEL=RASPIFIRM\t/boot/firmware\tvfat" in fstab
+    wants = subprocess.run(["debugfs", "-R", "ls -l /etc/systemd/system/multi-user.target.wants",
+                            str(ext4)], capture_output=True, text=True, check=True).stdout
+    assert "edge-infer@sample.service" in wants
+    status = subprocess.run(["debugfs", "-R", "cat /var/lib/dpkg/status", str(ext4)],
+                            capture_output=True, text=True, check=True).stdout
+    assert "Package: edge-infer\nStatus: install ok installed" in status
+    assert "Package: raspi-firmware\nStatus: install ok installed" in status
+
+
+# ---- the virtual twin -------------------------------------------------------------------------
+def ssh(state: dict, paths: vm.VmPaths, key: Path, *cmd: str,
+        check: bool = True) -> subprocess.CompletedProcess:
+    remote = " ".join(shlex.quote(word) for word in cmd)  # ssh hands one line to the shell
+    r = subprocess.run([*vm.ssh_argv(state, paths, identity=key), remote], capture_output=True,
+                       text=True, timeout=300, stdin=subprocess.DEVNULL)
+    if check:
+        assert r.returncode == 0, f"{cmd}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def boot(port_hint: int = 2322) -> tuple[dict, vm.VmPaths]:
+    port = vm.free_port(port_hint)
+    r = run_invoke("vm", "--board", BOARD, "--detach", "--port", str(port), timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"-p {port} " in r.stdout and "edge@127.0.0.1" in r.stdout
+    paths = vm.VmPaths(BUILD / BOARD / "vm")
+    return json.loads(paths.state.read_text()), paths
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def host_key(port: int) -> str:
+    r = subprocess.run(["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout.split()[-1]
+
+
+@pytest.fixture(scope="module")
+def twin(imaged: Path):
+    state, paths = boot()
+    try:
+        yield state, paths
+    finally:
+        run_invoke("vm", "--board", BOARD, "--stop")
+
+
+def test_the_twin_boots_and_lets_in_the_key_only(twin, key: Path):
+    state, paths = twin
+    r = ssh(state, paths, key, "systemctl", "is-active", "multi-user.target")
+    assert r.stdout.strip() == "active"
+    assert ssh(state, paths, key, "cat", "/etc/hostname").stdout == "edge-infer\n"
+    assert ssh(state, paths, key, "getent", "hosts", "edge-infer").stdout.startswith("127.0.1.1")
+    nokey = subprocess.run(
+        ["ssh", "-p", str(state["port"]), "-o", f"UserKnownHostsFile={paths.known_hosts}",
+         "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+         "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,"
+         "keyboard-interactive", "edge@127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert nokey.returncode == 255 and "Permission denied (publickey)" in nokey.stderr, nokey.stderr
+    root = subprocess.run([*vm.ssh_argv({**state, "login": "root"}, paths, identity=key), "true"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert root.returncode == 255
+
+
+def test_the_service_ran_on_the_sample_and_its_output_is_on_the_device(twin, key: Path):
+    state, paths = twin
+    r = ssh(state, paths, key, "systemctl", "is-enabled", "edge-infer@sample")
+    assert r.stdout.strip() == "enabled"
+    # a file input: the instance runs to its end once per boot (4 frames), then exits 0
+    ssh(state, paths, key, "sh", "-c", "for i in $(seq 300); do s=$(systemctl show -p "
+        "ActiveState --value edge-infer@sample); [ $s = inactive ] || [ $s = failed ] && "
+        "break; sleep 1; done")
+    result = ssh(state, paths, key, "systemctl", "show", "-p", "Result", "-p", "ExecMainStatus",
+                 "-p", "User", "edge-infer@sample").stdout
+    assert "Result=success" in result and "ExecMainStatus=0" in result, result
+    lines = ssh(state, paths, key, "journalctl", "-u", "edge-infer@sample", "-o", "cat",
+                "--no-pager").stdout.splitlines()
+    frames = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    assert [f["frame"] for f in frames] == [0, 1, 2, 3], lines[-10:]
+    user = ssh(state, paths, key, "getent", "passwd", "edge-infer").stdout.split(":")
+    assert user[0] == "edge-infer" and int(user[2]) != 0  # the service's own system user
+    assert "User=edge-infer" in result
+
+
+# ---- deploying to the twin --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def newer_debs(imaged: Path, tmp_path_factory) -> dict[str, Path]:
+    """The same build as version 1.0.1, and a broken 1.0.2 whose postinst fails."""
+    from tests.e2e.test_installers import release_input
+    out = tmp_path_factory.mktemp("debs")
+    runner = Runner(Reporter(quiet=True), out / "logs")
+    good = debpkg.write_deb(release_input(BOARD, BUILD / BOARD / "edge-infer", "1.0.1"),
+                            out / "good", runner, lint=False)
+    tree = out / "broken-tree"
+    subprocess.run(["dpkg-deb", "-R", str(good), str(tree)], check=True)
+    control = (tree / "DEBIAN/control").read_text()
+    (tree / "DEBIAN/control").write_text(control.replace("Version: 1.0.1", "Version: 1.0.2"))
+    postinst = tree / "DEBIAN/postinst"
+    postinst.write_text(postinst.read_text().replace("set -e\n", "set -e\necho broken >&2; exit 1\n", 1))
+    broken = out / "edge-infer_1.0.2_arm64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(broken)], check=True,
+                   capture_output=True)
+    return {"good": good, "broken": broken}
+
+
+def deploy(state: dict, paths: vm.VmPaths, key: Path, package: Path) -> subprocess.CompletedProcess:
+    return run_invoke("deploy", "--board", BOARD, "--target",
+                      f"ssh://{state['login']}@127.0.0.1:{state['port']}", "--package",
+                      str(package), "--identity", str(key), "--known-hosts",
+                      str(paths.known_hosts), timeout=1800)
+
+
+def wait_instance(state: dict, paths: vm.VmPaths, key: Path) -> str:
+    ssh(state, paths, key, "sh", "-c", "for i in $(seq 300); do s=$(systemctl show -p "
+        "ActiveState --value edge-infer@sample); [ $s = inactive ] || [ $s = failed ] && "
+        "break; sleep 1; done")
+    return ssh(state, paths, key, "systemctl", "show", "-p", "Result", "-p", "ExecMainStatus",
+               "edge-infer@sample").stdout
+
+
+def test_deploy_upgrades_the_twin_and_the_service_comes_back(twin, key: Path, newer_debs):
+    state, paths = twin
+    r = deploy(state, paths, key, newer_debs["good"])
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "on the device: package 1.0.1 install ok installed, program edge-infer " in r.stdout
+    assert "edge-infer@sample.service" in r.stdout
+    version = ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version}", "edge-infer").stdout
+    assert version == "1.0.1"
+    result = wait_instance(state, paths, key)
+    assert "Result=success" in result and "ExecMainStatus=0" in result, result
+
+
+def test_a_broken_package_leaves_the_previous_version_working(twin, key: Path, newer_debs):
+    state, paths = twin
+    r = deploy(state, paths, key, newer_debs["broken"])
+    assert r.returncode != 0
+    assert "failed" in r.stderr and "the previous package is back" in r.stderr, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    status = ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version} ${Status}",
+                 "edge-infer").stdout
+    assert status == "1.0.1 install ok installed", status
+    out = ssh(state, paths, key, "/opt/edge-infer/bin/edge-infer", "--version").stdout
+    assert out.startswith("edge-infer ")
+    ssh(state, paths, key, "sudo", "-n", "systemctl", "restart", "edge-infer@sample")
+    result = wait_instance(state, paths, key)
+    assert "Result=success" in result, result
+
+
+def test_every_first_boot_makes_its_own_host_keys_and_stop_ends_the_twin(twin, key: Path):
+    state, paths = twin
+    first = host_key(state["port"])
+    pid = state["pid"]
+    r = run_invoke("vm", "--board", BOARD, "--stop")
+    assert r.returncode == 0 and "twin stopped" in r.stdout
+    assert not alive(pid)
+    assert (paths.console).stat().st_size > 0          # the console log is kept
+    state2, paths2 = boot()
+    try:
+        second = host_key(state2["port"])
+        assert first and second and first != second
+    finally:
+        run_invoke("vm", "--board", BOARD, "--stop")
