@@ -85,7 +85,7 @@ def sdk_toolchain_inputs(inp: ToolchainInputs) -> ToolchainInputs:
     loc = sdk_location(inp.target.name)
     shim = loc / "toolchain" / "stdcxx-compat" if inp.stdcxx_shim else None
     return replace(inp, sysroot=loc / "sysroot", out_dir=loc / "toolchain",
-                   compat_dir=loc / "toolchain", stdcxx_shim=shim, conan_packages_dir=None,
+                   compat_dir=loc / "toolchain", stdcxx_shim=shim, conan_packages_dir=None, path_names=(),
                    overlays={}, qemu=Path(inp.qemu).name, host_pkg_config="pkg-config")
 
 
