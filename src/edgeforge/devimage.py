@@ -425,9 +425,11 @@ def inode_time_commands(tree: Path, epoch: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_ext4(tree: Path, out: Path, size_mb: int, uuids: dict[str, str], epoch: int,
+def make_ext4(tree: Path, out: Path, free_mb: int, uuids: dict[str, str], epoch: int,
               runner: Runner, what: str) -> Path:
-    """The root file system as an ext4 image: mkfs.ext4 -d, then every inode's times fixed."""
+    """The root file system as an ext4 image (what it holds, 15 % for metadata, `free_mb`
+    free): mkfs.ext4 -d, then every inode's times fixed."""
+    size_mb = (tree_bytes(tree) * 115 // 100) // (1 << 20) + free_mb
     env = base_env({"E2FSPROGS_FAKE_TIME": str(epoch), "SOURCE_DATE_EPOCH": str(epoch)})
     runner.run(mkfs_argv(tree, out, size_mb, uuids), what="mkfs.ext4 -d of the root",
                needed_by=what, env=env, timeout=1800)
@@ -437,6 +439,26 @@ def make_ext4(tree: Path, out: Path, size_mb: int, uuids: dict[str, str], epoch:
                what="fix the inode times of the root", needed_by=what, env=env, timeout=1800)
     commands.unlink()
     return out
+
+
+def assemble_disk(disk: Path, total_sectors: int, table: str,
+                  parts: list[tuple[Path, int]], runner: Runner, env: dict[str, str],
+                  what: str) -> Path:
+    """A sparse disk file: the partition table written by sfdisk from `table`, then each
+    partition image copied in at its start sector (no loop device, no mount)."""
+    with open(disk, "wb") as fh:
+        fh.truncate(total_sectors * SECTOR)
+    script = disk.with_name(disk.name + ".sfdisk")
+    script.write_text(table)
+    runner.run(["sh", "-c", 'exec sfdisk --no-reread --no-tell-kernel -q "$1" < "$2"',
+                "sfdisk", str(disk), str(script)],
+               what="partition table", needed_by=what, env=env)
+    script.unlink()
+    for part, start in parts:
+        runner.run(["dd", f"if={part}", f"of={disk}", "bs=4M", f"seek={start * SECTOR}",
+                    "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"],
+                   what=f"copy {part.name} into the disk", needed_by=what, env=env)
+    return disk
 
 
 def sfdisk_script(part_sectors: int, uuids: dict[str, str]) -> str:
@@ -449,26 +471,17 @@ def write_twin(tree: Path, out: Path, name: str, dev: DeviceDef, target, version
                runner: Runner, epoch: int) -> TwinBoot:
     """<name>.qcow2 (GPT, ext4 root), <name>.vmlinuz, <name>.initrd.img and <name>.json."""
     uuids = image_uuids(target.name, version)
-    size_mb = (tree_bytes(tree) * 115 // 100) // (1 << 20) + dev.twin.free_mb
     work = out / f".{name}.work"
     work.mkdir()
     try:
         env = base_env({"E2FSPROGS_FAKE_TIME": str(epoch), "SOURCE_DATE_EPOCH": str(epoch)})
-        root_img = make_ext4(tree, work / "root.ext4", size_mb, uuids, epoch, runner,
+        root_img = make_ext4(tree, work / "root.ext4", dev.twin.free_mb, uuids, epoch, runner,
                              "the device image")
         part_sectors = root_img.stat().st_size // SECTOR
-        disk = work / "disk.img"
-        total = FIRST_LBA + part_sectors + 2048  # the backup GPT at the end, 1 MiB aligned
-        with open(disk, "wb") as fh:
-            fh.truncate(total * SECTOR)
-        script = work / "sfdisk.txt"
-        script.write_text(sfdisk_script(part_sectors, uuids))
-        runner.run(["sh", "-c", 'exec sfdisk --no-reread --no-tell-kernel -q "$1" < "$2"',
-                    "sfdisk", str(disk), str(script)],
-                   what="GPT partition table", needed_by="the device image", env=env)
-        runner.run(["dd", f"if={root_img}", f"of={disk}", "bs=1M", f"seek={FIRST_LBA // 2048}",
-                    "conv=notrunc,sparse", "status=none"],
-                   what="copy the root into the disk", needed_by="the device image", env=env)
+        # the backup GPT at the end, 1 MiB aligned
+        disk = assemble_disk(work / "disk.img", FIRST_LBA + part_sectors + 2048,
+                             sfdisk_script(part_sectors, uuids), [(root_img, FIRST_LBA)],
+                             runner, env, "the device image")
         root_img.unlink()
         runner.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", "-c",
                     str(disk), str(out / f"{name}.qcow2")],
@@ -569,24 +582,14 @@ def write_raspi_sd(tree: Path, out: Path, name: str, dev: DeviceDef, target, ver
                     *[str(p) for p in sorted(boot.iterdir())], "::/"],
                    what="copy /boot/firmware into the boot partition",
                    needed_by="the SD-card image", env=env)
-        size_mb = (tree_bytes(tree) * 115 // 100) // (1 << 20) + dev.twin.free_mb
-        root_img = make_ext4(tree, work / "root.ext4", size_mb, uuids, epoch, runner,
+        root_img = make_ext4(tree, work / "root.ext4", dev.twin.free_mb, uuids, epoch, runner,
                              "the SD-card image")
         boot_sectors = fat.stat().st_size // SECTOR
         root_sectors = root_img.stat().st_size // SECTOR
-        disk = work / f"{name}.img"
-        with open(disk, "wb") as fh:
-            fh.truncate((FIRST_LBA + boot_sectors + root_sectors) * SECTOR)
-        script = work / "sfdisk.txt"
-        script.write_text(mbr_script(boot_sectors, root_sectors, uuids["mbr"]))
-        runner.run(["sh", "-c", 'exec sfdisk --no-reread --no-tell-kernel -q "$1" < "$2"',
-                    "sfdisk", str(disk), str(script)],
-                   what="MBR partition table", needed_by="the SD-card image", env=env)
-        for part, start in ((fat, FIRST_LBA), (root_img, FIRST_LBA + boot_sectors)):
-            runner.run(["dd", f"if={part}", f"of={disk}", "bs=4M", f"seek={start * SECTOR}",
-                        "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"],
-                       what=f"copy {part.name} into the card", needed_by="the SD-card image",
-                       env=env)
+        disk = assemble_disk(work / f"{name}.img", FIRST_LBA + boot_sectors + root_sectors,
+                             mbr_script(boot_sectors, root_sectors, uuids["mbr"]),
+                             [(fat, FIRST_LBA), (root_img, FIRST_LBA + boot_sectors)],
+                             runner, env, "the SD-card image")
         runner.run(["xz", "-T2", "-3", "--keep", str(disk)], what="xz of the SD-card image",
                    needed_by="the SD-card image", env=env, timeout=3600)
         final = out / f"{name}.img.xz"

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
     from .pipeline import BoardBuild
 
 IMAGES_DIR = "images"
+#: device image steps: what each writes, and the last part of its files' names
+DEVICE_IMAGES = {
+    "twin": ("disk image of the virtual twin (GPT, ext4; qcow2, kernel, initramfs)", "twin"),
+    "l4t-rootfs": ("root file system tarball for NVIDIA's Linux_for_Tegra/rootfs",
+                   "l4t-rootfs"),
+    "raspi-sd": ("Raspberry Pi SD-card image (raspi-firmware boot partition, root)", "sdcard"),
+}
 _VERSION = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
 
 
@@ -183,28 +190,30 @@ class ReleaseSteps:
                                    runner, self.epoch, raspi_partuuid=partuuid)
             return publish(out, final)
 
-    def twin(self, ex: Execution) -> Path:
-        from . import devimage
-        name = f"{APP_NAME}-{self.version}-{self.t.name}-twin"
-        return self._into("twin", lambda out: devimage.write_twin(
-            ex["rootfs"] / "tree", out, name, self.device_def(), self.t, self.version,
-            self.bb.runner, self.epoch))
-
-    def l4t(self, ex: Execution) -> Path:
-        from . import devimage
-        name = f"{APP_NAME}-{self.version}-{self.t.name}-l4t-rootfs"
-        return self._into("l4t-rootfs", lambda out: devimage.write_l4t_rootfs(
-            ex["rootfs"] / "tree", out, name, self.epoch))
-
-    def raspi_sd(self, ex: Execution) -> Path:
-        from . import devimage
-        name = f"{APP_NAME}-{self.version}-{self.t.name}-sdcard"
-        return self._into("raspi-sd", lambda out: devimage.write_raspi_sd(
-            ex["rootfs"] / "tree", out, name, self.device_def(), self.t, self.version,
-            self.bb.runner, self.epoch))
+    def device_image(self, kind: str):
+        """The action of one device image step: a writer of devimage.py on the rootfs tree."""
+        def action(ex: Execution) -> Path:
+            from . import devimage
+            name = f"{APP_NAME}-{self.version}-{self.t.name}-{DEVICE_IMAGES[kind][1]}"
+            tree = ex["rootfs"] / "tree"
+            if kind == "l4t-rootfs":
+                return self._into(kind, lambda out: devimage.write_l4t_rootfs(
+                    tree, out, name, self.epoch))
+            writer = {"twin": devimage.write_twin, "raspi-sd": devimage.write_raspi_sd}[kind]
+            return self._into(kind, lambda out: writer(
+                tree, out, name, self.device_def(), self.t, self.version, self.bb.runner,
+                self.epoch))
+        return action
 
     def device_layouts(self) -> tuple[str, ...]:
-        return tuple(self.t.board.spec.device_images) if self.opts.device else ()
+        """The device images this release writes: the twin's disk, then the board's own."""
+        if not self.opts.device:
+            return ()
+        return ("twin", *self.t.board.spec.device_images)
+
+    def sbom_sources(self) -> tuple[str, ...]:
+        """What the SBOM describes: what ships, and the root file system the images hold."""
+        return (*self.shipped_steps(), *(("rootfs",) if self.opts.device else ()))
 
     def images_dir(self) -> Path:
         return self.ctx.project_root / IMAGES_DIR / APP_NAME
@@ -240,8 +249,7 @@ class ReleaseSteps:
         inp = self.input(ex)
         return self._into("sbom", lambda out: releasesbom.write(
             inp, self.ctx, self.bb.runner, out / "sbom.cdx.json",
-            shipped={k: ex[k] for k in (*self.shipped_steps(),
-                                        *(("rootfs",) if self.opts.device else ()))}))
+            shipped={k: ex[k] for k in self.sbom_sources()}))
 
     def legal(self, ex: Execution) -> Path:
         inp = self.input(ex)
@@ -270,7 +278,7 @@ class ReleaseSteps:
 
     def shipped_steps(self) -> tuple[str, ...]:
         return ("image", *self.installers(), *(("sdk",) if self.opts.sdk else ()),
-                *(("twin",) if self.opts.device else ()), *self.device_layouts())
+                *self.device_layouts())
 
     def steps(self) -> list[Step]:
         root = self.ctx.project_root
@@ -300,29 +308,17 @@ class ReleaseSteps:
             devimage.stand_in_suite(self.t)  # a board that cannot have one says so now
             key = self.login_key()
             device = {**common, "images": images, "ssh_key": key}
-            steps += [
-                Step("rootfs", f"root file system of {self.t.name} (its stand-in suite, the "
-                     ".deb through apt, login, services, first boot)", self.rootfs,
-                     inputs=device, needs=("deb",), outputs=(w / "rootfs",),
-                     load=lambda ex: w / "rootfs"),
-                Step("twin", "disk image of the virtual twin (GPT, ext4; qcow2, kernel, "
-                     "initramfs)", self.twin, inputs=device, needs=("rootfs",),
-                     outputs=(w / "twin",), load=lambda ex: w / "twin"),
-            ]
-            if "l4t-rootfs" in self.device_layouts():
-                steps.append(Step("l4t-rootfs", "root file system tarball for NVIDIA's "
-                                  "Linux_for_Tegra/rootfs", self.l4t, inputs=device,
-                                  needs=("rootfs",), outputs=(w / "l4t-rootfs",),
-                                  load=lambda ex: w / "l4t-rootfs"))
-            if "raspi-sd" in self.device_layouts():
-                steps.append(Step("raspi-sd", "Raspberry Pi SD-card image (raspi-firmware boot "
-                                  "partition, root)", self.raspi_sd, inputs=device,
-                                  needs=("rootfs",), outputs=(w / "raspi-sd",),
-                                  load=lambda ex: w / "raspi-sd"))
+            steps.append(Step("rootfs", f"root file system of {self.t.name} (its stand-in suite, "
+                              "the .deb through apt, login, services, first boot)", self.rootfs,
+                              inputs=device, needs=("deb",), outputs=(w / "rootfs",),
+                              load=lambda ex: w / "rootfs"))
+            for kind in self.device_layouts():
+                steps.append(Step(kind, DEVICE_IMAGES[kind][0], self.device_image(kind),
+                                  inputs=device, needs=("rootfs",), outputs=(w / kind,),
+                                  load=lambda ex, k=kind: w / k))
         steps += [
             Step("sbom", "CycloneDX SBOM of everything that ships", self.sbom,
-                 inputs=common, needs=("deps", *self.shipped_steps(),
-                                       *(("rootfs",) if self.opts.device else ())),
+                 inputs=common, needs=("deps", *self.sbom_sources()),
                  outputs=(w / "sbom",), load=lambda ex: w / "sbom"),
             Step("legal", "licence texts and corresponding sources", self.legal,
                  inputs=common, needs=("deps", "app"), outputs=(w / "legal",),
