@@ -43,10 +43,12 @@ class EdgeInferConan(ConanFile):
             tc.cache_variables["CMAKE_CXX_COMPILER_LAUNCHER"] = str(launcher)
         # no checkout or build path reaches the binaries (__FILE__ in assertions, debug info):
         # the same sources give the same bytes from any checkout and any build folder
-        # (ccache, with a base dir, hands the compiler paths relative to the build folder)
-        maps = [f"-ffile-prefix-map={self.source_folder}=.",
-                f"-ffile-prefix-map={os.path.relpath(self.source_folder, self.build_folder)}=.",
-                f"-ffile-prefix-map={self.build_folder}=build"]
+        # (ccache, with a base dir, hands the compiler paths relative to the build folder).
+        # The fixed names are the ones edgeforge's debugger setup maps back to the checkout.
+        src = "/edgeforge-project/apps/edge-infer"
+        maps = [f"-ffile-prefix-map={self.source_folder}={src}",
+                f"-ffile-prefix-map={os.path.relpath(self.source_folder, self.build_folder)}={src}",
+                f"-ffile-prefix-map={self.build_folder}=/edgeforge-build/edge-infer"]
         tc.extra_cflags += maps
         tc.extra_cxxflags += maps
         core = self.dependencies["opencv"].cpp_info.components["core"]

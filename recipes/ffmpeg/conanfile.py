@@ -143,7 +143,8 @@ class FFmpegConan(ConanFile):
             "--disable-everything",
             "--disable-programs",
             "--disable-doc",
-            "--disable-debug",
+            "--disable-debug",  # the toolchain decides the debug information (-g)
+            "--disable-stripping",  # releases split debug information from what ships
             "--disable-avdevice",
             "--disable-avfilter",
             "--disable-postproc",

@@ -97,7 +97,8 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         confs["user.edge_infer:sanitize"] = sanitize
     if shutil.which("ccache"):
         confs["user.edge_infer:compiler_launcher"] = "ccache"
-        env = {**env, **ccache_env(ctx.ccache_dir)}  # the cache every other build uses
+        # the cache every other build uses; the conanfile names the app's source paths
+        env = {**env, **ccache_env(ctx.ccache_dir, ctx.project_root / APP_DIR / "conanfile.py")}
     rmtree(work / "runtime")
     # the step runs because an input changed: configure afresh (CMake applies the toolchain's
     # and Conan's flags only when it first configures a tree); the objects stay for ccache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -34,10 +35,20 @@ def install_argv(build: Path, prefix: Path) -> list[str]:
     return ["cmake", "--install", str(build), "--prefix", str(prefix)]
 
 
-def ccache_env(ccache_dir: Path) -> dict[str, str]:
+def ccache_env(ccache_dir: Path, *path_scheme: Path) -> dict[str, str]:
     """ccache settings for every build edgeforge runs: one cache directory (in edgeforge's
-    cache), and hits across checkouts in different folders."""
-    return {"CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1"}
+    cache), and hits across checkouts in different folders.
+
+    ccache does not hash -ffile-prefix-map (it only changes paths in debug information), so an
+    object compiled under other map names would come back from the cache. The files that
+    define the names (the compiler wrapper's template, and `path_scheme`, e.g. the app's
+    conanfile) name a cache namespace of their own: new names, new objects."""
+    digest = hashlib.sha256((Path(__file__).parent / "templates" / "compiler-wrapper.sh.j2")
+                            .read_bytes())
+    for f in path_scheme:
+        digest.update(f.read_bytes())
+    return {"CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": "/", "CCACHE_NOHASHDIR": "1",
+            "CCACHE_NAMESPACE": f"edgeforge-{digest.hexdigest()[:12]}"}
 
 
 def cmake_env(ccache_dir: Path | None) -> dict[str, str]:

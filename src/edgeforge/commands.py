@@ -332,6 +332,44 @@ def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=
         ctx.reporter.info(f"  {unit}: {state}")
 
 
+@task(help={
+    "board": "board name; the program's arguments follow --",
+    "emulate": "run the app here under qemu-user with its gdb stub (a Unix socket)",
+    "vm": "run (or attach) on the board's running virtual twin",
+    "target": "run (or attach) on a device: ssh://user@host[:port]",
+    "attach": "attach to this PID on the device instead of starting the app",
+    "service": "attach to the app's service instance (NAME, or a unit name)",
+    "core": "open a core dump from the device with the matching binaries and debug files",
+    "gdb": "start gdb-multiarch here (otherwise the command is printed)",
+    "detach": "leave the debug server running (stop it with --stop)",
+    "stop": "stop the board's debug server",
+    "identity": "SSH private key file to log in with",
+    "known-hosts": "known_hosts file for --target",
+    "vscode": "folder of launch.json and tasks.json (default: the checkout's .vscode)",
+})
+@handled
+def debug(c, board=None, emulate=False, vm=False, target=None, attach=None, service=None,
+          core=None, gdb=False, detach=False, stop=False, identity=None, known_hosts=None,
+          vscode=None):
+    """gdb-multiarch on the app, with every library's symbols: under qemu-user (--emulate), on
+    the virtual twin (--vm) or a device (--target), attached (--attach/--service), or on a core
+    dump (--core); writes build/<board>/debug/gdbinit and VSCode launch/tasks entries."""
+    from .debugsession import DebugOptions
+    from .debugsession import run as run_debug
+
+    ctx = _ctx()
+    t = _target(ctx, board)
+    if attach is not None and not str(attach).isdigit():
+        raise UsageError(f"--attach {attach!r}: expected a process ID (a number)")
+    opts = DebugOptions(
+        emulate=emulate, vm=vm, target=target, attach=int(attach) if attach is not None else None,
+        service=service, core=Path(core) if core else None, gdb=gdb, detach=detach, stop=stop,
+        args=tuple(_remainder(c)), identity=Path(identity).expanduser() if identity else None,
+        known_hosts=Path(known_hosts).expanduser() if known_hosts else None,
+        vscode=Path(vscode).expanduser() if vscode else None)
+    run_debug(ctx, t, opts)
+
+
 @task(help={"board": "board name; the program and its arguments follow --",
             "timeout": "kill the program after this many seconds (exit 124)",
             "verbose": "print the qemu-user command line on stderr"})

@@ -51,7 +51,11 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]*$")
 _SYSROOT_ADAPTER: TypeAdapter = TypeAdapter(SysrootDescriptor)
 ENV_PREFIX = "EDGEFORGE_"
 #: settings the environment and command line may override, and their environment names
-OVERRIDABLE = ("compiler", "sysroot", "build_type", "cppstd")
+OVERRIDABLE = ("compiler", "sysroot", "build_type", "cppstd", "debug_info")
+#: single-valued settings (later layers win); flag lists accumulate instead
+SCALARS = ("build_type", "cppstd", "debug_info")
+#: scalars a project need not set, and what they are then
+SCALAR_DEFAULTS = {"debug_info": "full"}
 @dataclass(frozen=True)
 class Loaded:
     """A validated descriptor with where it came from."""
@@ -274,7 +278,7 @@ class Catalog:
             (f"board {self.rel(b.path)}", b.spec.settings),
         ]
         env_settings: dict[str, Any] = {}
-        for key in ("build_type", "cppstd", "cflags", "cxxflags", "ldflags"):
+        for key in (*SCALARS, "cflags", "cxxflags", "ldflags"):
             var = ENV_PREFIX + key.upper()
             ev = env.get(var)
             if not ev:
@@ -286,10 +290,10 @@ class Catalog:
                 env_settings[key] = ev
         if env_settings:
             layers.append(("environment", self._settings_from(env_settings, "environment")))
-        for key in ("build_type", "cppstd"):
+        for key in SCALARS:
             if key in cli:
                 self._settings_from({key: cli[key]}, f"command line --{key.replace('_', '-')}")
-        cli_settings = {k: cli[k] for k in ("build_type", "cppstd") if k in cli}
+        cli_settings = {k: cli[k] for k in SCALARS if k in cli}
         if cli_settings:
             layers.append(("command line", self._settings_from(cli_settings, "command line")))
 
@@ -297,7 +301,7 @@ class Catalog:
         flags: dict[str, list[str]] = {"cflags": [], "cxxflags": [], "ldflags": []}
         flag_src: dict[str, list[str]] = {"cflags": [], "cxxflags": [], "ldflags": []}
         for origin, s in layers:
-            for key in ("build_type", "cppstd"):
+            for key in SCALARS:
                 val = getattr(s, key)
                 if val is not None:
                     scalars[key] = (val, origin)
@@ -306,7 +310,9 @@ class Catalog:
                 if vals:
                     flags[key].extend(vals)
                     flag_src[key].append(origin)
-        for key in ("build_type", "cppstd"):
+        for key, value in SCALAR_DEFAULTS.items():
+            scalars.setdefault(key, (value, "edgeforge's default"))
+        for key in SCALARS:
             if key not in scalars:
                 raise DescriptorError(
                     f"no layer sets {key!r}; add it under 'settings:' in {self.rel(defaults.path)}"
@@ -326,6 +332,7 @@ class Catalog:
             sysroot=sysr,
             build_type=scalars["build_type"][0],
             cppstd=scalars["cppstd"][0],
+            debug_info=scalars["debug_info"][0],
             cpu_flags=tuple(cpu),
             extra_cflags=tuple(flags["cflags"]),
             extra_cxxflags=tuple(flags["cxxflags"]),
@@ -380,6 +387,8 @@ class Target:
     build_type: str
     cppstd: str
     cpu_flags: tuple[str, ...]
+    #: none | lines | full (Settings.debug_info)
+    debug_info: str = "full"
     extra_cflags: tuple[str, ...] = ()
     extra_cxxflags: tuple[str, ...] = ()
     extra_ldflags: tuple[str, ...] = ()
@@ -423,6 +432,7 @@ class Target:
             "sysroot": _SYSROOT_ADAPTER.dump_python(self.sysroot.spec, mode="json"),
             "build_type": self.build_type,
             "cppstd": self.cppstd,
+            "debug_info": self.debug_info,
             "flags": [self.cpu_flags, self.extra_cflags, self.extra_cxxflags, self.extra_ldflags],
         }
 

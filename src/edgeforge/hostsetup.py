@@ -32,7 +32,8 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "emulation": ("qemu-user", "qemu-user-static"),
     "sysroots": ("mmdebstrap", "arch-test", "debian-archive-keyring", "xz-utils", "dpkg-dev"),
     "images": ("docker.io", "skopeo"),
-    "debugging": ("gdb-multiarch",),
+    # gdb for the boards; eu-unstrip (elfutils) reads the build-ids of a core dump's modules
+    "debugging": ("gdb-multiarch", "elfutils"),
     "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file", "meson"),
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
     "native build": ("nasm",),
@@ -60,6 +61,7 @@ TOOLS: dict[str, str] = {
     "mmdebstrap": "mmdebstrap",
     "dockerd": "docker.io",
     "gdb-multiarch": "gdb-multiarch",
+    "eu-unstrip": "elfutils",
     "cmake": "cmake",
     "ninja": "ninja-build",
     "pkg-config": "pkg-config",

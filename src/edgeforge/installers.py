@@ -315,33 +315,6 @@ def copy_app(app_dir: Path, dest: Path) -> None:
     normalise_modes(dest)
 
 
-def strip_argv(strip: str, files: list[Path], shared: bool) -> list[str]:
-    """What dh_strip does: symbols and the .comment/.note sections go, the build id stays (so
-    split debug info still matches); shared libraries keep what dynamic linking needs."""
-    argv = [strip, "--remove-section=.comment", "--remove-section=.note"]
-    if shared:
-        argv.append("--strip-unneeded")
-    return argv + [str(f) for f in files]
-
-
-def strip_elf_files(inp: ReleaseInput, root: Path, runner: Runner) -> int:
-    """Strip the app's ELF files in a package tree with the board's own strip tool (the app
-    folder keeps its symbols for debugging). Returns how many files were stripped."""
-    from .compilers import locate_tools
-
-    programs, libraries = [], []
-    for p in sorted(root.rglob("*")):
-        info = elfinfo.inspect(p)
-        if info is not None:
-            (programs if info.kind == "executable" else libraries).append(p)
-    strip = locate_tools(inp.target)["strip"]
-    for files, shared in ((programs, False), (libraries, True)):
-        if files:
-            runner.run(strip_argv(strip, files, shared), what=f"strip {len(files)} files",
-                       log_name=f"strip-{inp.board}", echo=False)
-    return len(programs) + len(libraries)
-
-
 def normalise_modes(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         os.chmod(dirpath, 0o755)
@@ -371,11 +344,11 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
 
 def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, runner: Runner, *,
                        unit_dir: str, doc_file: str, debian: bool) -> dict[str, Path]:
-    """The app under <prefix> (stripped), the /usr/bin link, the unit, the conffile, the manual
-    page and the notices: the tree the .deb and the .rpm install. Returns the parts' paths."""
+    """The app under <prefix> (as built: stripped, with debuglinks), the /usr/bin link, the
+    unit, the conffile, the manual page and the notices: the tree the .deb and the .rpm
+    install. Returns the parts' paths."""
     app_root = root / spec.prefix.lstrip("/")
-    copy_app(inp.app_dir, app_root)
-    strip_elf_files(inp, app_root, runner)
+    copy_app(inp.app_dir, app_root)  # stripped when it was built (debuginfo.py)
     program = app_root / "bin" / inp.app_name
     if not program.is_file():
         raise DescriptorError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")

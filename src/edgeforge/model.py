@@ -99,6 +99,10 @@ class Settings(_Strict):
         None, description="CMake/Conan build type"
     )
     cppstd: Literal["14", "17", "20"] | None = Field(None, description="C++ standard")
+    debug_info: Literal["none", "lines", "full"] | None = Field(
+        None, description="debug information every package and the app are compiled with "
+        "(none; lines: -g1, functions and lines; full: -g, with variables); it is split from "
+        "the shipped binaries into the release's -dbg artifacts. Default: full")
     cflags: tuple[str, ...] = Field((), description="extra C and C++ compile flags")
     cxxflags: tuple[str, ...] = Field((), description="extra C++-only compile flags")
     ldflags: tuple[str, ...] = Field((), description="extra link flags")

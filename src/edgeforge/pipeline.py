@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi, container, elfinfo, stdcxx_compat
+from . import __version__, abi, container, debuginfo, elfinfo, stdcxx_compat
 from . import app as edge_app
 from . import sysroot as sysroots
 from .cmakebuild import build_project
@@ -106,6 +106,7 @@ def prepare(ctx: Context, target: Target, info: sysroots.SysrootInfo, runner: Ru
         conan_packages_dir=ctx.conan_home / "p",
         path_names=((ctx.cache_dir, "/edgeforge-cache"), (ctx.build_root, "/edgeforge-build"),
                     (ctx.conan_home / "p", "/conan"), (ctx.project_root, "/edgeforge-project")),
+        debug_info=target.debug_info,
         overlays=present_overlays(target),
         compat_dir=compat_dir,
         stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner, compat_dir / "stdcxx-compat"),
@@ -259,8 +260,20 @@ class BoardBuild(GraphBuild):
         files = prepared.toolchain
         built = edge_app.build_app(self.ctx, self.t.name, files.host_profile, files.build_profile,
                                    deps.lockfile, self.runner, conan_env(self.ctx))
-        return publish(built.staging, self.bdir / edge_app.APP_NAME,
-                       gate_tree(self.ctx, self.t, prepared.sysroot.path, edge_app.APP_NAME))
+        # what ships is stripped; its debug information goes to build/<board>/symbols/
+        symbols_final = self.bdir / debuginfo.SYMBOLS_DIR
+        with staged(symbols_final) as symbols:
+            with self.ctx.reporter.step(f"splitting debug information of {edge_app.APP_NAME} "
+                                        f"into {symbols_final}"):
+                split = debuginfo.split_tree(built.staging, symbols,
+                                             prepared.toolset.tools.get("objcopy", ""),
+                                             self.runner)
+                self.ctx.reporter.info(
+                    f"{sum(1 for f in split if f.debug_file)} of {len(split)} ELF files carried "
+                    f"debug information ({self.t.debug_info})")
+            gate_tree(self.ctx, self.t, prepared.sysroot.path, edge_app.APP_NAME)(built.staging)
+            publish(symbols, symbols_final)
+        return publish(built.staging, self.bdir / edge_app.APP_NAME)
 
     def manifest(self, ex: Execution) -> Path:
         prepared: Prepared = ex["toolchain"]
@@ -315,7 +328,7 @@ class BoardBuild(GraphBuild):
                 Step("app", f"build {edge_app.APP_DIR} against the locked graph; ABI gate; "
                      f"install into {bdir / edge_app.APP_NAME}", self.app,
                      inputs=app_inputs(ctx), needs=("deps", "toolchain"),
-                     outputs=(bdir / edge_app.APP_NAME,),
+                     outputs=(bdir / edge_app.APP_NAME, bdir / debuginfo.SYMBOLS_DIR),
                      load=lambda ex: bdir / edge_app.APP_NAME),
             ]
         needs = tuple(s.name for s in steps if s.name != "sources")

@@ -2,7 +2,7 @@
 
 The release is more steps of the board's plan, after `manifest`:
 
-    image -> deb | rpm | run (as the board asks) [-> sdk] [-> rootfs -> twin] -> sbom -> legal
+    image -> deb | rpm | run (as the board asks) -> dbg [-> sdk] [-> rootfs -> twin] -> sbom -> legal
     -> release
 
 Each deliverable is one step with its own module (container.py, debpkg.py, rpmpkg.py,
@@ -159,6 +159,14 @@ class ReleaseSteps:
             return self._into(kind, lambda out: writer(inp, out, self.bb.runner))
         return action
 
+    def dbg(self, ex: Execution) -> Path:
+        """The debug artifacts: a tarball of the split debug files, and a -dbg .deb."""
+        from . import dbgpkg, debuginfo
+        inp = self.input(ex)
+        symbols = self.bb.bdir / debuginfo.SYMBOLS_DIR
+        return self._into("dbg", lambda out: dbgpkg.write_dbg(
+            inp, symbols, out, self.bb.runner, deb="deb" in self.installers()))
+
     def sdk(self, ex: Execution) -> Path:
         inputs = ex["toolchain"].toolchain.inputs
         manifest = self.input(ex).manifest
@@ -277,7 +285,7 @@ class ReleaseSteps:
         return tuple(self.t.board.spec.installers)
 
     def shipped_steps(self) -> tuple[str, ...]:
-        return ("image", *self.installers(), *(("sdk",) if self.opts.sdk else ()),
+        return ("image", *self.installers(), "dbg", *(("sdk",) if self.opts.sdk else ()),
                 *self.device_layouts())
 
     def steps(self) -> list[Step]:
@@ -294,6 +302,10 @@ class ReleaseSteps:
             steps.append(Step(kind, f".{kind} installer", self.installer(kind),
                               inputs={**common, "images": images}, needs=("app", "manifest"),
                               outputs=(w / kind,), load=lambda ex, k=kind: w / k))
+        steps.append(Step("dbg", "debug artifacts: the split debug files as a tarball"
+                          + (" and a -dbg .deb" if "deb" in self.installers() else ""), self.dbg,
+                          inputs={**common, "images": images}, needs=("app", "manifest"),
+                          outputs=(w / "dbg",), load=lambda ex: w / "dbg"))
         if self.opts.sdk:
             steps.append(Step("sdk", f"SDK archive for {self.t.name} (sysroot with the packages, "
                               "toolchain files, environment script)", self.sdk, inputs=common,

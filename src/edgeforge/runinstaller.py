@@ -35,7 +35,6 @@ from .installers import (
     load_installers,
     notices_text,
     package_version,
-    strip_elf_files,
     template_env,
     template_vars,
     write_file,
@@ -158,10 +157,9 @@ def header_text(inp: ReleaseInput, spec: InstallersSpec, *, filename: str, folde
 
 def stage_run(inp: ReleaseInput, spec: InstallersSpec, root: Path,
               runner: Runner) -> tuple[list[str], list[str]]:
-    """The tree the .run installs below --prefix (the app stripped, its notices, the
+    """The tree the .run installs below --prefix (the app as built, its notices, the
     uninstaller); returns its (folders, files)."""
-    copy_app(inp.app_dir, root)
-    strip_elf_files(inp, root, runner)
+    copy_app(inp.app_dir, root)  # stripped when it was built (debuginfo.py)
     if not (root / "bin" / inp.app_name).is_file():
         raise InstallerError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
     write_file(root / "share/doc" / spec.package / "copyright", notices_text(inp, spec))

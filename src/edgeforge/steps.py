@@ -110,6 +110,9 @@ def damaged_output(outputs: Sequence[Path], recorded: Mapping[str, FileRecord]) 
 
     Size and mtime unchanged count as intact (like make and ninja); otherwise the content is
     hashed again, so a file merely touched is still intact."""
+    for out in outputs:  # a declared output that is not there at all (one added since)
+        if not out.exists() and not out.is_symlink():
+            return f"{out} is missing"
     present = {str(p) for out in outputs for p in _files_of(out)}
     for path in sorted(set(recorded) ^ present):
         return f"{path} {'is missing' if path in recorded else 'is new'}"

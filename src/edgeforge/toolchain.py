@@ -149,6 +149,13 @@ class ToolchainInputs:
     #: (compiler prefix maps in the wrappers, ``user.edgeforge:path_names`` for the recipes),
     #: so a package is the same bytes whichever checkout, cache or Conan folder built it
     path_names: tuple[tuple[Path, str], ...] = ()
+    #: debug information the wrappers add to every compile (Settings.debug_info); the SDK's
+    #: wrappers add none (an outside project picks its own)
+    debug_info: str = "none"
+
+
+#: compile flags per debug_info level (clang and GCC read -g1 alike)
+DEBUG_FLAGS = {"none": [], "lines": ["-g1"], "full": ["-g"]}
 
 
 def present_overlays(target: Target) -> dict[str, Path]:
@@ -364,6 +371,8 @@ def template_vars(inp: ToolchainInputs) -> dict:
         pc_roots.append(str(inp.conan_packages_dir))
     return {
         "path_maps": path_maps(inp),
+        "debug_flags": DEBUG_FLAGS[inp.debug_info],
+        "debug_info": inp.debug_info,
         "path_names": {str(p): n for p, n in inp.path_names},
         "conan_built": str(inp.conan_packages_dir / "b") if inp.conan_packages_dir else None,
         "board": t.name,

@@ -344,6 +344,117 @@ def test_a_broken_package_leaves_the_previous_version_working(twin, key: Path, n
     assert "Result=success" in result, result
 
 
+# ---- debugging on the twin ----------------------------------------------------------------------
+def debug_vm(key: Path, vscode: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_invoke("debug", "--board", BOARD, "--vm", "--detach", "--identity", str(key),
+                      "--vscode", str(vscode), *args, timeout=900)
+
+
+def listening(state: dict, paths: vm.VmPaths, key: Path, port: int) -> set[str]:
+    """The device's listening sockets on a port, by local address (from /proc/net/tcp)."""
+    rows = ssh(state, paths, key, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout.splitlines()
+    return {r.split()[1].rsplit(":", 1)[0] for r in rows[1:]
+            if len(r.split()) > 3 and r.split()[3] == "0A"
+            and r.split()[1].endswith(f":{port:04X}")}
+
+
+def frames(gdb_output: str) -> list[str]:
+    return re.findall(r"^#\d+\s+(?:0x[0-9a-f]+ in )?([\w:~<>]+) \(", gdb_output, re.M)
+
+
+def test_debug_on_the_twin_breaks_in_ffmpeg_and_opencv_and_exits(twin, key: Path,
+                                                                  tmp_path: Path):
+    from tests.e2e.test_debug import GDB_SCRIPT, gdb_batch, launch_argv
+    state, paths = twin
+    vscode = tmp_path / ".vscode"
+    r = debug_vm(key, vscode, "--", "--max-frames", "2", "--output", "/tmp/dbg.jsonl",
+                 "/var/lib/edge-infer/samples/vtest.avi")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "runs this build (/opt/edge-infer)" in r.stdout        # deployed: nothing copied
+    session = json.loads((BUILD / BOARD / "debug/session.json").read_text())
+    try:
+        port = session["remote"]["port"]
+        # gdbserver listens on the device's loopback only, reached through the SSH forward
+        assert listening(state, paths, key, port) == {"0100007F"}
+        gdbinit = (BUILD / BOARD / "debug/gdbinit-vm").read_text()
+        assert f"set sysroot {ROOTFS}" in gdbinit
+        text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), GDB_SCRIPT)
+    finally:
+        run_invoke("debug", "--board", BOARD, "--stop")
+    assert "Breakpoint 1, avformat_open_input (" in text and "libavformat/demux.c:" in text, \
+        text[-4000:]
+    assert " VideoSource::VideoSource (" in text and " in main (" in text, text[-4000:]
+    assert "Value returned is $1 = 0" in text and "opts = " in text, text[-4000:]
+    assert "Breakpoint 2, cv::resize (" in text and "imgproc/src/resize.cpp:4089" in text, \
+        text[-4000:]
+    assert "exited normally" in text, text[-4000:]
+    out = ssh(state, paths, key, "cat", "/tmp/dbg.jsonl").stdout
+    assert len(out.splitlines()) == 2
+    assert not listening(state, paths, key, port)                 # gdbserver ended with gdb
+
+
+def test_attach_and_a_core_dump_give_the_same_backtrace(twin, key: Path, tmp_path: Path):
+    from tests.e2e.test_debug import gdb_batch, launch_argv
+    state, paths = twin
+    # the app blocked opening a FIFO: inside FFmpeg, under the app's frames
+    ssh(state, paths, key, "sh", "-c", "rm -f /tmp/core* /tmp/f && mkfifo /tmp/f && cd /tmp && "
+        "ulimit -c unlimited && { nohup /opt/edge-infer/bin/edge-infer --max-frames 1 /tmp/f "
+        ">/tmp/app.log 2>&1 & echo $! >/tmp/app.pid; }")
+    pid = ssh(state, paths, key, "cat", "/tmp/app.pid").stdout.strip()
+    vscode = tmp_path / ".vscode"
+    r = debug_vm(key, vscode, "--attach", pid)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    try:
+        text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), ["bt", "detach"])
+    finally:
+        run_invoke("debug", "--board", BOARD, "--stop")
+    live = frames(text)
+    assert "avformat_open_input" in live and "VideoSource::VideoSource" in live, text[-3000:]
+    assert live[-1] == "main" and "run" in live, text[-3000:]
+    # the same process dumps core; the core opens with the same frames
+    ssh(state, paths, key, "sh", "-c", f"kill -SEGV {pid}; for i in $(seq 60); do "
+        "[ -s /tmp/core ] && break; sleep 1; done; ls -l /tmp/core")
+    core = tmp_path / "core"
+    with open(core, "wb") as fh:
+        subprocess.run([*vm.ssh_argv(state, paths, identity=key), "cat /tmp/core"], stdout=fh,
+                       check=True, timeout=300, stdin=subprocess.DEVNULL)
+    r = run_invoke("debug", "--board", BOARD, "--vm", "--core", str(core), timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    printed = next(ln.split("gdb: ", 1)[1] for ln in r.stdout.splitlines() if "gdb: " in ln)
+    post = frames(gdb_batch(shlex.split(printed), ["bt"]))
+    assert post == live, (post, live)
+
+
+def test_debug_errors_on_the_twin_say_what_to_do(twin, key: Path, tmp_path: Path):
+    state, paths = twin
+    vscode = tmp_path / ".vscode"
+    # --stop ends a session nobody connected to, gdbserver on the device included
+    r = debug_vm(key, vscode, "--", "--version")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "gdbserver --once" in ssh(state, paths, key, "ps", "-eo", "args").stdout
+    assert "debug server stopped" in run_invoke("debug", "--board", BOARD, "--stop").stdout
+    assert "gdbserver --once" not in ssh(state, paths, key, "ps", "-eo", "args").stdout
+    # a process of another program: its build-id has no debug files here
+    ssh(state, paths, key, "sh", "-c", "{ nohup sleep 300 >/dev/null 2>&1 & echo $! >/tmp/s.pid; }")
+    pid = ssh(state, paths, key, "cat", "/tmp/s.pid").stdout.strip()
+    r = debug_vm(key, vscode, "--attach", pid)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "build-id mismatch" in r.stderr and "deploy" in r.stderr, r.stderr[-2000:]
+    # no gdbserver on the device
+    ssh(state, paths, key, "sudo", "-n", "mv", "/usr/bin/gdbserver", "/usr/bin/gdbserver.off")
+    try:
+        r = debug_vm(key, vscode)
+    finally:
+        ssh(state, paths, key, "sudo", "-n", "mv", "/usr/bin/gdbserver.off", "/usr/bin/gdbserver")
+    assert r.returncode != 0 and "gdbserver is not installed" in r.stderr, r.stderr[-2000:]
+    assert "apt-get install gdbserver" in r.stderr
+    # no route to a device
+    r = run_invoke("debug", "--board", BOARD, "--target", "ssh://edge@127.0.0.1:1",
+                   "--identity", str(key), "--vscode", str(vscode), timeout=120)
+    assert r.returncode != 0 and "cannot reach edge@127.0.0.1:1" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+
+
 def test_every_first_boot_makes_its_own_host_keys_and_stop_ends_the_twin(twin, key: Path):
     state, paths = twin
     first = host_key(state["port"])

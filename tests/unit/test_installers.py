@@ -425,11 +425,3 @@ def test_run_refuses_unsafe_file_names(tmp_path):
     (tmp_path / "bin/bad name").write_text("x")
     with pytest.raises(runinstaller.InstallerError, match="bad name"):
         runinstaller.tree_entries(tmp_path)
-
-
-def test_strip_argv_keeps_the_build_id():
-    argv = installers.strip_argv("llvm-strip-14", [Path("/t/lib/a.so.1")], shared=True)
-    assert argv == ["llvm-strip-14", "--remove-section=.comment", "--remove-section=.note",
-                    "--strip-unneeded", "/t/lib/a.so.1"]
-    assert "--strip-unneeded" not in installers.strip_argv("s", [Path("/t/bin/x")], shared=False)
-    assert not any("build-id" in a for a in argv)

@@ -158,3 +158,24 @@ def test_special_files_in_an_output_are_recorded_never_read(tmp_path: Path):
     (out / "dev" / "initctl").unlink()
     (out / "dev" / "initctl").write_text("not a fifo")
     assert damaged_output([out], records) == f"{out / 'dev' / 'initctl'} changed"
+
+
+def test_an_output_declared_since_the_last_run_makes_the_step_run(tmp_path: Path):
+    rep = Reporter(quiet=True)
+    runs: list[str] = []
+
+    def plan(outputs: tuple[Path, ...]) -> Plan:
+        def act(ex):
+            runs.append("a")
+            for o in outputs:
+                o.mkdir(parents=True, exist_ok=True)
+                (o / "f").write_text("x")
+        return Plan("t", [Step("a", "a", act, outputs=outputs)], tmp_path / "stamps")
+
+    plan((tmp_path / "one",)).execute(rep)
+    plan((tmp_path / "one",)).execute(rep)
+    assert runs == ["a"]
+    state = plan((tmp_path / "one", tmp_path / "two")).states()[0]
+    assert not state.up_to_date and state.reason == f"{tmp_path / 'two'} is missing"
+    plan((tmp_path / "one", tmp_path / "two")).execute(rep)
+    assert runs == ["a", "a"] and (tmp_path / "two" / "f").is_file()

@@ -379,3 +379,37 @@ def test_env_var_flags_are_refused_naming_the_variable():
     with pytest.raises(DescriptorError) as err:
         render(replace(inputs("jetson-nx"), target=t))
     assert "ldflags (from environment EDGEFORGE_LDFLAGS)" in err.value.message
+
+
+def test_debug_info_is_added_to_every_compile_and_is_part_of_the_package_id(tmp_path: Path):
+    import dataclasses
+    import subprocess
+
+    t = Catalog(PROJECT / "toolchains", PROJECT).resolve("jetson-nx", env={})
+    assert t.debug_info == "full" and ("debug_info", "full", next(
+        o for k, v, o in t.provenance if k == "debug_info")) in t.provenance
+    lines = Catalog(PROJECT / "toolchains", PROJECT).resolve(
+        "jetson-nx", env={"EDGEFORGE_DEBUG_INFO": "lines"})
+    assert lines.debug_info == "lines"
+    base = inputs("jetson-nx")
+    files = render(dataclasses.replace(base, debug_info="full",
+                                       path_names=((Path("/work"), "/edgeforge-project"),)))
+    profile = files["conan-host.profile"]
+    assert conf(profile, "user.edgeforge:debug_info") == "full"
+    assert '"user.edgeforge:debug_info"' in conf(profile, "tools.info.package_id:confs")
+    name = next(k for k in files if k.startswith("bin/") and k.endswith("clang"))
+    wrapper = tmp_path / "cc"
+    wrapper.write_text(files[name].replace("exec /usr/bin/clang-14", "exec echo"))
+    wrapper.chmod(0o755)
+
+    def args(*argv: str) -> list[str]:
+        return subprocess.run([str(wrapper), *argv], capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    assert "-g" in args("-c", "a.c", "-o", "a.o")            # compiling: debug information
+    assert "-g" not in args("a.o", "-o", "a")                  # linking: nothing added
+    compile_g = args("-g0", "-c", "a.c")
+    assert compile_g.index("-g") < compile_g.index("-g0")       # a build's own -g0 still wins
+    sdk = render(dataclasses.replace(base, debug_info="none"))
+    assert "-g" not in sdk[name].split() and "user.edgeforge:debug_info" not in \
+        sdk["conan-host.profile"]

@@ -1,0 +1,178 @@
+"""Debug sessions, pure parts: gdbinit, gdb and server command lines, VSCode merging, split
+debug argv, core dump module lists, the -dbg package's control text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeforge import dbgpkg, debuginfo
+from edgeforge import debugging as dbg
+from edgeforge.debugsession import DebugOptions
+from edgeforge.errors import UsageError
+
+
+def setup(tmp_path: Path) -> dbg.GdbSetup:
+    return dbg.GdbSetup(
+        board="jetson-nx", sysroot=tmp_path / "sysroot", app_dir=tmp_path / "app",
+        symbols=tmp_path / "symbols",
+        substitutions=dbg.substitutions(Path("/src/proj"), Path("/src/proj/build"),
+                                        Path("/c"), {"openc": Path("/c/conan2/p/b/openc123")}),
+        source_dirs=(Path("/src/proj/apps/edge-infer"),))
+
+
+def test_gdbinit_names_sysroot_libraries_debug_files_and_source_maps(tmp_path):
+    text = dbg.gdbinit_text(setup(tmp_path))
+    lines = text.splitlines()
+    assert f"set sysroot {tmp_path / 'sysroot'}" in lines
+    assert f"set solib-search-path {tmp_path / 'app/lib'}" in lines
+    assert (f"set debug-file-directory {tmp_path / 'symbols'}:"
+            f"{tmp_path / 'sysroot/usr/lib/debug'}") in lines
+    subs = [ln for ln in lines if ln.startswith("set substitute-path")]
+    # specific rules first: gdb takes the first that matches
+    assert subs == ["set substitute-path /conan/openc /c/conan2/p/b/openc123",
+                    "set substitute-path /edgeforge-project /src/proj",
+                    "set substitute-path /edgeforge-build /src/proj/build",
+                    "set substitute-path /edgeforge-cache /c"]
+    assert "directory /src/proj/apps/edge-infer" in lines
+
+
+def test_gdb_argv_reads_the_gdbinit_before_the_program():
+    argv = dbg.gdb_argv(Path("/b/gdbinit"), Path("/b/app/bin/edge-infer"), address="/b/gdb.sock")
+    assert argv == ["gdb-multiarch", "-q", "-ix", "/b/gdbinit", "-ex", "target remote /b/gdb.sock",
+                    "/b/app/bin/edge-infer"]
+    core = dbg.gdb_argv(Path("/g"), Path("/p"), core=Path("/tmp/core"))
+    assert core[-2:] == ["/p", "/tmp/core"] and "target remote" not in " ".join(core)
+
+
+def test_emulated_stub_listens_on_a_unix_socket_not_a_port():
+    argv = dbg.emulate_argv("qemu-aarch64", Path("/s"), Path("/b/gdb.sock"), Path("/p"), ["-x"])
+    assert argv == ["qemu-aarch64", "-g", "/b/gdb.sock", "-L", "/s", "/p", "-x"]
+
+
+def test_gdbserver_binds_the_device_loopback_and_ends_with_the_session():
+    cmd = dbg.gdbserver_command(23456, "/tmp/p.pid", "/opt/x/bin/edge-infer", ["a b"])
+    assert cmd == ("echo $$ > /tmp/p.pid; exec gdbserver --once 127.0.0.1:23456 "
+                   "/opt/x/bin/edge-infer 'a b'")
+    att = dbg.gdbserver_command(1, "/tmp/p", None, [], attach=42, sudo=True)
+    assert att.endswith("exec sudo -n gdbserver --once --attach 127.0.0.1:1 42")
+
+
+def test_forward_puts_the_socket_forward_before_the_destination():
+    argv = dbg.forward_argv(["ssh", "-p", "2222", "dev@127.0.0.1"], Path("/b/s"), 2345, "cmd")
+    assert argv[-2:] == ["dev@127.0.0.1", "cmd"]
+    assert argv[argv.index("-L") + 1] == "/b/s:127.0.0.1:2345"
+    assert "ExitOnForwardFailure=yes" in argv
+
+
+def entry(tmp_path: Path) -> dbg.VscodeEntry:
+    return dbg.VscodeEntry(mode="emulate", board="jetson-nx", program=tmp_path / "edge-infer",
+                           gdbinit=tmp_path / "gdbinit", address=str(tmp_path / "gdb.sock"),
+                           server_command=["/p/edgeforge", "debug", "--emulate", "--detach"],
+                           stop_command=["/p/edgeforge", "debug", "--stop"], cwd=Path("/p"))
+
+
+def test_vscode_files_keep_the_users_entries_and_replace_ours(tmp_path):
+    vs = tmp_path / ".vscode"
+    vs.mkdir()
+    (vs / "launch.json").write_text(
+        '{\n  // my own\n  "version": "0.2.0",\n  "configurations": [\n'
+        '    {"name": "mine", "type": "cppdbg", "request": "launch", "program": "a"},\n'
+        '    {"name": "edgeforge: jetson-nx (emulate)", "program": "old"},\n  ],\n}\n')
+    dbg.write_vscode(vs, entry(tmp_path))
+    dbg.write_vscode(vs, entry(tmp_path))  # twice: still one entry of ours
+    launch = json.loads((vs / "launch.json").read_text())
+    names = [c["name"] for c in launch["configurations"]]
+    assert names == ["mine", "edgeforge: jetson-nx (emulate)"]
+    ours = launch["configurations"][1]
+    assert ours["miDebuggerPath"] == "/usr/bin/gdb-multiarch"
+    assert ours["miDebuggerArgs"] == f"-ix {tmp_path / 'gdbinit'}"
+    assert ours["miDebuggerServerAddress"] == str(tmp_path / "gdb.sock")
+    assert ours["preLaunchTask"] == "edgeforge: start debug server jetson-nx (emulate)"
+    tasks = json.loads((vs / "tasks.json").read_text())
+    assert [t["label"] for t in tasks["tasks"]] == [
+        "edgeforge: start debug server jetson-nx (emulate)", "edgeforge: stop debug server jetson-nx"]
+    assert "// my own" in (vs / "launch.json.bak").read_text()
+
+
+def test_a_broken_launch_json_is_a_clear_error_and_stays(tmp_path):
+    vs = tmp_path / ".vscode"
+    vs.mkdir()
+    (vs / "launch.json").write_text("{ not json")
+    with pytest.raises(UsageError, match="launch.json is not valid JSON"):
+        dbg.write_vscode(vs, entry(tmp_path))
+    assert (vs / "launch.json").read_text() == "{ not json"
+
+
+def test_eu_unstrip_lines_give_modules_and_the_program():
+    text = ("0xaaaab0000000+0x21000 9aa44ad48460a9d3@0xaaaab0000238 . - /opt/edge-infer/bin/edge-infer\n"
+            "0xffff8000+0x1a000 5f42@0xffff8000238 - - /opt/edge-infer/lib/libavformat.so.59\n"
+            "0xffff9000+0x1000 -@0 - - linux-vdso.so.1\n")
+    mods = dbg.parse_unstrip(text)
+    assert [m.build_id for m in mods] == ["9aa44ad48460a9d3", "5f42", ""]
+    assert dbg.core_program(mods).path == "/opt/edge-infer/bin/edge-infer"
+
+
+def test_build_id_mismatch_names_both_ids(tmp_path):
+    (tmp_path / debuginfo.INDEX).write_text(json.dumps([
+        {"path": "bin/edge-infer", "build_id": "aa11", "debug_file": ".build-id/aa/11.debug"}]))
+    dbg.check_build_id("aa11", tmp_path, "x")
+    with pytest.raises(dbg.DebugError, match="has build-id bb22.*build-id aa11"):
+        dbg.check_build_id("bb22", tmp_path, "process 7")
+
+
+def test_sha256sum_output_is_read_relative_to_the_install_prefix():
+    out = dbg.parse_sha256sum("ab  /opt/edge-infer/bin/edge-infer\ncd  /opt/edge-infer/lib/a.so\n",
+                              "/opt/edge-infer")
+    assert out == {"bin/edge-infer": "ab", "lib/a.so": "cd"}
+
+
+@pytest.mark.parametrize("opts, message", [
+    (DebugOptions(), "where should the app run"),
+    (DebugOptions(emulate=True, vm=True), "choose one"),
+    (DebugOptions(emulate=True, attach=3), "attach on a device"),
+    (DebugOptions(vm=True, attach=3, service="x"), "not both"),
+    (DebugOptions(vm=True, attach=3, args=("a",)), "attach to one that runs"),
+    (DebugOptions(core=Path("c"), emulate=True), "opens a core dump"),
+])
+def test_debug_options_refuse_what_cannot_work(opts, message):
+    with pytest.raises(UsageError, match=message):
+        opts.check()
+
+
+def test_split_and_strip_argv_keep_the_build_id():
+    keep = debuginfo.keep_debug_argv("objcopy", Path("/a/lib/x.so"), Path("/s/.build-id/ab/c.debug"))
+    assert keep == ["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib",
+                    "/a/lib/x.so", "/s/.build-id/ab/c.debug"]
+    strip = debuginfo.strip_argv("objcopy", Path("/a/lib/x.so"), Path("/s/d.debug"), shared=True)
+    assert strip == ["objcopy", "--strip-unneeded", "--remove-section=.comment",
+                     "--remove-section=.note", "--add-gnu-debuglink=/s/d.debug", "/a/lib/x.so"]
+    assert "--strip-all" in debuginfo.strip_argv("objcopy", Path("/a/bin/p"), None, shared=False)
+    assert debuginfo.debug_file_for("9aa44ad4") == Path(".build-id/9a/a44ad4.debug")
+
+
+def test_dbg_control_depends_on_exactly_this_version():
+    from edgeforge.installers import parse_installers
+
+    spec = parse_installers((Path(__file__).resolve().parents[2] / "images/edge-infer/installers.yaml")
+                            .read_text(), "installers.yaml")
+    text = dbgpkg.dbg_control_text(spec, "1.0.0", "arm64", 9000)
+    assert "Package: edge-infer-dbg\n" in text
+    assert "Depends: edge-infer (= 1.0.0)\n" in text
+    assert "Section: debug\n" in text and "Architecture: arm64\n" in text
+    assert dbgpkg.tarball_name(spec, "v1.0.0", "jetson-nx") == "edge-infer-dbg-1.0.0-jetson-nx.tar.xz"
+
+
+def test_remote_stop_kills_only_the_sessions_gdbserver(tmp_path):
+    import subprocess
+    cmd = dbg.remote_stop_command(str(tmp_path / "p.pid"), 4242, sudo=False)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "p.pid").write_text(f"{other.pid}\n")     # a PID reused by another program
+        subprocess.run(["sh", "-c", cmd], check=False)
+        assert other.poll() is None and not (tmp_path / "p.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
