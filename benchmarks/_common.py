@@ -26,6 +26,15 @@ def timed(argv: list[str], env: dict | None = None, cwd: Path = PROJECT,
     return elapsed
 
 
+def device_sandbox(tmp: Path, epoch: str) -> dict[str, str]:
+    """A login key and build/dist folders of a benchmark's own (the checkout's are not
+    touched): the environment for `invoke image`, `vm` and `debug`."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id")],
+                   check=True)
+    return {"EDGEFORGE_BUILD_DIR": str(tmp / "build"), "EDGEFORGE_DIST_DIR": str(tmp / "dist"),
+            "SOURCE_DATE_EPOCH": epoch, "EDGEFORGE_SSH_KEY": str(tmp / "id.pub")}
+
+
 def invoke(*args: str) -> list[str]:
     return [str(INVOKE), "--search-root", str(PROJECT), *args]
 

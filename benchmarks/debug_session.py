@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import invoke, machine, timed
+from _common import device_sandbox, invoke, machine, timed
 
 BOARD = "jetson-nx"
 TARGET_S = 10.0
@@ -60,11 +60,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="edgeforge-debug-bench-") as tmp:
         tmp = Path(tmp)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id")],
-                       check=True)
+        env = device_sandbox(tmp, EPOCH)
         build, dist, vscode = tmp / "build", tmp / "dist", tmp / ".vscode"
-        env = {"EDGEFORGE_BUILD_DIR": str(build), "EDGEFORGE_DIST_DIR": str(dist),
-               "SOURCE_DATE_EPOCH": EPOCH, "EDGEFORGE_SSH_KEY": str(tmp / "id.pub")}
         timed(invoke("image", "--board", BOARD, "--version", "1.0.0"), env=env,
               log=tmp / "image.log")
         release = dist / BOARD / "1.0.0"

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
-from _common import invoke, machine, timed
+from _common import device_sandbox, invoke, machine, timed
 
 BOARD = "jetson-nx"
 IMAGE_TARGET_S = 120.0
@@ -28,11 +27,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="edgeforge-image-bench-") as tmp:
         tmp = Path(tmp)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id")],
-                       check=True)
-        build, dist = tmp / "build", tmp / "dist"
-        env = {"EDGEFORGE_BUILD_DIR": str(build), "EDGEFORGE_DIST_DIR": str(dist),
-               "SOURCE_DATE_EPOCH": EPOCH, "EDGEFORGE_SSH_KEY": str(tmp / "id.pub")}
+        env = device_sandbox(tmp, EPOCH)
+        build = tmp / "build"
         timed(invoke("release", "--board", BOARD, "--version", "1.0.0"), env=env,
               log=tmp / "release.log")
         first = timed(invoke("image", "--board", BOARD, "--version", "1.0.0"), env=env,

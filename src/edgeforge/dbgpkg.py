@@ -14,12 +14,11 @@ from __future__ import annotations
 import lzma
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 from debian.deb822 import Deb822
 
-from .debpkg import changelog_text, deb_filename, dpkg_deb_argv, installed_size, lintian_gate, md5sums_text
+from .debpkg import build_deb, changelog_text, installed_size, md5sums_text
 from .debuginfo import BUILD_ID_DIR
 from .errors import EdgeforgeError
 from .installers import (
@@ -32,7 +31,7 @@ from .installers import (
     write_file,
 )
 from .releaseinput import ReleaseInput, normalise_times
-from .runner import Runner, base_env
+from .runner import Runner
 
 DEBUG_DIR = "usr/lib/debug"
 
@@ -133,15 +132,7 @@ def write_dbg(inp: ReleaseInput, symbols: Path, out_dir: Path, runner: Runner, *
     written = [write_tarball(symbols, out_dir / tarball_name(spec, inp.version, inp.board),
                              inp.source_date_epoch)]
     if deb:
-        version = package_version(inp.version)
-        out = out_dir / deb_filename(dbg_name(spec), version, inp.target.arch.value)
-        with tempfile.TemporaryDirectory(prefix=".dbg-", dir=out_dir) as tmp:
-            root = Path(tmp) / "root"
-            stage_dbg_deb(inp, spec, symbols, root)
-            runner.run(dpkg_deb_argv(root, out), what=f"dpkg-deb {out.name}",
-                       needed_by="the -dbg .deb (fix: apt-get install dpkg)",
-                       env=base_env(inp.env()), log_name=f"dpkg-deb-dbg-{inp.board}")
-        if lint:
-            lintian_gate(out, runner)
-        written.append(out)
+        written.append(build_deb(inp, dbg_name(spec), out_dir,
+                                 lambda root: stage_dbg_deb(inp, spec, symbols, root), runner,
+                                 lint=lint))
     return written

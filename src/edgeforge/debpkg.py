@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,15 +210,22 @@ def write_deb(inp: ReleaseInput, out_dir: Path, runner: Runner, *, lint: bool = 
     """Build the board's .deb into out_dir; returns its path. With `lint`, lintian must find
     no error (warnings are printed)."""
     spec = load_installers(inp.project_root, inp.app_name)
+    return build_deb(inp, spec.package, out_dir, lambda root: stage_deb(inp, spec, root, runner),
+                     runner, lint=lint)
+
+
+def build_deb(inp: ReleaseInput, package: str, out_dir: Path, stage: Callable[[Path], object],
+              runner: Runner, *, lint: bool = True) -> Path:
+    """Stage a package tree aside (`stage(root)`), build it with dpkg-deb into out_dir and
+    gate it with lintian; returns the .deb."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / deb_filename(spec.package, package_version(inp.version),
-                                 inp.target.arch.value)
-    with tempfile.TemporaryDirectory(prefix=".deb-", dir=out_dir) as tmp:
+    out = out_dir / deb_filename(package, package_version(inp.version), inp.target.arch.value)
+    with tempfile.TemporaryDirectory(prefix=f".{package}-", dir=out_dir) as tmp:
         root = Path(tmp) / "root"
-        stage_deb(inp, spec, root, runner)
+        stage(root)
         runner.run(dpkg_deb_argv(root, out), what=f"dpkg-deb {out.name}",
-                   needed_by="the .deb (fix: apt-get install dpkg)",
-                   env=base_env(inp.env()), log_name=f"dpkg-deb-{inp.board}")
+                   needed_by=f"the {package} .deb (fix: apt-get install dpkg)",
+                   env=base_env(inp.env()), log_name=f"dpkg-deb-{package}-{inp.board}")
     if lint:
         lintian_gate(out, runner)
     return out

@@ -183,7 +183,7 @@ class VscodeEntry:
             "cwd": str(self.cwd),
             "MIMode": "gdb",
             "miDebuggerPath": f"/usr/bin/{GDB}",
-            "miDebuggerArgs": f"-ix {self.gdbinit}",
+            "miDebuggerArgs": f"-q -ix {self.gdbinit}",
             "miDebuggerServerAddress": self.address,
             "stopAtEntry": False,
             "preLaunchTask": self.task,

@@ -290,8 +290,9 @@ class ReleaseSteps:
 
     def steps(self) -> list[Step]:
         root = self.ctx.project_root
+        # edgeforge's own code is an input too: a release step whose writer changed runs again
         common = {"version": self.version, "epoch": self.epoch, "revision": self.revision,
-                  "edgeforge": __version__}
+                  "edgeforge": __version__, "code": code_digest()}
         images = tree_digest(root / IMAGES_DIR) if (root / IMAGES_DIR).is_dir() else None
         w = self.work
         steps = [Step("image", f"container image edge-infer:{self.version}-{self.t.name} "
@@ -342,6 +343,17 @@ class ReleaseSteps:
                  load=lambda ex: self.final),
         ]
         return steps
+
+
+def code_digest() -> str:
+    """Digest of edgeforge's modules and templates (not their caches)."""
+    import hashlib
+    h = hashlib.sha256()
+    pkg = Path(__file__).parent
+    for p in sorted(pkg.rglob("*")):
+        if p.is_file() and p.suffix in (".py", ".j2", ".json") and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(pkg)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 # ---- assembling -------------------------------------------------------------------------------

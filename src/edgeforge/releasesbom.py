@@ -212,6 +212,22 @@ def device_components(inp: ReleaseInput, folders: dict[str, Path], rootfs: Path,
     return out
 
 
+def dbg_component(inp: ReleaseInput, folder: Path, components: list[Component]) -> Component:
+    """The -dbg artifacts (the .deb and the tarball, every file with its sha256): the debug
+    information of the app and of the Conan packages whose libraries ship with it."""
+    files = tuple((p.name, sha256_file(p)) for p in sorted(folder.iterdir())
+                  if p.is_file() and not p.name.startswith("."))
+    name = f"{APP_NAME}-dbg"
+    return Component(
+        ref=f"debug-symbols:{name}", name=name, version=inp.version, kind="file",
+        description=f"split debug information (build-id files) of {APP_NAME} and its private "
+                    f"libraries for {inp.target.name}",
+        files=files,
+        uses=tuple(sorted(c.ref for c in components if c.ref.startswith("conan:")))
+        + (f"app:{APP_NAME}",),
+        properties=(("edgeforge:debug_info", inp.target.debug_info),))
+
+
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
           shipped: dict[str, Path]) -> Path:
     image = shipped.get("image")
@@ -221,6 +237,8 @@ def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
                   *system_components(inp, runner, image_files)]
     if "sdk" in shipped:
         components += sdk_components(inp, shipped["sdk"], {c.ref for c in components})
+    if "dbg" in shipped:
+        components.append(dbg_component(inp, shipped["dbg"], components))
     images = {k: shipped[k] for k in DEVICE_IMAGES if k in shipped}
     if images:
         components += device_components(inp, images, shipped["rootfs"] / "tree",

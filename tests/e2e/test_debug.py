@@ -174,9 +174,10 @@ def test_emulated_session_breaks_in_the_app_ffmpeg_and_opencv(built: Path, tmp_p
     # the first stop: FFmpeg's avformat_open_input, called from the app, with file:line
     assert "Breakpoint 1, avformat_open_input (" in text, text[-4000:]
     assert "libavformat/demux.c:" in text, text[-4000:]
-    assert " VideoSource::VideoSource (" in text and "video_source.cpp:" in text, text[-4000:]
-    assert " in run (" in text and "app.cpp:" in text and " in main (" in text, text[-4000:]
-    assert "Run till exit from #0" in text and "Value returned is $1 = 0" in text, text[-4000:]
+    assert "edge_infer::VideoSource::VideoSource (" in text, text[-4000:]
+    assert "apps/edge-infer/src/video_source.cpp:177" in text, text[-4000:]
+    assert "in edge_infer::run (" in text and " in main (" in text, text[-4000:]
+    assert "Value returned is $1 = 0" in text, text[-4000:]          # finish
     assert "opts = " in text, text[-4000:]                      # a local of the app's frame
     # the second: OpenCV's cv::resize inside the app's letterbox()
     assert "Breakpoint 2, cv::resize (" in text and "imgproc/src/resize.cpp:4089" in text, \
@@ -188,8 +189,13 @@ def test_emulated_session_breaks_in_the_app_ffmpeg_and_opencv(built: Path, tmp_p
     assert len(out.read_text().splitlines()) == 2              # the program did its work
 
 
-def test_debug_without_gdb_multiarch_or_a_build_says_what_to_do(tmp_path: Path):
-    r = run_invoke("debug", "--board", BOARD, "--emulate", env={"PATH": "/usr/local/bin:/bin"})
+def test_debug_without_gdb_multiarch_or_a_twin_says_what_to_do(tmp_path: Path):
+    import shutil
+    bare = tmp_path / "bin"          # a PATH with the basics and no gdb-multiarch
+    bare.mkdir()
+    for tool in ("git", "sh", "env"):
+        (bare / tool).symlink_to(shutil.which(tool))
+    r = run_invoke("debug", "--board", BOARD, "--emulate", env={"PATH": str(bare)})
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "gdb-multiarch is not installed" in r.stderr and "./edgeforge setup" in r.stderr
     r = run_invoke("debug", "--board", BOARD, "--vm", "--attach", "12")

@@ -383,7 +383,8 @@ def test_debug_on_the_twin_breaks_in_ffmpeg_and_opencv_and_exits(twin, key: Path
         run_invoke("debug", "--board", BOARD, "--stop")
     assert "Breakpoint 1, avformat_open_input (" in text and "libavformat/demux.c:" in text, \
         text[-4000:]
-    assert " VideoSource::VideoSource (" in text and " in main (" in text, text[-4000:]
+    assert "edge_infer::VideoSource::VideoSource (" in text, text[-4000:]
+    assert " in main (" in text, text[-4000:]
     assert "Value returned is $1 = 0" in text and "opts = " in text, text[-4000:]
     assert "Breakpoint 2, cv::resize (" in text and "imgproc/src/resize.cpp:4089" in text, \
         text[-4000:]

@@ -220,3 +220,34 @@ def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_
     private = list(home.rglob("private-keys-v1.d/*"))
     assert private and not any(p.name.endswith(".key") for p in released.rglob("*"))
     assert b"PRIVATE KEY" not in b"".join(after.values())
+
+
+def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path):
+    """`release --board jetson-nx --board rpi3-armhf`: both releases, and dist/index/<version>/
+    with one OCI image index holding linux/arm64 and linux/arm/v7; the armhf image, loaded
+    into the engine, runs its program under binfmt."""
+    import shutil
+
+    for tool in ("skopeo", "docker"):
+        assert shutil.which(tool), f"{tool} is missing: ./edgeforge setup installs it"
+    build_board("rpi3-armhf", smoke_only=False)
+    before = (released / "SHA256SUMS").read_bytes()
+    r = run_invoke("release", "--board", BOARD, "--board", "rpi3-armhf", "--version", VERSION,
+                   "--sdk", env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert (DIST / "rpi3-armhf" / VERSION / f"edge-infer-{VERSION}-rpi3-armhf.docker.tar").is_file()
+    assert (released / "SHA256SUMS").read_bytes() == before     # jetson-nx's: a no-op
+    layouts = list((DIST / "index" / VERSION).glob("*.oci"))
+    assert len(layouts) == 1, layouts
+    p = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layouts[0]}:{VERSION}"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    index = json.loads(p.stdout)
+    assert sorted((d["platform"]["os"], d["platform"]["architecture"],
+                   d["platform"].get("variant")) for d in index["manifests"]) == \
+        [("linux", "arm", "v7"), ("linux", "arm64", None)]
+    run = subprocess.run(["docker", "run", "--rm", "--platform", "linux/arm/v7", "--read-only",
+                          f"edge-infer:{VERSION}-rpi3-armhf", "--version"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.startswith("edge-infer "), run.stderr
+    assert "board: rpi3-armhf" in run.stdout, run.stdout

@@ -88,7 +88,7 @@ def test_vscode_files_keep_the_users_entries_and_replace_ours(tmp_path):
     assert names == ["mine", "edgeforge: jetson-nx (emulate)"]
     ours = launch["configurations"][1]
     assert ours["miDebuggerPath"] == "/usr/bin/gdb-multiarch"
-    assert ours["miDebuggerArgs"] == f"-ix {tmp_path / 'gdbinit'}"
+    assert ours["miDebuggerArgs"] == f"-q -ix {tmp_path / 'gdbinit'}"
     assert ours["miDebuggerServerAddress"] == str(tmp_path / "gdb.sock")
     assert ours["preLaunchTask"] == "edgeforge: start debug server jetson-nx (emulate)"
     tasks = json.loads((vs / "tasks.json").read_text())
