@@ -10,10 +10,13 @@ What gdb needs is written once per board into build/<board>/debug/:
   back to the checkout and the packages' source trees;
 - `session.json`: the running debug server (its PID, its socket), so `--stop` ends it by PID.
 
-The debug port is never on the network. Under qemu-user the gdb stub listens on a Unix socket
-in that folder. On a device, gdbserver listens on the device's 127.0.0.1 and is reached
-through an SSH forward of that socket (`ssh -L SOCKET:127.0.0.1:PORT`); `--once` ends it
-with the session, and `--stop` kills it by the PID it recorded on the device.
+There is no debug port on any network. Under qemu-user the gdb stub listens on a Unix socket
+in that folder (given a port, qemu-user would bind 0.0.0.0). On a device, gdbserver would
+bind every interface too, whatever host it is given (gdbserver 10 listens on INADDR_ANY;
+measured on the twin), so it talks over its stdin and stdout instead (`gdbserver - PROGRAM`),
+carried by SSH: a local relay (socat) listens on the same Unix socket and, when gdb connects,
+runs `ssh DEVICE gdbserver - ...`. gdbserver ends with the session; `--stop` ends the relay
+by its PID and gdbserver by the PID it recorded on the device.
 """
 
 from __future__ import annotations
@@ -101,34 +104,39 @@ def emulate_argv(qemu: str, sysroot: Path, socket_path: Path, program: Path,
     return [qemu, "-g", str(socket_path), "-L", str(sysroot), str(program), *args]
 
 
-def gdbserver_command(port: int, pidfile: str, program: str | None, args: list[str], *,
+def gdbserver_command(pidfile: str, program: str | None, args: list[str], *,
                       attach: int | None = None, sudo: bool = False) -> str:
-    """The shell command run on the device: gdbserver on its loopback only, ending with the
-    session (--once), its PID kept for --stop."""
+    """The shell command run on the device: gdbserver on its stdin and stdout (no port), its
+    PID kept for --stop."""
     gs = ["sudo", "-n", "gdbserver"] if sudo else ["gdbserver"]
-    gs += ["--once"]
     if attach is not None:
-        gs += ["--attach", f"127.0.0.1:{port}", str(attach)]
+        gs += ["--attach", "-", str(attach)]
     else:
-        gs += [f"127.0.0.1:{port}", str(program), *args]
+        gs += ["-", str(program), *args]
     return (f"echo $$ > {shlex.quote(pidfile)}; exec "
             + " ".join(shlex.quote(a) for a in gs))
 
 
-def remote_stop_command(pidfile: str, port: int, sudo: bool) -> str:
+def remote_stop_command(pidfile: str, sudo: bool) -> str:
     """Kill the session's gdbserver on the device by its recorded PID, only while that PID is
-    still this gdbserver (a PID can be reused once it ended)."""
+    still a gdbserver of ours (a PID can be reused once it ended)."""
     q = shlex.quote(pidfile)
     return (f"p=$(cat {q} 2>/dev/null) && case \"$(tr '\\0' ' ' < /proc/$p/cmdline "
-            f"2>/dev/null)\" in *'gdbserver --once '*'127.0.0.1:{port} '*) "
+            f"2>/dev/null)\" in *'gdbserver - '*|*'gdbserver --attach - '*) "
             f"{'sudo -n ' if sudo else ''}kill $p ;; esac; rm -f {q}")
 
 
-def forward_argv(ssh: list[str], socket_path: Path, port: int, command: str) -> list[str]:
-    """ssh with the local socket forwarded to the device's 127.0.0.1:port, running command."""
-    *opts, dest = ssh
-    return [*opts, "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes",
-            "-L", f"{socket_path}:127.0.0.1:{port}", dest, command]
+def relay_script(ssh: list[str], command: str) -> str:
+    """What the relay runs when gdb connects: ssh to the device, gdbserver on the other end."""
+    return "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in [*ssh, command]) + "\n"
+
+
+def relay_argv(socket_path: Path, script: Path) -> list[str]:
+    """socat: the Unix socket (owner only), one connection, relayed to the script's stdio."""
+    def esc(p: Path) -> str:  # socat's address syntax gives , : ! meaning
+        return "".join("\\" + c if c in ",:!\\" else c for c in str(p))
+    return ["socat", f"UNIX-LISTEN:{esc(socket_path)},unlink-early,mode=600",
+            f"EXEC:{esc(script)}"]
 
 
 # ---- source paths ---------------------------------------------------------------------------
@@ -318,8 +326,7 @@ def stop_session(folder: Path, ssh: list[str] | None = None) -> bool:
     if remote and ssh is None:
         ssh = remote.get("ssh")
     if remote and ssh:
-        subprocess.run([*ssh, remote_stop_command(remote["pidfile"], int(remote["port"]),
-                                                  bool(remote.get("sudo")))],
+        subprocess.run([*ssh, remote_stop_command(remote["pidfile"], bool(remote.get("sudo")))],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
     Path(s["socket"]).unlink(missing_ok=True)
     (folder / SESSION).unlink(missing_ok=True)
@@ -453,36 +460,27 @@ def can_sudo(dev: Device) -> bool:
 
 def start_remote(folder: Path, runner: Runner, dev: Device, program: str | None,
                  args: list[str], *, attach: int | None, sudo: bool,
-                 timeout: float = 60) -> dict:
+                 timeout: float = 30) -> dict:
+    """The relay from the local socket to gdbserver on the device (started when gdb
+    connects)."""
     sock = folder / SOCKET
-    for _attempt in range(3):
-        port = random.randint(20000, 40000)
-        pidfile = f"/tmp/edgeforge-gdbserver-{port}.pid"
-        sock.unlink(missing_ok=True)
-        cmd = gdbserver_command(port, pidfile, program, args, attach=attach, sudo=sudo)
-        spawned = runner.spawn(forward_argv(dev.ssh, sock, port, cmd),
-                               what=f"gdbserver on {dev.name}", needed_by="invoke debug",
-                               env=base_env())
-        log = spawned.log_path
-        start = log.stat().st_size if log.is_file() else 0
-
-        def ready(log: Path = log, start: int = start) -> bool:
-            text = log.read_bytes()[start:].decode(errors="replace") if log.is_file() else ""
-            return sock.exists() and "Listening on port" in text
-        try:
-            wait_for(ready, timeout, spawned.proc, f"gdbserver on {dev.name}", log)
-        except DebugError as exc:
-            _kill(spawned.proc.pid)
-            if "Address already in use" in str(exc) or "Can't bind" in str(exc):
-                continue
-            raise
-        except BaseException:
-            _kill(spawned.proc.pid)
-            raise
-        return {"mode": "remote", "pid": spawned.proc.pid, "socket": str(sock), "log": str(log),
-                "program": program, "attach": attach,
-                "remote": {"ssh": dev.ssh, "port": port, "pidfile": pidfile, "sudo": sudo}}
-    raise DebugError(f"gdbserver on {dev.name} found no free port on the device's loopback")
+    sock.unlink(missing_ok=True)
+    pidfile = f"/tmp/edgeforge-gdbserver-{random.randint(10**8, 10**9 - 1)}.pid"
+    script = folder / "remote.sh"
+    write_atomic(script, relay_script(dev.ssh, gdbserver_command(pidfile, program, args,
+                                                                 attach=attach, sudo=sudo)))
+    script.chmod(0o700)
+    spawned = runner.spawn(relay_argv(sock, script), what=f"relay to gdbserver on {dev.name}",
+                           needed_by="invoke debug (fix: apt-get install socat)",
+                           env=base_env())
+    try:
+        wait_for(sock.exists, timeout, spawned.proc, "the relay's socket", spawned.log_path)
+    except BaseException:
+        _kill(spawned.proc.pid)
+        raise
+    return {"mode": "remote", "pid": spawned.proc.pid, "socket": str(sock),
+            "log": str(spawned.log_path), "program": program, "attach": attach,
+            "remote": {"ssh": dev.ssh, "pidfile": pidfile, "sudo": sudo}}
 
 
 def save_session(folder: Path, state: dict) -> None:

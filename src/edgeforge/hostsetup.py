@@ -32,8 +32,9 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "emulation": ("qemu-user", "qemu-user-static"),
     "sysroots": ("mmdebstrap", "arch-test", "debian-archive-keyring", "xz-utils", "dpkg-dev"),
     "images": ("docker.io", "skopeo"),
-    # gdb for the boards; eu-unstrip (elfutils) reads the build-ids of a core dump's modules
-    "debugging": ("gdb-multiarch", "elfutils"),
+    # gdb for the boards; eu-unstrip (elfutils) reads the build-ids of a core dump's modules;
+    # socat relays gdb's local socket to gdbserver's stdio over SSH
+    "debugging": ("gdb-multiarch", "elfutils", "socat"),
     "build tools": ("cmake", "ninja-build", "make", "pkg-config", "ccache", "file", "meson"),
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
     "native build": ("nasm",),
@@ -62,6 +63,7 @@ TOOLS: dict[str, str] = {
     "dockerd": "docker.io",
     "gdb-multiarch": "gdb-multiarch",
     "eu-unstrip": "elfutils",
+    "socat": "socat",
     "cmake": "cmake",
     "ninja": "ninja-build",
     "pkg-config": "pkg-config",

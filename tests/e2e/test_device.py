@@ -6,6 +6,7 @@ every first boot, and a clean stop by PID."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -350,15 +351,16 @@ def debug_vm(key: Path, vscode: Path, *args: str) -> subprocess.CompletedProcess
                       "--vscode", str(vscode), *args, timeout=900)
 
 
-def listening(state: dict, paths: vm.VmPaths, key: Path, port: int) -> set[str]:
-    """The device's listening sockets on a port, by local address (from /proc/net/tcp)."""
-    rows = ssh(state, paths, key, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout.splitlines()
-    return {r.split()[1].rsplit(":", 1)[0] for r in rows[1:]
-            if len(r.split()) > 3 and r.split()[3] == "0A"
-            and r.split()[1].endswith(f":{port:04X}")}
+def listening_ports(text: str) -> set[int]:
+    """Listening TCP ports in a dump of /proc/net/tcp and tcp6."""
+    return {int(m.group(1), 16) for m in re.finditer(
+        r"^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:[0-9A-F]{4} 0A ", text, re.M)}
 
 
 def frames(gdb_output: str) -> list[str]:
+    """The function names of the last backtrace in gdb's output (gdb also prints the current
+    frame, as #0, when it opens a core)."""
+    gdb_output = gdb_output[gdb_output.rfind("\n#0 ") + 1:]
     return re.findall(r"^#\d+\s+(?:0x[0-9a-f]+ in )?([\w:~<>]+) \(", gdb_output, re.M)
 
 
@@ -371,16 +373,20 @@ def test_debug_on_the_twin_breaks_in_ffmpeg_and_opencv_and_exits(twin, key: Path
                  "/var/lib/edge-infer/samples/vtest.avi")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "runs this build (/opt/edge-infer)" in r.stdout        # deployed: nothing copied
-    session = json.loads((BUILD / BOARD / "debug/session.json").read_text())
     try:
-        port = session["remote"]["port"]
-        # gdbserver listens on the device's loopback only, reached through the SSH forward
-        assert listening(state, paths, key, port) == {"0100007F"}
         gdbinit = (BUILD / BOARD / "debug/gdbinit-vm").read_text()
         assert f"set sysroot {ROOTFS}" in gdbinit
-        text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), GDB_SCRIPT)
+        # stopped at the first breakpoint, gdb asks the device what listens and what runs
+        probe = " ".join(shlex.quote(a) for a in [*vm.ssh_argv(state, paths, identity=key),
+                                                  "cat /proc/net/tcp /proc/net/tcp6; ps -eo args"])
+        script = [*GDB_SCRIPT[:GDB_SCRIPT.index("bt") + 1], f"shell {probe}",
+                  *GDB_SCRIPT[GDB_SCRIPT.index("bt") + 1:]]
+        text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), script)
     finally:
         run_invoke("debug", "--board", BOARD, "--stop")
+    # gdbserver ran, on its stdio over SSH: nothing but sshd listens on the device
+    assert "gdbserver - /opt/edge-infer/bin/edge-infer --max-frames 2" in text, text[-4000:]
+    assert listening_ports(text) == {22}, text[-4000:]
     assert "Breakpoint 1, avformat_open_input (" in text and "libavformat/demux.c:" in text, \
         text[-4000:]
     assert "edge_infer::VideoSource::VideoSource (" in text, text[-4000:]
@@ -391,7 +397,7 @@ def test_debug_on_the_twin_breaks_in_ffmpeg_and_opencv_and_exits(twin, key: Path
     assert "exited normally" in text, text[-4000:]
     out = ssh(state, paths, key, "cat", "/tmp/dbg.jsonl").stdout
     assert len(out.splitlines()) == 2
-    assert not listening(state, paths, key, port)                 # gdbserver ended with gdb
+    assert "gdbserver" not in ssh(state, paths, key, "ps", "-eo", "args").stdout  # ended with gdb
 
 
 def test_attach_and_a_core_dump_give_the_same_backtrace(twin, key: Path, tmp_path: Path):
@@ -410,8 +416,9 @@ def test_attach_and_a_core_dump_give_the_same_backtrace(twin, key: Path, tmp_pat
     finally:
         run_invoke("debug", "--board", BOARD, "--stop")
     live = frames(text)
-    assert "avformat_open_input" in live and "VideoSource::VideoSource" in live, text[-3000:]
-    assert live[-1] == "main" and "run" in live, text[-3000:]
+    assert "avformat_open_input" in live, text[-3000:]
+    assert "edge_infer::VideoSource::VideoSource" in live, text[-3000:]
+    assert live[-1] == "main" and "edge_infer::run" in live, text[-3000:]
     # the same process dumps core; the core opens with the same frames
     ssh(state, paths, key, "sh", "-c", f"kill -SEGV {pid}; for i in $(seq 60); do "
         "[ -s /tmp/core ] && break; sleep 1; done; ls -l /tmp/core")
@@ -432,9 +439,33 @@ def test_debug_errors_on_the_twin_say_what_to_do(twin, key: Path, tmp_path: Path
     # --stop ends a session nobody connected to, gdbserver on the device included
     r = debug_vm(key, vscode, "--", "--version")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "gdbserver --once" in ssh(state, paths, key, "ps", "-eo", "args").stdout
-    assert "debug server stopped" in run_invoke("debug", "--board", BOARD, "--stop").stdout
-    assert "gdbserver --once" not in ssh(state, paths, key, "ps", "-eo", "args").stdout
+    # (gdbserver starts when gdb connects: connect without gdb, then stop)
+    sock = json.loads((BUILD / BOARD / "debug/session.json").read_text())["socket"]
+    import socket as sockets
+    conn = sockets.socket(sockets.AF_UNIX)
+    conn.connect(sock)
+    try:
+        ssh(state, paths, key, "sh", "-c", "for i in $(seq 60); do ps -eo args | grep -q "
+            "'^gdbserver - ' && exit 0; sleep 1; done; exit 1")
+        assert "debug server stopped" in run_invoke("debug", "--board", BOARD, "--stop").stdout
+    finally:
+        conn.close()
+    ssh(state, paths, key, "sh", "-c", "for i in $(seq 30); do ps -eo args | grep -q "
+        "'^gdbserver - ' || exit 0; sleep 1; done; exit 1")
+    # a device whose installed build differs gets this build copied beside it, and runs that
+    ssh(state, paths, key, "sh", "-c", "sudo -n cp -a /opt/edge-infer/bin/edge-infer /tmp/keep "
+        "&& printf x | sudo -n tee -a /opt/edge-infer/bin/edge-infer >/dev/null")
+    try:
+        r = debug_vm(key, vscode, "--", "--version")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert "copying this one to /home/edge/.cache/edgeforge-debug/edge-infer" in r.stdout
+        copied = ssh(state, paths, key, "sha256sum",
+                     "/home/edge/.cache/edgeforge-debug/edge-infer/bin/edge-infer").stdout
+        assert copied.split()[0] == hashlib.sha256(
+            (BUILD / BOARD / "edge-infer/bin/edge-infer").read_bytes()).hexdigest()
+    finally:
+        run_invoke("debug", "--board", BOARD, "--stop")
+        ssh(state, paths, key, "sudo", "-n", "cp", "-a", "/tmp/keep", "/opt/edge-infer/bin/edge-infer")
     # a process of another program: its build-id has no debug files here
     ssh(state, paths, key, "sh", "-c", "{ nohup sleep 300 >/dev/null 2>&1 & echo $! >/tmp/s.pid; }")
     pid = ssh(state, paths, key, "cat", "/tmp/s.pid").stdout.strip()

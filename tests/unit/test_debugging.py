@@ -52,19 +52,19 @@ def test_emulated_stub_listens_on_a_unix_socket_not_a_port():
     assert argv == ["qemu-aarch64", "-g", "/b/gdb.sock", "-L", "/s", "/p", "-x"]
 
 
-def test_gdbserver_binds_the_device_loopback_and_ends_with_the_session():
-    cmd = dbg.gdbserver_command(23456, "/tmp/p.pid", "/opt/x/bin/edge-infer", ["a b"])
-    assert cmd == ("echo $$ > /tmp/p.pid; exec gdbserver --once 127.0.0.1:23456 "
-                   "/opt/x/bin/edge-infer 'a b'")
-    att = dbg.gdbserver_command(1, "/tmp/p", None, [], attach=42, sudo=True)
-    assert att.endswith("exec sudo -n gdbserver --once --attach 127.0.0.1:1 42")
+def test_gdbserver_talks_over_its_stdio_never_a_port():
+    cmd = dbg.gdbserver_command("/tmp/p.pid", "/opt/x/bin/edge-infer", ["a b"])
+    assert cmd == "echo $$ > /tmp/p.pid; exec gdbserver - /opt/x/bin/edge-infer 'a b'"
+    att = dbg.gdbserver_command("/tmp/p", None, [], attach=42, sudo=True)
+    assert att.endswith("exec sudo -n gdbserver --attach - 42")
 
 
-def test_forward_puts_the_socket_forward_before_the_destination():
-    argv = dbg.forward_argv(["ssh", "-p", "2222", "dev@127.0.0.1"], Path("/b/s"), 2345, "cmd")
-    assert argv[-2:] == ["dev@127.0.0.1", "cmd"]
-    assert argv[argv.index("-L") + 1] == "/b/s:127.0.0.1:2345"
-    assert "ExitOnForwardFailure=yes" in argv
+def test_the_relay_listens_on_a_private_socket_and_runs_ssh(tmp_path):
+    argv = dbg.relay_argv(Path("/b/a,b/gdb.sock"), Path("/b/remote.sh"))
+    assert argv == ["socat", "UNIX-LISTEN:/b/a\\,b/gdb.sock,unlink-early,mode=600",
+                    "EXEC:/b/remote.sh"]
+    script = dbg.relay_script(["ssh", "-p", "2222", "dev@127.0.0.1"], "echo $$ > /tmp/p; x")
+    assert script.splitlines()[1] == "exec ssh -p 2222 dev@127.0.0.1 'echo $$ > /tmp/p; x'"
 
 
 def entry(tmp_path: Path) -> dbg.VscodeEntry:
@@ -167,7 +167,7 @@ def test_dbg_control_depends_on_exactly_this_version():
 
 def test_remote_stop_kills_only_the_sessions_gdbserver(tmp_path):
     import subprocess
-    cmd = dbg.remote_stop_command(str(tmp_path / "p.pid"), 4242, sudo=False)
+    cmd = dbg.remote_stop_command(str(tmp_path / "p.pid"), sudo=False)
     other = subprocess.Popen(["sleep", "30"])
     try:
         (tmp_path / "p.pid").write_text(f"{other.pid}\n")     # a PID reused by another program
