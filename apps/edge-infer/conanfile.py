@@ -43,7 +43,7 @@ class EdgeInferConan(ConanFile):
             tc.cache_variables["CMAKE_CXX_COMPILER_LAUNCHER"] = str(launcher)
         # no checkout or build path reaches the binaries (__FILE__ in assertions, debug info):
         # the same sources give the same bytes from any checkout and any build folder
-        # (ccache, with a base dir, hands the compiler paths relative to the build folder).
+        # (a ccache with a base dir would hand the compiler paths relative to the build folder).
         # The fixed names are the ones edgeforge's debugger setup maps back to the checkout.
         src = "/edgeforge-project/apps/edge-infer"
         maps = [f"-ffile-prefix-map={self.source_folder}={src}",

@@ -99,10 +99,9 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         confs["user.edge_infer:compiler_launcher"] = "ccache"
         # the cache every other build uses; the conanfile names the app's source paths
         env = {**env, **ccache_env(ctx.ccache_dir, ctx.project_root / APP_DIR / "conanfile.py")}
-    rmtree(work / "runtime")
-    # the step runs because an input changed: configure afresh (CMake applies the toolchain's
-    # and Conan's flags only when it first configures a tree); the objects stay for ccache
-    (work / "build" / "CMakeCache.txt").unlink(missing_ok=True)
+    # the step runs because an input changed: a fresh build tree (make would keep objects
+    # compiled under other flags, prefix maps or cache settings); ccache makes it quick
+    rmtree(work)
     with ctx.reporter.step(f"building {name} for {board}"):
         runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),
                    env=env, what=f"build {name} for {board}", log_name=f"conan-build-{name}",

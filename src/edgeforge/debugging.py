@@ -74,7 +74,8 @@ def gdbinit_text(s: GdbSetup) -> str:
         "# rewrites it. Read before the program is loaded: gdb-multiarch -ix THIS_FILE ...",
         "set confirm off",
         "set pagination off",
-        "set auto-load safe-path /",
+        # scripts gdb may auto-load: only from what edgeforge built or assembled
+        f"set auto-load safe-path {s.app_dir}:{s.symbols}:{s.sysroot}",
         f"set sysroot {s.sysroot}",
         f"set solib-search-path {s.app_dir / 'lib'}",
         # the app's split debug files, then the sysroot's own (Debian's -dbg packages)
@@ -121,9 +122,10 @@ def remote_stop_command(pidfile: str, sudo: bool) -> str:
     """Kill the session's gdbserver on the device by its recorded PID, only while that PID is
     still a gdbserver of ours (a PID can be reused once it ended)."""
     q = shlex.quote(pidfile)
-    return (f"p=$(cat {q} 2>/dev/null) && case \"$(tr '\\0' ' ' < /proc/$p/cmdline "
-            f"2>/dev/null)\" in *'gdbserver - '*|*'gdbserver --attach - '*) "
-            f"{'sudo -n ' if sudo else ''}kill $p ;; esac; rm -f {q}")
+    return (f"p=$(cat {q} 2>/dev/null); case \"$p\" in ''|*[!0-9]*) ;; *) "
+            f"case \"$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)\" in "
+            f"*'gdbserver - '*|*'gdbserver --attach - '*) "
+            f"{'sudo -n ' if sudo else ''}kill \"$p\" ;; esac ;; esac; rm -f {q}")
 
 
 def relay_script(ssh: list[str], command: str) -> str:
@@ -243,9 +245,16 @@ def write_vscode(folder: Path, entry: VscodeEntry) -> tuple[Path, Path]:
     launch_path, tasks_path = folder / "launch.json", folder / "tasks.json"
     launch = load_jsonc(launch_path)
     tasks = load_jsonc(tasks_path)
-    for path in (launch_path, tasks_path):
+    for path, data, key in ((launch_path, launch, "configurations"), (tasks_path, tasks, "tasks")):
+        if not isinstance(data.get(key, []), list):
+            raise UsageError(f"{path}: {key!r} is not a list; fix the file, and edgeforge adds "
+                             "its entries to it")
         if path.exists() and re.search(r"//|/\*", path.read_text()):
             backup = path.with_name(path.name + ".bak")
+            n = 1
+            while backup.exists():  # an earlier backup may hold the comments: keep it
+                backup = path.with_name(f"{path.name}.bak.{n}")
+                n += 1
             backup.write_text(path.read_text())
     launch.setdefault("version", "0.2.0")
     launch["configurations"] = merge_entries(launch.get("configurations") or [],
@@ -260,27 +269,58 @@ def write_vscode(folder: Path, entry: VscodeEntry) -> tuple[Path, Path]:
 
 # ---- sessions -------------------------------------------------------------------------------
 def read_session(folder: Path) -> dict | None:
+    """session.json when it is one edgeforge wrote (anything else counts as no session)."""
     try:
-        return json.loads((folder / SESSION).read_text())
+        s = json.loads((folder / SESSION).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(s, dict) or not isinstance(s.get("pid"), int):
+        return None
+    remote = s.get("remote")
+    if remote is not None and not (isinstance(remote, dict)
+                                   and isinstance(remote.get("pidfile"), str)
+                                   and isinstance(remote.get("ssh"), list)
+                                   and all(isinstance(a, str) for a in remote["ssh"])):
+        return None
+    return s
 
 
-def _alive(pid: int, needle: str) -> bool:
+#: the programs a session's local server can be
+SERVERS = ("qemu-aarch64", "qemu-arm", "socat")
+
+
+def _alive(pid: int, folder: Path) -> bool:
+    """The process is a debug server of this board's session: qemu-user or socat, leading its
+    own process group, naming this folder's socket."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        leader = os.getpgid(pid) == pid
     except OSError:
         return False
-    return needle.encode() in cmdline
+    if not leader or Path(argv[0].decode(errors="replace")).name not in SERVERS:
+        return False
+    if str(folder / SOCKET).encode() in b" ".join(argv):
+        return True                                   # qemu-user: the socket's full path
+    with contextlib.suppress(OSError):               # the relay runs in the folder
+        return Path(f"/proc/{pid}/cwd").resolve() == folder.resolve() and \
+            f"UNIX-LISTEN:{SOCKET},".encode() in b" ".join(argv)
+    return False
+
+
+def check_socket_path(sock: Path) -> None:
+    """A Unix socket's path has room for 107 bytes; gdb connects to it by that path."""
+    if len(str(sock).encode()) > 107:
+        raise DebugError(f"the debug socket {sock} is longer than a Unix socket path may be "
+                         "(107 bytes); use a shorter build folder (EDGEFORGE_BUILD_DIR)")
 
 
 def session_pid(folder: Path) -> int | None:
-    """The local server process (qemu-user or the ssh forward) when it is alive and is ours."""
+    """The local server process (qemu-user or the relay) when it is alive and is ours."""
     s = read_session(folder)
     if not s:
         return None
-    pid = int(s.get("pid", 0))
-    return pid if pid and _alive(pid, s["socket"]) else None
+    pid = s["pid"]
+    return pid if pid > 1 and _alive(pid, folder) else None
 
 
 def wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
@@ -298,6 +338,7 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str, log: 
 def start_emulated(folder: Path, runner: Runner, qemu: str, sysroot: Path, program: Path,
                    args: list[str], timeout: float = 30) -> dict:
     sock = folder / SOCKET
+    check_socket_path(sock)
     sock.unlink(missing_ok=True)
     spawned = runner.spawn(emulate_argv(qemu, sysroot, sock, program, args),
                            what="qemu-user gdb stub", needed_by="invoke debug --emulate",
@@ -323,18 +364,23 @@ def stop_session(folder: Path, ssh: list[str] | None = None) -> bool:
         _kill(pid)
         was = True
     remote = s.get("remote")
-    if remote and ssh is None:
-        ssh = remote.get("ssh")
-    if remote and ssh:
-        subprocess.run([*ssh, remote_stop_command(remote["pidfile"], bool(remote.get("sudo")))],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
-    Path(s["socket"]).unlink(missing_ok=True)
-    (folder / SESSION).unlink(missing_ok=True)
+    try:
+        if remote and (ssh or remote["ssh"]):
+            subprocess.run([*(ssh or remote["ssh"]),
+                            remote_stop_command(remote["pidfile"], bool(remote.get("sudo")))],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, OSError):
+        pass  # an unreachable device: its gdbserver ends when its SSH session does
+    finally:
+        sock = folder / SOCKET
+        if sock.is_socket():
+            sock.unlink()
+        (folder / SESSION).unlink(missing_ok=True)
     return was
 
 
 def _kill(pid: int, timeout: float = 10) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -343,7 +389,7 @@ def _kill(pid: int, timeout: float = 10) -> None:
         if not Path(f"/proc/{pid}").exists():
             return
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
 
@@ -364,6 +410,9 @@ class Device:
         except subprocess.TimeoutExpired:
             raise DebugError(f"{self.name} did not answer within {timeout:.0f} s "
                              f"(running: {command[:80]})") from None
+        except OSError as exc:
+            raise DebugError(f"cannot run ssh ({exc.strerror}); install it: apt-get install "
+                             "openssh-client") from None
         if r.returncode == 255:
             err = r.stderr.decode(errors="replace").strip().splitlines()
             raise DebugError(f"cannot reach {self.name} over SSH: "
@@ -413,10 +462,16 @@ def device_program(dev: Device, app_dir: Path, reporter) -> str:
         reporter.info(f"{dev.name} runs this build ({INSTALLED})")
         return f"{INSTALLED}/bin/edge-infer"
     home = dev.run("printf %s \"$HOME\"").stdout.decode().strip()
+    if not home.startswith("/") or home == "/" or "\n" in home:
+        raise DebugError(f"the login on {dev.name} has no usable home folder ({home!r}) to "
+                         "copy this build into; give it one, or deploy the build instead")
     dest = f"{home}/{REMOTE_COPY}/edge-infer"
     reporter.info(f"{dev.name} has another build in {INSTALLED}: copying this one to {dest}")
-    tar = subprocess.run(["tar", "-C", str(app_dir), "-cf", "-", "bin", "lib", "share"],
-                         capture_output=True, check=True).stdout
+    try:
+        tar = subprocess.run(["tar", "-C", str(app_dir), "-cf", "-", "bin", "lib", "share"],
+                             capture_output=True, check=True).stdout
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise DebugError(f"cannot pack {app_dir} to copy it: {exc}") from None
     q = shlex.quote(dest)
     dev.run(f"rm -rf {q} && mkdir -p {q} && tar -C {q} -xf -", stdin=tar, timeout=300)
     return f"{dest}/bin/edge-infer"
@@ -464,15 +519,17 @@ def start_remote(folder: Path, runner: Runner, dev: Device, program: str | None,
     """The relay from the local socket to gdbserver on the device (started when gdb
     connects)."""
     sock = folder / SOCKET
+    check_socket_path(sock)
     sock.unlink(missing_ok=True)
     pidfile = f"/tmp/edgeforge-gdbserver-{random.randint(10**8, 10**9 - 1)}.pid"
     script = folder / "remote.sh"
     write_atomic(script, relay_script(dev.ssh, gdbserver_command(pidfile, program, args,
                                                                  attach=attach, sudo=sudo)))
     script.chmod(0o700)
-    spawned = runner.spawn(relay_argv(sock, script), what=f"relay to gdbserver on {dev.name}",
+    spawned = runner.spawn(relay_argv(Path(SOCKET), Path("./remote.sh")),
+                           what=f"relay to gdbserver on {dev.name}",
                            needed_by="invoke debug (fix: apt-get install socat)",
-                           env=base_env())
+                           env=base_env(), cwd=folder)
     try:
         wait_for(sock.exists, timeout, spawned.proc, "the relay's socket", spawned.log_path)
     except BaseException:

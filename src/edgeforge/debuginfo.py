@@ -71,6 +71,25 @@ def debug_file_for(bid: str) -> Path:
     return Path(BUILD_ID_DIR) / bid[:2] / f"{bid[2:]}.debug"
 
 
+SHF_COMPRESSED = 0x800
+
+
+def zero_compression_padding(path: Path) -> int:
+    """Zero the reserved word of each compressed section's header (Elf64_Chdr.ch_reserved).
+    llvm-objcopy 14 leaves it uninitialised, so two splits of the same library differed in 4
+    bytes per section (and so did the debuglink CRC of the shipped file). Returns how many."""
+    with open(path, "r+b") as fh:
+        elf = ELFFile(fh)
+        if elf.elfclass != 64:
+            return 0  # Elf32_Chdr has no reserved word
+        offsets = [sec["sh_offset"] + 4 for sec in elf.iter_sections()
+                   if sec["sh_flags"] & SHF_COMPRESSED and sec["sh_type"] != "SHT_NOBITS"]
+        for off in offsets:
+            fh.seek(off)
+            fh.write(b"\0\0\0\0")
+    return len(offsets)
+
+
 def keep_debug_argv(objcopy: str, binary: Path, debug_file: Path) -> list[str]:
     return [objcopy, "--only-keep-debug", "--compress-debug-sections=zlib", str(binary),
             str(debug_file)]
@@ -111,12 +130,17 @@ def split_tree(tree: Path, symbols: Path, objcopy: str, runner: Runner) -> list[
         rel = str(f.relative_to(tree))
         bid = build_id(f)
         debug_rel = None
+        if not bid and has_debug_info(f):
+            raise EdgeforgeError(
+                f"{rel} has debug information but no build-id, so no debugger could find its "
+                "debug file; link with -Wl,--build-id (the board's linker omits it)")
         if bid and has_debug_info(f):
             debug_rel = debug_file_for(bid)
             dest = symbols / debug_rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             runner.run(keep_debug_argv(objcopy, f, dest), what=f"keep the debug information "
                        f"of {rel}", echo=False)
+            zero_compression_padding(dest)
             dest.chmod(0o644)
         info = elfinfo.inspect(f)
         shared = info is not None and info.kind == "shared-library"

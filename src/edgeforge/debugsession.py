@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -50,7 +51,11 @@ class DebugOptions:
 
     def check(self) -> str | None:
         mode = self.mode
-        if self.core and (self.attach or self.service or self.emulate or self.target):
+        if self.gdb and self.detach:
+            raise UsageError("--gdb starts gdb here and --detach leaves the server for another "
+                             "debugger: give one of them")
+        if self.core and (self.attach is not None or self.service or self.emulate
+                          or self.target):
             raise UsageError("--core opens a core dump: it takes --board (and --vm when the core "
                              "comes from the virtual twin), not --emulate, --target or --attach")
         if not self.core and not mode:
@@ -121,6 +126,8 @@ def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) ->
         cmd += ["--service", opts.service]
     if opts.identity:
         cmd += ["--identity", str(opts.identity)]
+    if opts.known_hosts:
+        cmd += ["--known-hosts", str(opts.known_hosts)]
     return [*cmd, *(["--", *opts.args] if opts.args else [])]
 
 
@@ -165,41 +172,46 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
     if dbg.session_pid(folder):
         ctx.reporter.info(f"stopping the previous debug server of {t.name}")
     dbg.stop_session(folder)
-    t0 = time.monotonic()
-    if mode == "emulate":
-        qemu = shutil.which(t.arch.qemu) or t.arch.qemu
-        with ctx.reporter.step(f"starting {APP_NAME} under {t.arch.qemu} with its gdb stub"):
-            state = dbg.start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
-                                       list(opts.args))
-    else:
-        dev = device_for(ctx, t, opts)
-        with ctx.reporter.step(f"starting gdbserver on {dev.name}"):
-            dbg.check_gdbserver(dev)
-            attach = opts.attach
-            sudo = False
-            program = None
-            if opts.service or attach is not None:
-                sudo = dbg.can_sudo(dev)
-                if opts.service:
-                    attach = dbg.service_pid(dev, opts.service)
-                bid = dbg.remote_build_id(dev, attach, sudo, folder / "exe.tmp")
-                dbg.check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}")
-            else:
-                program = dbg.device_program(dev, setup.app_dir, ctx.reporter)
-            state = dbg.start_remote(folder, runner, dev, program, list(opts.args),
-                                     attach=attach, sudo=sudo)
-    state["seconds"] = round(time.monotonic() - t0, 2)
-    state["board"] = t.name
-    dbg.save_session(folder, state)
-    argv = dbg.gdb_argv(gdbinit, setup.program, address=state["socket"], gdb=gdb_path)
+    sock = folder / dbg.SOCKET
+    argv = dbg.gdb_argv(gdbinit, setup.program, address=str(sock), gdb=gdb_path)
     vscode = (opts.vscode or ctx.project_root / ".vscode").absolute()
     entry = dbg.VscodeEntry(
         mode=mode or "", board=t.name, program=setup.program, gdbinit=gdbinit,
-        address=state["socket"], server_command=server_command(ctx, t, opts, vscode),
+        address=str(sock), server_command=server_command(ctx, t, opts, vscode),
         stop_command=[str(ctx.project_root / "edgeforge"), "debug", "--board", t.name, "--stop"],
         cwd=ctx.project_root)
-    launch, tasks = dbg.write_vscode(vscode, entry)
+    launch, tasks = dbg.write_vscode(vscode, entry)  # before a server runs: a bad file stops here
     ctx.reporter.info(f"VSCode: '{entry.name}' in {launch} (pre-launch task in {tasks})")
+    t0 = time.monotonic()
+    try:
+        if mode == "emulate":
+            qemu = shutil.which(t.arch.qemu) or t.arch.qemu
+            with ctx.reporter.step(f"starting {APP_NAME} under {t.arch.qemu} with its gdb stub"):
+                state = dbg.start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
+                                           list(opts.args))
+        else:
+            dev = device_for(ctx, t, opts)
+            with ctx.reporter.step(f"preparing gdbserver on {dev.name}"):
+                dbg.check_gdbserver(dev)
+                attach = opts.attach
+                sudo = False
+                program = None
+                if opts.service or attach is not None:
+                    sudo = dbg.can_sudo(dev)
+                    if opts.service:
+                        attach = dbg.service_pid(dev, opts.service)
+                    bid = dbg.remote_build_id(dev, attach, sudo, folder / "exe.tmp")
+                    dbg.check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}")
+                else:
+                    program = dbg.device_program(dev, setup.app_dir, ctx.reporter)
+                state = dbg.start_remote(folder, runner, dev, program, list(opts.args),
+                                         attach=attach, sudo=sudo)
+        state["seconds"] = round(time.monotonic() - t0, 2)
+        state["board"] = t.name
+        dbg.save_session(folder, state)
+    except BaseException:
+        dbg.stop_session(folder)
+        raise
     return _hand_over(ctx, argv, opts, folder, state)
 
 
@@ -214,7 +226,12 @@ def _hand_over(ctx: Context, argv: list[str], opts: DebugOptions, folder: Path,
         return result
     try:
         if opts.gdb:
-            subprocess.call(argv)   # interactive: the terminal is gdb's
+            # interactive: the terminal is gdb's, and Ctrl-C is gdb's (it interrupts the program)
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                subprocess.call(argv)
+            finally:
+                signal.signal(signal.SIGINT, previous)
         elif state:
             ctx.reporter.info("waiting for gdb to connect and the program to end; Ctrl-C stops")
             while dbg.session_pid(folder):

@@ -25,7 +25,7 @@ from .context import Context
 from .deps import DepsResult, build_deps, conan_env, deps_fingerprint, prepare_sources, root_requires
 from .descriptors import Target
 from .errors import ReproducibilityError
-from .fsutil import write_atomic, write_json
+from .fsutil import rmtree, write_atomic, write_json
 from .hostsetup import binfmt_ok
 from .manifest import (
     FAMILIES,
@@ -177,8 +177,19 @@ def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
     }
 
 
+def code_of(*modules: str) -> str:
+    """Digest of some of edgeforge's own modules: a step whose way of building changed runs
+    again (e.g. how objects are cached, how debug information is split)."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in modules:
+        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
 def app_inputs(ctx: Context, variant: str = "") -> dict[str, Any]:
     return {"tree": tree_digest(ctx.project_root / edge_app.APP_DIR),
+            "code": code_of("app", "cmakebuild", "debuginfo"),
             "revision": edge_app.git_revision(ctx.project_root, ctx.probe_runner()),
             "variant": variant}
 
@@ -244,6 +255,7 @@ class BoardBuild(GraphBuild):
     def smoke(self, ex: Execution) -> Path:
         prepared: Prepared = ex["toolchain"]
         final = self.bdir / "smoke"
+        rmtree(self.bdir / "work" / "smoke")  # a fresh tree: no object built another way
         with staged(final) as staging:
             build_project(
                 self.runner, name="smoke", board=self.t.name,
@@ -316,7 +328,8 @@ class BoardBuild(GraphBuild):
                  outputs=(bdir / "toolchain",)),
             Step("smoke", f"cross-build {SMOKE_APP}, ABI gate (GLIBC_{t.abi.glibc} / "
                  f"GLIBCXX_{t.abi.glibcxx}, {t.abi.strategy.value}), install into {bdir / 'smoke'}",
-                 self.smoke, inputs={"tree": tree_digest(ctx.project_root / SMOKE_APP)},
+                 self.smoke, inputs={"tree": tree_digest(ctx.project_root / SMOKE_APP),
+                                     "code": code_of("cmakebuild")},
                  needs=("toolchain",), outputs=(bdir / "smoke",), load=lambda ex: bdir / "smoke"),
         ]
         if self.with_deps:
