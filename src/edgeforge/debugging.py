@@ -133,10 +133,12 @@ def relay_script(ssh: list[str], command: str) -> str:
     return "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in [*ssh, command]) + "\n"
 
 
-def relay_argv(socket_path: Path, script: Path) -> list[str]:
-    """socat: the Unix socket (owner only), one connection, relayed to the script's stdio."""
-    def esc(p: Path) -> str:  # socat's address syntax gives , : ! meaning
-        return "".join("\\" + c if c in ",:!\\" else c for c in str(p))
+def relay_argv(socket_path: str, script: str) -> list[str]:
+    """socat: the Unix socket (owner only), one connection, relayed to the script's stdio.
+    Run in the session's folder, with names relative to it (a script name needs its ./:
+    socat looks a bare name up on PATH)."""
+    def esc(p: str) -> str:  # socat's address syntax gives , : ! meaning
+        return "".join("\\" + c if c in ",:!\\" else c for c in p)
     return ["socat", f"UNIX-LISTEN:{esc(socket_path)},unlink-early,mode=600",
             f"EXEC:{esc(script)}"]
 
@@ -526,7 +528,7 @@ def start_remote(folder: Path, runner: Runner, dev: Device, program: str | None,
     write_atomic(script, relay_script(dev.ssh, gdbserver_command(pidfile, program, args,
                                                                  attach=attach, sudo=sudo)))
     script.chmod(0o700)
-    spawned = runner.spawn(relay_argv(Path(SOCKET), Path("./remote.sh")),
+    spawned = runner.spawn(relay_argv(SOCKET, "./remote.sh"),
                            what=f"relay to gdbserver on {dev.name}",
                            needed_by="invoke debug (fix: apt-get install socat)",
                            env=base_env(), cwd=folder)

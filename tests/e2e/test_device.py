@@ -433,6 +433,30 @@ def test_attach_and_a_core_dump_give_the_same_backtrace(twin, key: Path, tmp_pat
     assert post == live, (post, live)
 
 
+def test_attach_to_the_service_by_its_instance_name(twin, key: Path, tmp_path: Path):
+    """`--service NAME`: the instance's MainPID, attached as root (the service runs as its own
+    user), its backtrace with the app's frames; detaching leaves the service running."""
+    from tests.e2e.test_debug import gdb_batch, launch_argv
+    state, paths = twin
+    fifo = "/var/lib/edge-infer/samples/live.fifo"   # readable under ProtectSystem=strict
+    ssh(state, paths, key, "sh", "-c", f"sudo -n rm -f {fifo} && sudo -n mkfifo -m 644 {fifo} && "
+        f"printf 'STREAM={fifo}\\n' | sudo -n tee /etc/edge-infer/dbg.conf >/dev/null && "
+        "sudo -n systemctl start edge-infer@dbg")
+    vscode = tmp_path / ".vscode"
+    try:
+        r = debug_vm(key, vscode, "--service", "dbg")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), ["bt", "detach"])
+        assert "edge_infer::VideoSource::VideoSource" in frames(text), text[-3000:]
+        assert frames(text)[-1] == "main", text[-3000:]
+        assert ssh(state, paths, key, "systemctl", "is-active", "edge-infer@dbg",
+                   check=False).stdout.strip() == "active"
+    finally:
+        run_invoke("debug", "--board", BOARD, "--stop")
+        ssh(state, paths, key, "sh", "-c", "sudo -n systemctl stop edge-infer@dbg; "
+            f"sudo -n rm -f {fifo} /etc/edge-infer/dbg.conf", check=False)
+
+
 def test_debug_errors_on_the_twin_say_what_to_do(twin, key: Path, tmp_path: Path):
     state, paths = twin
     vscode = tmp_path / ".vscode"
