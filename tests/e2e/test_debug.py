@@ -195,9 +195,11 @@ def test_debug_without_gdb_multiarch_or_a_twin_says_what_to_do(tmp_path: Path):
     bare.mkdir()
     for tool in ("git", "sh", "env"):
         (bare / tool).symlink_to(shutil.which(tool))
-    r = run_invoke("debug", "--board", BOARD, "--emulate", env={"PATH": str(bare)})
+    vscode = ["--vscode", str(tmp_path / ".vscode")]   # never the checkout's
+    r = run_invoke("debug", "--board", BOARD, "--emulate", *vscode, env={"PATH": str(bare)})
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "gdb-multiarch is not installed" in r.stderr and "./edgeforge setup" in r.stderr
-    r = run_invoke("debug", "--board", BOARD, "--vm", "--attach", "12")
+    r = run_invoke("debug", "--board", BOARD, "--vm", "--attach", "12", *vscode)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "twin of jetson-nx is not running" in r.stderr
+    assert not (tmp_path / ".vscode").exists()          # a refused session writes nothing
