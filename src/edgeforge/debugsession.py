@@ -172,6 +172,7 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
     if dbg.session_pid(folder):
         ctx.reporter.info(f"stopping the previous debug server of {t.name}")
     dbg.stop_session(folder)
+    dev = device_for(ctx, t, opts) if mode != "emulate" else None  # a twin that is down: say so
     sock = folder / dbg.SOCKET
     argv = dbg.gdb_argv(gdbinit, setup.program, address=str(sock), gdb=gdb_path)
     vscode = (opts.vscode or ctx.project_root / ".vscode").absolute()
@@ -190,7 +191,7 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
                 state = dbg.start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
                                            list(opts.args))
         else:
-            dev = device_for(ctx, t, opts)
+            assert dev is not None
             with ctx.reporter.step(f"preparing gdbserver on {dev.name}"):
                 dbg.check_gdbserver(dev)
                 attach = opts.attach
