@@ -337,21 +337,35 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str, log: 
         time.sleep(0.1)
 
 
-def start_emulated(folder: Path, runner: Runner, qemu: str, sysroot: Path, program: Path,
-                   args: list[str], timeout: float = 30) -> dict:
+def serve_on_socket(folder: Path, runner: Runner, argv: list[str], *, what: str,
+                    needed_by: str, env: dict[str, str], cwd: Path | None = None,
+                    timeout: float = 30) -> dict:
+    """Start a session's server (qemu-user's stub or the relay) and wait for its socket;
+    a server that fails or is interrupted on the way is stopped. Returns the session's state."""
+    spawned = runner.spawn(argv, what=what, needed_by=needed_by, env=env, cwd=cwd)
     sock = folder / SOCKET
-    check_socket_path(sock)
-    sock.unlink(missing_ok=True)
-    spawned = runner.spawn(emulate_argv(qemu, sysroot, sock, program, args),
-                           what="qemu-user gdb stub", needed_by="invoke debug --emulate",
-                           env=base_env({"QEMU_LD_PREFIX": str(sysroot)}))
     try:
-        wait_for(sock.exists, timeout, spawned.proc, "qemu-user's gdb stub", spawned.log_path)
+        wait_for(sock.exists, timeout, spawned.proc, what, spawned.log_path)
     except BaseException:
         _kill(spawned.proc.pid)
         raise
-    return {"mode": "emulate", "pid": spawned.proc.pid, "socket": str(sock),
-            "log": str(spawned.log_path), "program": str(program)}
+    return {"pid": spawned.proc.pid, "socket": str(sock), "log": str(spawned.log_path)}
+
+
+def fresh_socket(folder: Path) -> Path:
+    sock = folder / SOCKET
+    check_socket_path(sock)
+    sock.unlink(missing_ok=True)
+    return sock
+
+
+def start_emulated(folder: Path, runner: Runner, qemu: str, sysroot: Path, program: Path,
+                   args: list[str], timeout: float = 30) -> dict:
+    sock = fresh_socket(folder)
+    state = serve_on_socket(folder, runner, emulate_argv(qemu, sysroot, sock, program, args),
+                            what="qemu-user gdb stub", needed_by="invoke debug --emulate",
+                            env=base_env({"QEMU_LD_PREFIX": str(sysroot)}), timeout=timeout)
+    return {"mode": "emulate", **state, "program": str(program)}
 
 
 def stop_session(folder: Path, ssh: list[str] | None = None) -> bool:
@@ -520,25 +534,17 @@ def start_remote(folder: Path, runner: Runner, dev: Device, program: str | None,
                  timeout: float = 30) -> dict:
     """The relay from the local socket to gdbserver on the device (started when gdb
     connects)."""
-    sock = folder / SOCKET
-    check_socket_path(sock)
-    sock.unlink(missing_ok=True)
+    fresh_socket(folder)
     pidfile = f"/tmp/edgeforge-gdbserver-{random.randint(10**8, 10**9 - 1)}.pid"
     script = folder / "remote.sh"
     write_atomic(script, relay_script(dev.ssh, gdbserver_command(pidfile, program, args,
                                                                  attach=attach, sudo=sudo)))
     script.chmod(0o700)
-    spawned = runner.spawn(relay_argv(SOCKET, "./remote.sh"),
-                           what=f"relay to gdbserver on {dev.name}",
-                           needed_by="invoke debug (fix: apt-get install socat)",
-                           env=base_env(), cwd=folder)
-    try:
-        wait_for(sock.exists, timeout, spawned.proc, "the relay's socket", spawned.log_path)
-    except BaseException:
-        _kill(spawned.proc.pid)
-        raise
-    return {"mode": "remote", "pid": spawned.proc.pid, "socket": str(sock),
-            "log": str(spawned.log_path), "program": program, "attach": attach,
+    state = serve_on_socket(folder, runner, relay_argv(SOCKET, "./remote.sh"),
+                            what=f"relay to gdbserver on {dev.name}",
+                            needed_by="invoke debug (fix: apt-get install socat)",
+                            env=base_env(), cwd=folder, timeout=timeout)
+    return {"mode": "remote", **state, "program": program, "attach": attach,
             "remote": {"ssh": dev.ssh, "pidfile": pidfile, "sudo": sudo}}
 
 
