@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import traceback
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from . import abi, hostsetup, pipeline
+from . import abi, hostsetup, pipeline, registry, remotes
 from . import app as edge_app
 from . import sysroot as sysroots
 from .compilers import probe
@@ -34,6 +36,10 @@ from .runner import run_foreground
 _STATE: dict[str, Context] = {}
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def handled(fn):
     """Turn library errors into a message and an exit code, never a traceback.
 
@@ -42,6 +48,9 @@ def handled(fn):
 
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
+        # a cancelled CI job or `kill` ends the task like Ctrl-C: children stopped, outputs
+        # written aside never renamed into place
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             return fn(c, *args, **kwargs)
         except EdgeforgeError as exc:
@@ -149,15 +158,24 @@ def boards(c, check=False):
         raise DescriptorError("\n".join(errors))
 
 
-@task(help={"board": "board name (default: toolchains/defaults.yaml)"})
+@task(help={"board": "board name (default: toolchains/defaults.yaml)",
+            "pack": "also write the sysroot as a reproducible DIR/<name>-<key>.tar.gz and its "
+                    ".sha256, for a team file server (EDGEFORGE_SYSROOT_URL)"})
 @handled
-def sysroot(c, board=None, compiler=None, sysroot=None):
-    """Build or import the board's sysroot into the cache (a no-op when cached)."""
+def sysroot(c, board=None, compiler=None, sysroot=None, pack=None):
+    """Build or import the board's sysroot into the cache (a no-op when cached); with
+    EDGEFORGE_SYSROOT_URL, a Debian sysroot the team published is fetched instead of built."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot)
     info = pipeline.run_until(ctx, t, "sysroot")["sysroot"]
     ctx.reporter.info(f"{t.name}: sysroot {info.name} at {info.path} (glibc {info.glibc}, "
                       f"GLIBCXX_{info.glibcxx})")
+    if pack:
+        p = sysroots.pack_sysroot(ctx, t.sysroot, info, Path(pack).expanduser().resolve())
+        ctx.reporter.info(f"packed {p.archive} ({p.size / 1e6:.1f} MB), sha256 {p.sha256} in "
+                          f"{p.checksum_file.name}; serve {p.archive.parent} and set "
+                          "EDGEFORGE_SYSROOT_URL to its URL. To pin it, add this line to "
+                          f"toolchains/sysroots/published.sha256:\n  {p.sha256}  {p.archive.name}")
 
 
 @task(help={"board": "board name"})
@@ -207,25 +225,36 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
     "check-reproducible": "build the release a second time in another folder and compare",
     "sdk": "also ship the board's SDK archive (as `invoke sdk` writes it), listed in the SBOM",
     "dry-run": "print the plan, do nothing",
+    "push": "then push the container image (several boards: the image index) to "
+            "REGISTRY/REPO[:TAG] (tag: the version); credentials from EDGEFORGE_REGISTRY_USER "
+            "and EDGEFORGE_REGISTRY_PASSWORD, or an auth file (REGISTRY_AUTH_FILE, docker login)",
 })
 @handled
 def release(c, board=None, version=None, sign_key=None, check_reproducible=False, sdk=False,
-            dry_run=False):
+            dry_run=False, push=None):
     """Build what is not up to date, then write dist/<board>/<version>/ (image, installers,
     SBOM, legal/, SHA256SUMS, release.json)."""
     ctx = _ctx()
     opts = ReleaseOptions(version=version, sign_key=sign_key, sdk=bool(sdk))
     targets = [_target(ctx, b) for b in (board or [None])]
+    push_to = registry.prepare(push) if push is not None else None  # checked before building
     if dry_run:
         for t in targets:
             ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts).render())
+        if push_to:
+            ctx.reporter.info(push_to.describe("the image index" if len(targets) > 1 else
+                                               f"the {targets[0].name} image"))
         return
     folders = [pipeline.release(ctx, t, opts) for t in targets]
-    if len(folders) > 1:
-        ctx.reporter.info(f"multi-board image index: {pipeline.release_index(ctx, folders)}")
+    index = pipeline.release_index(ctx, folders) if len(folders) > 1 else None
+    if index:
+        ctx.reporter.info(f"multi-board image index: {index}")
     if check_reproducible:
         for t, folder in zip(targets, folders, strict=True):
             pipeline.check_reproducible(ctx, t, opts, folder)
+    if push_to:
+        source = registry.index_source(index) if index else registry.release_source(folders[0])
+        registry.push(ctx, push_to, source, ctx.runner(None if index else targets[0].name))
 
 
 @task(help={
@@ -439,7 +468,8 @@ def gate(c, board=None, exclude=None, build_tree=False):
 @task
 @handled
 def sources(c):
-    """Fill the offline source mirror from Debian's source archive and verify every pin."""
+    """Fill the offline source mirror (from the team's mirror, EDGEFORGE_SOURCE_MIRROR_URL,
+    else Debian's source archive or upstream) and verify every pin."""
     ctx = _ctx()
     from . import sources as src
 
@@ -453,22 +483,55 @@ def sources(c):
 
 
 @task(help={"board": "board name",
-            "test": "also run the test_package of packages that were already built"})
+            "test": "also run the test_package of packages that were already built",
+            "only": "build only these packages of the graph (recipe names, comma-separated: "
+                    "one level of `invoke ci`'s pipeline); their dependencies must be built "
+                    "or on the team's remote"})
 @handled
-def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False):
+def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False, only=None):
     """Cross-build the dependency graph (FFmpeg, ...) for a board with Conan."""
     ctx = _ctx()
     t = _target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
-    # the graph is always asked again (seconds when everything is cached): `invoke deps`
-    # is how a user checks that nothing is missing
-    ex = pipeline.run_until(ctx, t, "deps", rerun=("deps",), deps_tests=test)
-    result = ex["deps"]
+    if only is not None:
+        from .cipipeline import parse_only
+        from .deps import recipe_names
+
+        names = parse_only(only, recipe_names(ctx.project_root))
+        result = pipeline.build_some_deps(ctx, t, names, deps_tests=test)
+    else:
+        # the graph is always asked again (seconds when everything is cached): `invoke deps`
+        # is how a user checks that nothing is missing
+        result = pipeline.run_until(ctx, t, "deps", rerun=("deps",), deps_tests=test)["deps"]
     ctx.reporter.info(f"lockfile: {result.lockfile}")
     for name, folder in sorted(result.package_dirs.items()):
         ctx.reporter.info(f"  {name:<16} {folder}")
     if not result.built:
         ctx.reporter.info("all packages were already built: nothing compiled")
+
+
+@task(iterable=["board"], help={
+    "provider": "gitlab or github",
+    "out": "file to write (default: .gitlab-ci.yml or .github/workflows/edgeforge.yml in the "
+           "project)",
+    "board": "only this board (repeatable; default: every board in toolchains/boards/)",
+    "levels": "where the dependency levels come from: conan (default: `conan graph "
+              "build-order` on each board's settings, seconds) or recipes (the recipes' own "
+              "requirements, no Conan)",
+    "remote": "the team's Conan remote's name in CI (default: team); it names Conan's login "
+              "variables CONAN_LOGIN_USERNAME_<NAME> and CONAN_PASSWORD_<NAME>",
+    "push": "on tags, also push each board's release image to $EDGEFORGE_REGISTRY/PUSH/<board>",
+})
+@handled
+def ci(c, provider=None, out=None, board=None, levels="conan", remote="team", push=None):
+    """Write the CI pipeline: per board, a job per dependency level, the app built and tested
+    under qemu, binaries pushed to the team's Conan remote, and on tags the release."""
+    from . import cipipeline
+
+    ctx = _ctx()
+    opts = cipipeline.CiOptions(remote=remote, push=push, levels_from=levels)
+    path = cipipeline.write(ctx, provider, out, board or None, opts)
+    ctx.reporter.info(f"wrote {path}")
 
 
 @task
@@ -586,3 +649,74 @@ def sdk(c, board=None, compiler=None, sysroot=None):
                             ctx.board_dir(t.name) / "work", mtime,
                             cmake_generators=edge_app.generators_dir(ctx, t.name))
     ctx.reporter.info(sdk_summary(archive))
+
+
+def _remote_password(name: str) -> str:
+    """From Conan's own variable, EDGEFORGE_CONAN_PASSWORD, or a prompt in a terminal; never
+    from the command line (it would stay in the shell's history and in `ps`)."""
+    for var in (remotes.password_var(name), "EDGEFORGE_CONAN_PASSWORD"):
+        if os.environ.get(var):
+            return os.environ[var]
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password for remote {name}: ")
+    return ""
+
+
+@task(positional=["action"], help={
+    "action": "list (default), add --name N --url U, login --name N --user U, remove --name N, "
+              "enable --name N, disable --name N (./edgeforge remote add N U works too)",
+    "name": "the remote's name (e.g. team)",
+    "url": "add: the remote's URL (a Conan server, Artifactory or Nexus Conan repository)",
+    "user": "login: the user (the password comes from CONAN_PASSWORD_<NAME>, "
+            "EDGEFORGE_CONAN_PASSWORD or a prompt)",
+})
+@handled
+def remote(c, action, name="", url="", user=""):
+    """The team's Conan remotes in edgeforge's Conan home: `invoke build` downloads the binaries
+    they hold (exact package IDs) before building anything."""
+    ctx = _ctx()
+    runner = ctx.runner()
+    need = {"add": ("name", "url"), "login": ("name",), "remove": ("name",),
+            "enable": ("name",), "disable": ("name",), "list": ()}
+    if action not in need:
+        raise UsageError(f"unknown remote action {action!r}; use one of: {', '.join(need)}")
+    given = {"name": name, "url": url}
+    missing = [k.upper() for k in need[action] if not given[k]]
+    if missing:
+        raise UsageError(f"`invoke remote {action}` needs {' and '.join(missing)}; e.g. "
+                         "`./edgeforge remote add team https://conan.example.com` (or `invoke "
+                         "remote add --name team --url https://conan.example.com`)")
+    if action == "add":
+        r = remotes.add(ctx, runner, name, url)
+        ctx.reporter.info(f"remote {r.name} -> {r.url}; log in with `invoke remote login "
+                          f"{r.name} --user USER`")
+    elif action == "login":
+        remotes.login(ctx, runner, name, user or os.environ.get(remotes.user_var(name), ""),
+                      _remote_password(name))
+        ctx.reporter.info(f"logged in to remote {name}")
+    elif action == "remove":
+        remotes.remove(ctx, runner, name)
+    elif action in ("enable", "disable"):
+        remotes.enable(ctx, runner, name, action == "enable")
+    for r in remotes.list_remotes(ctx, runner):
+        ctx.reporter.info(f"{r.name}: {r.url}{'' if r.enabled else ' (disabled)'}")
+
+
+@task(positional=["action"], help={
+    "action": "push: upload the board's recipes, binaries and lockfile to a remote; "
+              "status: what `invoke build` would download, build or find cached",
+    "board": "board name",
+    "remote": "remote name (default: the only enabled one)",
+})
+@handled
+def cache(c, action, board=None, remote=None):
+    """Share a board's Conan graph through the team's remote (`invoke cache push --board X`)."""
+    ctx = _ctx()
+    t = _target(ctx, board)
+    if action == "push":
+        remotes.push(ctx, ctx.runner(t.name), t.name, remote)
+    elif action == "status":
+        files = pipeline.run_until(ctx, t, "toolchain")["toolchain"].toolchain
+        remotes.status(ctx, ctx.runner(t.name), t.name, files.host_profile, files.build_profile)
+    else:
+        raise UsageError(f"unknown cache action {action!r}; use push or status")

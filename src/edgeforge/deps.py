@@ -13,14 +13,15 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import abi
 from .context import Context
-from .errors import CommandFailedError
-from .fsutil import write_atomic
+from .errors import CommandFailedError, RemoteError
+from .fsutil import file_lock, write_atomic
 from .recipedata import DEPS_FILE, deps_list
 from .runner import Runner, base_env
 from .sources import fill as fill_mirror
@@ -59,6 +60,9 @@ def recipe_names(project_root: Path) -> list[str]:
     return sorted(p.parent.name for p in (project_root / "recipes").glob("*/conanfile.py"))
 
 
+DEPS_RECORD = "deps.json"  # build/<board>/deps.json: the graph a build used (DepsResult)
+
+
 # ---- Conan home and argv (pure) ---------------------------------------------------------------
 def global_conf(ctx: Context) -> str:
     return "\n".join([
@@ -70,24 +74,49 @@ def global_conf(ctx: Context) -> str:
     ])
 
 
-def ensure_conan_home(ctx: Context, build_profile: Path) -> Path:
+def ensure_conan_home_files(ctx: Context) -> Path:
+    """global.conf is edgeforge's; remotes.json starts empty (no public remote: Conan would add
+    one of its own) and then holds the team's remotes (`invoke remote add`)."""
     home = ctx.conan_home
     (home / "profiles").mkdir(parents=True, exist_ok=True)
-    for path, text in (
-        (home / "global.conf", global_conf(ctx)),
-        (home / "remotes.json", json.dumps({"remotes": []}, indent=1) + "\n"),
-        (home / "profiles" / "default", build_profile.read_text()),
-    ):
-        if not path.is_file() or path.read_text() != text:
-            write_atomic(path, text)
+    if not (home / "global.conf").is_file() or (home / "global.conf").read_text() != global_conf(ctx):
+        write_atomic(home / "global.conf", global_conf(ctx))
+    if not (home / "remotes.json").is_file():
+        write_atomic(home / "remotes.json", json.dumps({"remotes": []}, indent=1) + "\n")
     return home
 
 
-def conan_env(ctx: Context) -> dict[str, str]:
+def ensure_conan_home(ctx: Context, build_profile: Path) -> Path:
+    home = ensure_conan_home_files(ctx)
+    default = home / "profiles" / "default"
+    if not default.is_file() or default.read_text() != build_profile.read_text():
+        write_atomic(default, build_profile.read_text())
+    return home
+
+
+@contextmanager
+def conan_lock(ctx: Context) -> Iterator[None]:
+    """One writer at a time in edgeforge's Conan home (Conan's cache is not safe for concurrent
+    writes): two boards built at once take turns for their graph steps. The kernel drops the
+    lock of a killed build, and Conan removes the half-written folders it leaves."""
+    ctx.conan_home.mkdir(parents=True, exist_ok=True)
+    with file_lock(ctx.conan_home / ".edgeforge-writer.lock"):
+        yield
+
+
+#: Conan's own credential variables (CI secrets) reach Conan; nothing else of the host's does
+CREDENTIAL_VARS = ("CONAN_LOGIN_USERNAME", "CONAN_PASSWORD")
+
+
+def conan_env(ctx: Context, credentials: bool = False) -> dict[str, str]:
     """CONAN_HOME is edgeforge's; PATH starts with this interpreter's bin/ so the `conan`
-    installed with edgeforge (in its venv) is the one that runs."""
+    installed with edgeforge (in its venv) is the one that runs. `credentials`: Conan's own
+    login variables pass too (only to the commands that log in or upload: recipes' build
+    scripts and test programs never see them)."""
     env = base_env({"CONAN_HOME": str(ctx.conan_home)})
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    if credentials:
+        env.update({k: v for k, v in os.environ.items() if k.startswith(CREDENTIAL_VARS)})
     return env
 
 
@@ -142,6 +171,40 @@ def program_output(conan_output: str) -> list[str]:
     return [ln for ln in tail if ln.strip() and not ln.startswith(("RUN:", "WARN:"))]
 
 
+def download_argv(requires: list[str], host: Path, build: Path, lockfile: Path,
+                  skipped_too: bool = False) -> list[str]:
+    """Fetch the binaries of the locked graph that the cache lacks from the remotes (all of
+    them exist by now: downloaded or just built). `skipped_too`: also those Conan would skip
+    (static libraries already inside others), when the build order listed one as needed here."""
+    req = [a for r in requires for a in ("--requires", r)]
+    argv = ["conan", "install", *req, *profile_args(host, build), "--lockfile", str(lockfile),
+            "--build=never"]
+    return argv + (["-c", "tools.graph:skip_binaries=False"] if skipped_too else [])
+
+
+def only_nodes(nodes: list[PackageNode], only: frozenset[str]) -> list[PackageNode]:
+    """What an `--only` run is about: the named packages, less those the team's remote has or
+    nothing needs here (building what is missing is the run's job; a later build downloads
+    the rest)."""
+    return [n for n in nodes if n.name in only and n.binary not in ("Download", "Skip")]
+
+
+def present_dirs(runner: Runner, env: dict, nodes: list[PackageNode]) -> dict[str, Path]:
+    """Package folders of the graph's host packages that the cache already holds (an --only
+    run links against what earlier runs built)."""
+    out: dict[str, Path] = {}
+    for node in nodes:
+        if node.context != "host":
+            continue
+        r = runner.capture(["conan", "cache", "path", f"{node.ref}:{node.package_id}"], env=env,
+                           what=f"package folder of {node.name}", check=False)
+        folder = Path(r.output.strip().splitlines()[-1]) if r.returncode == 0 and r.output.strip() \
+            else None
+        if folder and folder.is_dir():
+            out[node.name] = folder
+    return out
+
+
 def remove_argv(node: PackageNode) -> list[str]:
     return ["conan", "remove", f"{node.name}/{node.version}:{node.package_id}", "-c"]
 
@@ -187,38 +250,86 @@ def prepare_sources(ctx: Context, runner: Runner, recipes: list[str] | None = No
 
 
 def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner,
-               policy_for: Callable | None, run_tests: bool = False) -> DepsResult:
-    """Build every missing package of the graph for the board; gate what it contains."""
+               policy_for: Callable | None, run_tests: bool = False,
+               only: frozenset[str] | None = None) -> DepsResult:
+    """Download or build every package of the graph for the board; gate what it contains.
+    With `only` (`invoke deps --only`, a level of a CI pipeline): build just those packages."""
+    with conan_lock(ctx):
+        return _build_deps(ctx, board, host, build, runner, policy_for, run_tests, only)
+
+
+def remote_failure(exc: CommandFailedError) -> RemoteError | None:
+    """A Conan remote that refused or could not be reached, told as such (None: another error)."""
+    from .remotes import classify_failure, failing_remote
+
+    text = "\n".join(exc.tail)
+    name = failing_remote(text)
+    known = classify_failure(text, name) if name else None
+    return RemoteError(f"{exc.what}: {known} (log: {exc.log_path})") if known else None
+
+
+def _conan_step(runner: Runner, argv: list[str], env: dict, what: str, **kw):
+    try:
+        return runner.run(argv, env=env, what=what, **kw)
+    except CommandFailedError as exc:
+        remote = remote_failure(exc)
+        if remote:
+            raise remote from None
+        raise
+
+
+def graph_order(ctx: Context, board: str, host: Path, build: Path, runner: Runner,
+                out_dir: Path | None = None) -> tuple[list[str], Path, list[PackageNode]]:
+    """Export the recipes, lock the graph, ask Conan what is cached, downloadable or to build.
+    The lockfile and the order go to `out_dir` (default: the board's build folder). The
+    caller holds conan_lock()."""
     root = ctx.project_root
-    requires = root_requires(root)  # callers ran prepare_sources() before any build
+    requires = root_requires(root)
     ensure_conan_home(ctx, build)
     env = conan_env(ctx)
-    bdir = ctx.board_dir(board)
+    bdir = out_dir or ctx.board_dir(board)
     lockfile = bdir / "conan.lock"
-    with ctx.reporter.step(f"Conan graph for {board}: {', '.join(requires)}"):
-        for name in recipe_names(root):
-            version = recipe_version(root / "recipes", name)
-            runner.run(export_argv(root / "recipes" / name, version), env=env,
-                       what=f"export recipe {name}/{version}", echo=False)
-        runner.run(lock_argv(requires, host, build, lockfile), env=env,
-                   what=f"lock the graph for {board}")
-        order_file = bdir / "conan-build-order.json"
-        runner.run(build_order_argv(requires, host, build, lockfile, order_file), env=env,
-                   what=f"compute build order for {board}", echo=False)
-        nodes = parse_build_order(order_file.read_text())
+    for name in recipe_names(root):
+        version = recipe_version(root / "recipes", name)
+        runner.run(export_argv(root / "recipes" / name, version), env=env,
+                   what=f"export recipe {name}/{version}", echo=False)
+    _conan_step(runner, lock_argv(requires, host, build, lockfile), env,
+                f"lock the graph for {board}")
+    order_file = bdir / "conan-build-order.json"
+    _conan_step(runner, build_order_argv(requires, host, build, lockfile, order_file), env,
+                f"compute build order for {board}", echo=False)
+    return requires, lockfile, parse_build_order(order_file.read_text())
+
+
+def _build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner,
+                policy_for: Callable | None, run_tests: bool,
+                only: frozenset[str] | None = None) -> DepsResult:
+    root = ctx.project_root
+    env = conan_env(ctx)
+    with ctx.reporter.step(f"Conan graph for {board}: {', '.join(root_requires(root))}"):
+        requires, lockfile, nodes = graph_order(ctx, board, host, build, runner)
+        graph = nodes
+        if only is not None:
+            nodes = only_nodes(nodes, only)
         todo = [n for n in nodes if n.needs_build]
-        ctx.reporter.info(f"{len(nodes)} packages, {len(todo)} to build: "
-                          + (", ".join(f"{n.name} ({n.context})" for n in todo) or "none"))
+        # Skip: not needed to build anything here, yet its folder is read below (gate, app)
+        fetch = [n for n in nodes if n.binary in ("Download", "Skip")]
+        ctx.reporter.info(f"{len(nodes)} packages: {len(fetch)} to download from the team's "
+                          f"remotes, {len(todo)} to build"
+                          + (": " + ", ".join(f"{n.name} ({n.context})" for n in todo) if todo else ""))
+    if todo:  # sources only for what is built here
+        prepare_sources(ctx, runner, sorted({n.name for n in todo}))
     built = []
     for i, node in enumerate(todo, 1):
         where = "the build machine" if node.context == "build" else board
         with ctx.reporter.step(f"[{i}/{len(todo)}] building {node.name}/{node.version} for "
                                f"{where} (and its test_package)"):
             try:
-                result = runner.run(create_argv(root / "recipes" / node.name, node, host, build, lockfile,
-                                       ctx.test_package_dir / board / node.name),
-                           env=env, what=f"build {node.name} for {where}",
-                           log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
+                result = runner.run(
+                    create_argv(root / "recipes" / node.name, node, host, build, lockfile,
+                                ctx.test_package_dir / board / node.name),
+                    env=env, what=f"build {node.name} for {where}",
+                    log_name=f"conan-create-{node.name}-{node.context}", timeout=3 * 3600)
             except CommandFailedError:
                 # a package whose test_package failed must not count as built next time
                 runner.run(remove_argv(node), env=env, what=f"discard {node.name} binary",
@@ -227,6 +338,12 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
             built.append(node.ref)
             for line in program_output(result.output):
                 ctx.reporter.info(f"test_package: {line}")
+    if fetch:
+        with ctx.reporter.step(f"downloading {len(fetch)} binaries for {board}: "
+                               + ", ".join(f"{n.name} ({n.context})" for n in fetch)):
+            _conan_step(runner, download_argv(requires, host, build, lockfile,
+                                              any(n.binary == "Skip" for n in fetch)), env,
+                        f"download {board}'s binaries", log_name="conan-download")
     if run_tests:
         for node in nodes:
             recipe = root / "recipes" / node.name
@@ -235,7 +352,7 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
             with ctx.reporter.step(f"test_package of {node.name}/{node.version} on {board}"):
                 result = runner.run(
                     conan_test_argv(recipe, node, host, build, lockfile,
-                              ctx.test_package_dir / board / node.name),
+                                    ctx.test_package_dir / board / node.name),
                     env=env, what=f"test {node.name} for {board}",
                     log_name=f"conan-test-{node.name}")
                 for line in program_output(result.output):
@@ -254,7 +371,9 @@ def build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runner
         libs = []
         for d in package_dirs.values():
             libs += abi.elf_files_under(d / "lib") if (d / "lib").is_dir() else []
-        own = tuple(d / "lib" for d in package_dirs.values())
+        # an --only run's packages link against the graph's others, from earlier runs
+        found = package_dirs if only is None else {**present_dirs(runner, env, graph), **package_dirs}
+        own = tuple(d / "lib" for d in found.values())
         report = abi.gate(libs, policy_for(own))
         report.raise_for_violations()
         ctx.reporter.info(report.summary())

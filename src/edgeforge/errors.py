@@ -64,6 +64,7 @@ class CommandFailedError(EdgeforgeError):
         self.returncode = returncode
         self.tail = list(tail)
         self.log_path = log_path
+        self.what = what or "command"
         head = f"{what} failed" if what else "command failed"
         lines = [
             f"{head}: exit code {returncode}",
@@ -106,3 +107,9 @@ class HostSetupError(EdgeforgeError):
     """The host lacks a prerequisite (binfmt, dockerd, ...) and it could not be fixed."""
 
     exit_code = 8
+
+
+class RemoteError(EdgeforgeError):
+    """A team remote (Conan server, registry, file server) refused or could not be reached."""
+
+    exit_code = 10

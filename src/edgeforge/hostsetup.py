@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,11 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     # boot partitions of SD-card images through mtools), SSH into the twin
     "virtual boards": ("qemu-system-arm", "qemu-utils", "ipxe-qemu", "fdisk", "e2fsprogs",
                        "dosfstools", "mtools", "openssh-client"),
+    # sharing builds: only the tests use these, to run a throwaway registry (Distribution 2.8)
+    # on 127.0.0.1 with htpasswd (bcrypt) auth for `release --push`; the push itself is skopeo's;
+    # and nginx as the team's static file server for the source mirror and packed sysroots
+    # (EDGEFORGE_SOURCE_MIRROR_URL, EDGEFORGE_SYSROOT_URL): edgeforge itself only needs a URL
+    "sharing": ("docker-registry", "apache2-utils", "nginx-light"),
 }
 
 #: executables each package group must provide (for doctor)
@@ -77,6 +83,9 @@ TOOLS: dict[str, str] = {
     "mkfs.fat": "dosfstools",
     "mcopy": "mtools",
     "ssh": "openssh-client",
+    "docker-registry": "docker-registry",
+    "htpasswd": "apache2-utils",
+    "nginx": "nginx-light",
 }
 
 
@@ -179,6 +188,43 @@ def start_dockerd(runner: Runner) -> bool:
     raise HostSetupError(f"dockerd did not come up within 60 s; see {log_path}")
 
 
+#: packages whose Debian maintainer scripts start a service on every interface (a registry on
+#: :5000, nginx on :80); edgeforge needs only the programs (the tests start their own servers on
+#: 127.0.0.1), so the services are neither started at install nor enabled for the next boot
+PACKAGED_SERVICES = {"docker-registry": "docker-registry.service", "nginx-light": "nginx.service"}
+POLICY_RC = Path("/usr/sbin/policy-rc.d")
+
+
+@contextmanager
+def services_held_back(packages: list[str]) -> Iterator[None]:
+    """While `packages` are installed, invoke-rc.d and deb-systemd-invoke start no service
+    (policy-rc.d exit 101), unless the host has a policy of its own."""
+    hold = bool(set(packages) & set(PACKAGED_SERVICES)) and not POLICY_RC.exists()
+    if hold:
+        POLICY_RC.write_text("#!/bin/sh\n# edgeforge setup: no service starts while it installs\n"
+                             "exit 101\n")
+        POLICY_RC.chmod(0o755)
+    try:
+        yield
+    finally:
+        if hold:
+            POLICY_RC.unlink(missing_ok=True)
+
+
+def disable_packaged_services(runner: Runner, packages: list[str]) -> list[str]:
+    """systemctl disable --now each service the packages brought (where systemd runs)."""
+    units = [PACKAGED_SERVICES[p] for p in packages if p in PACKAGED_SERVICES]
+    if not units or not Path("/run/systemd/system").is_dir() or not shutil.which("systemctl"):
+        return []
+    done = []
+    for unit in units:
+        r = runner.run(["systemctl", "disable", "--now", unit], check=False,
+                       what=f"systemctl disable --now {unit}")
+        if r.returncode == 0:
+            done.append(unit)
+    return done
+
+
 def checks() -> list[Check]:
     out: list[Check] = []
     for tool, pkg in TOOLS.items():
@@ -233,11 +279,15 @@ def setup(reporter: Reporter, log_dir: Path) -> list[str]:
     if missing:
         with reporter.step(f"apt-get install {len(missing)} packages"):
             try:
-                runner.run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
-                           env=env, what="apt-get install", timeout=3600)
+                with services_held_back(missing):
+                    runner.run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
+                               env=env, what="apt-get install", timeout=3600)
             except CommandFailedError as exc:
                 raise HostSetupError(exc.message) from None
             changed.append("installed " + " ".join(missing))
+        for unit in disable_packaged_services(runner, missing):
+            changed.append(f"disabled {unit} (Debian starts it on every interface; the tests "
+                           "run their own on 127.0.0.1)")
     for arch in Arch:
         if register_binfmt(arch, runner):
             changed.append(f"registered binfmt {arch.qemu} (F flag)")

@@ -28,6 +28,7 @@ from .fsutil import verify_sha256, write_atomic
 from .recipedata import recipe_licenses
 from .releaseinput import APP_NAME, ReleaseInput, shipped_packages
 from .runner import Runner
+from .sources import fill as fill_mirror
 from .sources import mirror_path
 
 COPYLEFT = ("GPL", "LGPL", "AGPL", "MPL", "EPL")
@@ -53,6 +54,9 @@ def conan_entries(inp: ReleaseInput, ctx: Context) -> list[LegalEntry]:
         folder = Path(pkg.record.package_folder) if pkg.record.package_folder else None
         texts = tuple(sorted((folder / "licenses").rglob("*"))) \
             if folder and (folder / "licenses").is_dir() else ()
+        # a graph downloaded from the team's remote left the mirror empty: fetch (verified)
+        for line in fill_mirror(ctx, list(pkg.pins)):
+            ctx.reporter.info(f"fetched {line}")
         for p in pkg.pins:  # what a customer receives must be exactly what was built
             verify_sha256(mirror_path(ctx, p), p.sha256, p.describe())
         sources = tuple((p.name, mirror_path(ctx, p)) for p in pkg.pins)

@@ -22,7 +22,7 @@ from . import sysroot as sysroots
 from .cmakebuild import build_project
 from .compilers import Toolset, probe
 from .context import Context
-from .deps import DepsResult, build_deps, conan_env, deps_fingerprint, prepare_sources, root_requires
+from .deps import DEPS_RECORD, DepsResult, build_deps, conan_env, deps_fingerprint, root_requires
 from .descriptors import Target
 from .errors import ReproducibilityError
 from .fsutil import rmtree, write_atomic, write_json
@@ -43,7 +43,6 @@ from .model import version_tuple
 from .release import ReleaseOptions, ReleaseSteps
 from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner
-from .sources import load_pins, mirror_path
 from .steps import Execution, Plan, Step, load_json, publish, staged, tree_digest
 from .toolchain import (
     TEMPLATES,
@@ -55,7 +54,6 @@ from .toolchain import (
 )
 
 SMOKE_APP = "apps/smoke"
-DEPS_RECORD = "deps.json"
 
 
 @dataclass(frozen=True)
@@ -161,10 +159,6 @@ def gate_tree(ctx: Context, target: Target, sysroot_path: Path, what: str):
 
 
 # ---- the steps' inputs (pure) -----------------------------------------------------------------
-def sources_inputs(ctx: Context) -> dict[str, Any]:
-    return {"pins": [(p.recipe, p.version, p.sha256) for p in load_pins(ctx.project_root / "recipes")]}
-
-
 def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
     tpl_dir = Path(__file__).parent / "templates"
     return {
@@ -208,15 +202,6 @@ class GraphBuild:
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
         """Host profile, build profile and the ABI gate's policy (None: no ceiling)."""
         raise NotImplementedError
-
-    def sources(self, ex: Execution) -> None:
-        prepare_sources(self.ctx, self.runner)
-
-    def sources_step(self) -> Step:
-        ctx = self.ctx
-        return Step("sources", "fill and verify the offline source mirror", self.sources,
-                    inputs=sources_inputs(ctx),
-                    outputs=tuple(mirror_path(ctx, p) for p in load_pins(ctx.project_root / "recipes")))
 
     def deps(self, ex: Execution) -> DepsResult:
         host, build, policy_for = self.profiles(ex)
@@ -314,8 +299,6 @@ class BoardBuild(GraphBuild):
         ctx, t, bdir = self.ctx, self.t, self.bdir
         sysroot_path = sysroots.sysroot_dir(ctx, t.sysroot)
         steps: list[Step] = []
-        if self.with_deps:
-            steps.append(self.sources_step())
         steps += [
             Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
                  f"{sysroot_path}", self.sysroot,
@@ -336,7 +319,7 @@ class BoardBuild(GraphBuild):
             steps += [
                 Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
                      "pinned sources; test_packages under qemu; ABI gate", self.deps,
-                     inputs=deps_fingerprint(ctx.project_root), needs=("sources", "toolchain"),
+                     inputs=deps_fingerprint(ctx.project_root), needs=("toolchain",),
                      outputs=(bdir / "conan.lock", bdir / DEPS_RECORD), load=self.load_deps),
                 Step("app", f"build {edge_app.APP_DIR} against the locked graph; ABI gate; "
                      f"install into {bdir / edge_app.APP_NAME}", self.app,
@@ -344,7 +327,7 @@ class BoardBuild(GraphBuild):
                      outputs=(bdir / edge_app.APP_NAME, bdir / debuginfo.SYMBOLS_DIR),
                      load=lambda ex: bdir / edge_app.APP_NAME),
             ]
-        needs = tuple(s.name for s in steps if s.name != "sources")
+        needs = tuple(s.name for s in steps)
         steps.append(Step("manifest", f"record everything in {bdir / 'manifest.json'}",
                           self.manifest, needs=needs, outputs=(bdir / "manifest.json",),
                           load=lambda ex: bdir / "manifest.json"))
@@ -409,6 +392,20 @@ def run_until(ctx: Context, target: Target, step: str, *, rerun: tuple[str, ...]
     return bb.plan().execute(ctx.reporter, upto=step, rerun=rerun)
 
 
+def build_some_deps(ctx: Context, target: Target, only: frozenset[str], *,
+                    deps_tests: bool = False) -> DepsResult:
+    """`invoke deps --only`: the named packages of the board's graph (one level of a CI
+    pipeline). deps.json records just them (what `invoke cache push` uploads next); the deps
+    step is not stamped, and its changed output makes the next build check the whole graph."""
+    bb = BoardBuild(ctx, target, deps_tests=deps_tests)
+    ex = bb.plan().execute(ctx.reporter, upto="toolchain")
+    host, build, policy_for = bb.profiles(ex)
+    result = build_deps(ctx, target.name, host, build, bb.runner, policy_for, deps_tests,
+                        only=only)
+    write_json(bb.bdir / DEPS_RECORD, result.to_json())
+    return result
+
+
 # ---- the build machine (x86_64): parity and sanitizer builds ------------------------------------
 class NativeBuild(GraphBuild):
     """The dependency graph and the app for this machine, as a plan like a board's."""
@@ -444,12 +441,11 @@ class NativeBuild(GraphBuild):
         final = self.bdir / self.name
         app_step = "app-" + self.variant if self.variant else "app"
         steps = [
-            self.sources_step(),
             Step("profile", f"Conan profile for this machine ({self.profile})", self.write_profile,
                  inputs=host, outputs=(self.profile,), load=lambda ex: self.profile),
             Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} for this "
                  "machine", self.deps, inputs=deps_fingerprint(ctx.project_root),
-                 needs=("sources", "profile"), outputs=(self.bdir / "conan.lock",
+                 needs=("profile",), outputs=(self.bdir / "conan.lock",
                                                         self.bdir / DEPS_RECORD),
                  load=self.load_deps),
             Step(app_step, f"build {self.name} ({self.sanitize or 'no sanitizer'}) into {final}",

@@ -142,20 +142,27 @@ class Runner:
             t0 = time.monotonic()
             last_beat = t0
             timed_out = False
-            while True:
-                try:
-                    proc.wait(timeout=1.0)
-                    break
-                except subprocess.TimeoutExpired:
-                    now = time.monotonic()
-                    if timeout is not None and now - t0 > timeout:
-                        timed_out = True
-                        _kill_group(proc)
-                        proc.wait()
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=1.0)
                         break
-                    if now - last_beat >= self.heartbeat_seconds:
-                        self.reporter.heartbeat(tail[-1][:100] if tail else "")
-                        last_beat = now
+                    except subprocess.TimeoutExpired:
+                        now = time.monotonic()
+                        if timeout is not None and now - t0 > timeout:
+                            timed_out = True
+                            _kill_group(proc)
+                            proc.wait()
+                            break
+                        if now - last_beat >= self.heartbeat_seconds:
+                            self.reporter.heartbeat(tail[-1][:100] if tail else "")
+                            last_beat = now
+            except BaseException:
+                # Ctrl-C or SIGTERM: the child (in a session of its own) must not outlive us,
+                # e.g. a `conan create` writing into a cache whose lock we are giving up
+                _kill_group(proc)
+                proc.wait()
+                raise
             reader.join(timeout=10)
             if timed_out:
                 log.write(f"\n# killed after {timeout}s timeout\n")

@@ -4,6 +4,13 @@ A sysroot lives at <cache>/sysroots/<name>-<key>, where the key hashes the descr
 inputs. It is built aside (<cache>/sysroots/.partial-...), made usable for cross-linking
 (absolute symlinks made relative, linker scripts checked), stamped, then renamed into place:
 an interrupted build never leaves a tree that later runs would use.
+
+A team shares Debian sysroots as archives (`invoke sysroot --pack DIR`, see sysrootpack.py)
+on a static file server: with EDGEFORGE_SYSROOT_URL set, a missing Debian sysroot is fetched
+from <URL>/<name>-<key>.tar.gz (verified against its .sha256 and the project's pin, extracted
+with the hostile-archive rules, its stamp checked) before mmdebstrap would build it. A 404 means
+the team has not published it: it is built here. A server that cannot be reached, or sends an
+archive that fails a check, stops the run and leaves nothing in the cache.
 """
 
 from __future__ import annotations
@@ -13,17 +20,19 @@ import os
 import re
 import shutil
 import stat
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import sysrootpack
 from .aptsources import debian_mirror
 from .context import Context
 from .descriptors import Loaded, expand_path, sysroot_json
-from .download import download
-from .errors import SourceError, SysrootError
+from .download import base_url_from_env, download, join_url
+from .errors import RemoteError, SourceError, SysrootError, UsageError
 from .extract import safe_extract
-from .fsutil import canonical_hash, file_lock, rmtree, verify_sha256, write_json
+from .fsutil import canonical_hash, file_lock, rmtree, sha256_file, verify_sha256, write_json
 from .model import Arch, DebianSysroot, DirectorySysroot, TarballSysroot
 from .rootfs import lib_dirs, probe_tree
 from .runner import base_env
@@ -167,41 +176,185 @@ def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> Sy
         partial = ctx.sysroots_dir / f".partial-{final.name}-{os.getpid()}"
         rmtree(partial)
         partial.mkdir(parents=True)
-        tree = partial / "root"
-        spec = loaded.spec
         try:
-            with ctx.reporter.step(f"building sysroot {loaded.name} ({spec.kind}, {spec.arch.value})"):
-                if isinstance(spec, DebianSysroot):
-                    _build_debian(ctx, spec, tree, board)
-                elif isinstance(spec, TarballSysroot):
-                    _import_tarball(ctx, loaded, spec, partial, tree)
-                elif isinstance(spec, DirectorySysroot):
-                    _import_directory(ctx, loaded, spec, tree)
-                fixed = make_links_relative(tree)
-                scripts = check_linker_scripts(tree, spec.arch)
-                probed = probe_tree(tree, spec.arch)
-                if not probed["glibc"]:
-                    raise SysrootError(
-                        f"sysroot {loaded.name} ({ctx.catalog.rel(loaded.path)}) has no "
-                        f"libc.so.6 in {', '.join(lib_dirs(tree, spec.arch)[:2])}: it is not an "
-                        f"{spec.arch.value} glibc root file system"
-                    )
-                ctx.reporter.info(
-                    f"glibc {probed['glibc']}, libstdc++ up to GLIBCXX_{probed['glibcxx']}, "
-                    f"gcc {probed['gcc_version']}; {fixed} absolute links made relative, "
-                    f"{len(scripts)} linker scripts checked"
-                )
-                write_json(tree / STAMP, {
-                    "name": loaded.name, "key": key, "arch": spec.arch.value,
-                    "descriptor": sysroot_json(spec), **probed,
-                })
-                os.rename(tree, final)
+            fetched = None
+            if isinstance(loaded.spec, DebianSysroot):
+                fetched = fetch_published(ctx, loaded, key, partial)
+            if fetched is not None:
+                os.rename(fetched, final)
+            else:
+                _build_and_stamp(ctx, loaded, key, partial, board)
+                os.rename(partial / "root", final)
         finally:
             rmtree(partial)
     info = load_info(final)
     assert info is not None
     ctx.reporter.info(f"sysroot {loaded.name} ready at {final}")
     return info
+
+
+def _build_and_stamp(ctx: Context, loaded: Loaded, key: str, partial: Path,
+                     board: str | None) -> None:
+    """Build or import the tree into partial/root, check it and stamp it."""
+    tree = partial / "root"
+    spec = loaded.spec
+    with ctx.reporter.step(f"building sysroot {loaded.name} ({spec.kind}, {spec.arch.value})"):
+        if isinstance(spec, DebianSysroot):
+            _build_debian(ctx, spec, tree, board)
+        elif isinstance(spec, TarballSysroot):
+            _import_tarball(ctx, loaded, spec, partial, tree)
+        elif isinstance(spec, DirectorySysroot):
+            _import_directory(ctx, loaded, spec, tree)
+        fixed = make_links_relative(tree)
+        scripts = check_linker_scripts(tree, spec.arch)
+        probed = probe_tree(tree, spec.arch)
+        if not probed["glibc"]:
+            raise SysrootError(
+                f"sysroot {loaded.name} ({ctx.catalog.rel(loaded.path)}) has no "
+                f"libc.so.6 in {', '.join(lib_dirs(tree, spec.arch)[:2])}: it is not an "
+                f"{spec.arch.value} glibc root file system"
+            )
+        ctx.reporter.info(
+            f"glibc {probed['glibc']}, libstdc++ up to GLIBCXX_{probed['glibcxx']}, "
+            f"gcc {probed['gcc_version']}; {fixed} absolute links made relative, "
+            f"{len(scripts)} linker scripts checked"
+        )
+        write_json(tree / STAMP, {
+            "name": loaded.name, "key": key, "arch": spec.arch.value,
+            "descriptor": sysroot_json(spec), **probed,
+        })
+
+
+# ---- sharing over a file server -----------------------------------------------------------------
+def published_pin(ctx: Context, archive: str) -> tuple[str | None, str]:
+    """The project's pin for a packed sysroot (None: not pinned), and the pin file's name."""
+    path = ctx.catalog.root / "sysroots" / sysrootpack.PINS_FILE
+    rel = ctx.catalog.rel(path)
+    if not path.is_file():
+        return None, rel
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SysrootError(f"{rel}: cannot be read ({exc}); restore it from git") from None
+    return sysrootpack.parse_pins(text, rel).get(archive), rel
+
+
+def fetch_published(ctx: Context, loaded: Loaded, key: str, partial: Path) -> Path | None:
+    """The team's packed sysroot, downloaded and extracted inside `partial` and checked, ready
+    to be renamed into place; None when EDGEFORGE_SYSROOT_URL is unset or the server has none
+    (a 404). Everything it writes stays inside `partial`."""
+    base = base_url_from_env(sysrootpack.URL_VAR, sysrootpack.LAYOUT)
+    if not base:
+        return None
+    spec = loaded.spec
+    folder = f"{loaded.name}-{key}"
+    name = sysrootpack.archive_name(folder)
+    url, sha_url = join_url(base, name), join_url(base, name + ".sha256")
+
+    def fetch(u: str, dest: Path) -> Path | None:
+        try:
+            return download(u, dest, f"sysroot {loaded.name}", missing_ok=True)
+        except SourceError as exc:
+            raise RemoteError(
+                f"the team's sysroot server ({sysrootpack.URL_VAR}) did not answer: {exc.message};"
+                " nothing was added to the cache. Fix: start the file server or correct the URL;"
+                f" or unset {sysrootpack.URL_VAR} to build the sysroot here with mmdebstrap"
+            ) from None
+
+    sha_path = fetch(sha_url, partial / (name + ".sha256"))
+    if sha_path is None:
+        ctx.reporter.info(f"no published sysroot at {url} (HTTP 404 for its .sha256): building "
+                          "it here")
+        return None
+    published = sysrootpack.parse_sha256_file(
+        sha_path.read_text(errors="replace")[:4096], name, sha_url)
+    pinned, pins_rel = published_pin(ctx, name)
+    if pinned and pinned != published:
+        raise SourceError(
+            f"{sha_url} publishes sha256 {published} for {name}, but {pins_rel} pins {pinned}: "
+            "the server holds another archive than the one the project trusts; nothing was "
+            "downloaded. Fix: publish the pinned archive again, or update the pin after checking "
+            "the new one")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not pinned and url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+        raise SourceError(
+            f"{url} would be trusted on its own server's word: {sysrootpack.URL_VAR} is plain "
+            f"HTTP and {pins_rel} pins no sha256 for {name}, so anyone on the network could swap "
+            "the sysroot every binary links against; nothing was downloaded. Fix: commit the "
+            f"line `invoke sysroot --pack` printed to {pins_rel}, or serve it over https")
+    if not pinned:
+        ctx.reporter.warn(f"sysroot {name}: no pin in {pins_rel}; trusting {sha_url}")
+    expected = pinned or published
+    with ctx.reporter.step(f"fetching sysroot {loaded.name} ({spec.arch.value}) from {url}"):
+        archive = fetch(url, partial / name)
+        if archive is None:
+            raise RemoteError(
+                f"the team's sysroot server publishes {sha_url} but not {url} (HTTP 404); "
+                f"fix: publish both files of `invoke sysroot --pack DIR`, or unset "
+                f"{sysrootpack.URL_VAR} to build the sysroot here")
+        actual = sha256_file(archive)
+        if actual != expected:
+            against = f"the pin in {pins_rel}" if pinned else sha_url
+            raise SourceError(
+                f"checksum mismatch for the sysroot archive {url} ({sysrootpack.URL_VAR}): "
+                f"expected sha256 {expected} ({against}), got {actual}; nothing was added to the "
+                "cache. Fix: publish it again with `invoke sysroot --pack DIR` (the file is "
+                f"corrupt or was replaced), or unset {sysrootpack.URL_VAR} to build it here")
+        report = safe_extract(archive, partial / "extract", rootfs=True)
+        archive.unlink()
+        tree = partial / "extract" / folder
+        if tree.is_symlink() or not tree.is_dir():
+            raise SysrootError(
+                f"the sysroot archive {url} has no top folder {folder}/: it was not made by "
+                "`invoke sysroot --pack` for this sysroot; nothing was added to the cache. Fix: "
+                f"publish it again, or unset {sysrootpack.URL_VAR} to build the sysroot here")
+        sysrootpack.check_stamp(_read_stamp(tree), loaded.name, key, spec.arch.value, url)
+        check_linker_scripts(tree, spec.arch)
+        probed = probe_tree(tree, spec.arch)
+        info = load_info(tree)
+        assert info is not None
+        if (probed["glibc"], probed["glibcxx"]) != (info.glibc, info.glibcxx):
+            raise SysrootError(
+                f"the sysroot archive {url} does not hold what its stamp says: glibc "
+                f"{probed['glibc']} and GLIBCXX_{probed['glibcxx']} in the tree, glibc "
+                f"{info.glibc} and GLIBCXX_{info.glibcxx} in the stamp; nothing was added to the "
+                "cache. Fix: publish it again with `invoke sysroot --pack DIR`")
+        extra = f", {len(report.skipped_devices)} device nodes skipped" \
+            if report.skipped_devices else ""
+        ctx.reporter.info(f"fetched sysroot {loaded.name} from {url}: sha256 {actual} verified "
+                          f"({'pinned in ' + pins_rel if pinned else 'published .sha256'}), "
+                          f"stamp key {key}, glibc {info.glibc}, GLIBCXX_{info.glibcxx}{extra}")
+    return tree
+
+
+def _read_stamp(tree: Path) -> dict | None:
+    try:
+        data = json.loads((tree / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pack_sysroot(ctx: Context, loaded: Loaded, info: SysrootInfo,
+                 out_dir: Path) -> sysrootpack.Packed:
+    """Write the cached sysroot as a reproducible archive (+ .sha256) into out_dir."""
+    spec = loaded.spec
+    if not isinstance(spec, DebianSysroot):
+        origin = "an archive" if isinstance(spec, TarballSysroot) else "a folder on this machine"
+        raise UsageError(
+            f"--pack: sysroot {loaded.name} is kind '{spec.kind}', imported from {origin}, not "
+            "built here; share that instead (a tarball descriptor fetches its archive with "
+            "'url:' and 'sha256:'). --pack is for Debian sysroots built with mmdebstrap")
+    with ctx.reporter.step(f"packing sysroot {loaded.name} into {out_dir}"):
+        try:
+            packed = sysrootpack.pack(info.path, info.path.name, out_dir, int(SOURCE_DATE_EPOCH))
+        except OSError as exc:  # an unreadable file, a full disk: no half archive is left
+            raise SysrootError(f"--pack: cannot write the archive of {loaded.name} into {out_dir}:"
+                               f" {exc}; fix: free space or choose another folder") from None
+    if packed.skipped:
+        ctx.reporter.info(f"left out {len(packed.skipped)} device nodes, FIFOs or sockets "
+                          f"({', '.join(packed.skipped[:3])}...): a sysroot needs none")
+    return packed
 
 
 def _clean_stale_partials(ctx: Context, name: str) -> None:

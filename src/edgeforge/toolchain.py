@@ -306,6 +306,31 @@ def path_maps(inp: ToolchainInputs) -> list[str]:
     return [f"-ffile-prefix-map={old}={new}" for old, new in pairs]
 
 
+def portable(text: str, inp: ToolchainInputs) -> str:
+    """`text` with this machine's folders replaced by their fixed names (the longest first)."""
+    pairs = sorted([(str(inp.sysroot), f"/edgeforge-sysroot/{inp.sysroot.name}")]
+                   + [(str(p), n) for p, n in inp.path_names], key=lambda pair: -len(pair[0]))
+    for old, new in pairs:
+        text = text.replace(old, new)
+    return text
+
+
+def package_id_conf(inp: ToolchainInputs, cflags: list[str], cxxflags: list[str],
+                    ldflags: list[str]) -> dict:
+    """What a package ID sees of the board: the sysroot's identity (name and descriptor key),
+    the ABI ceiling and the flags, with machine folders replaced by fixed names. Another
+    machine (a CI runner, a colleague's laptop with another cache folder) computes the same IDs
+    for the same board; two boards that differ in CPU flags, sysroot, ceiling or glibc pins
+    never share one."""
+    abi = inp.target.abi
+    return {"sysroot": inp.sysroot.name,
+            "abi": {"glibc": abi.glibc, "glibcxx": abi.glibcxx, "cxxabi": abi.cxxabi,
+                    "strategy": abi.strategy.value},
+            "cflags": [portable(f, inp) for f in cflags],
+            "cxxflags": [portable(f, inp) for f in cflags + cxxflags],
+            "ldflags": [portable(f, inp) for f in ldflags]}
+
+
 def template_vars(inp: ToolchainInputs) -> dict:
     check_values(inp)
     t, ts = inp.target, inp.toolset
@@ -370,6 +395,7 @@ def template_vars(inp: ToolchainInputs) -> dict:
     if inp.conan_packages_dir:
         pc_roots.append(str(inp.conan_packages_dir))
     return {
+        "package_id_conf": package_id_conf(inp, cflags, list(t.extra_cxxflags), ldflags),
         "path_maps": path_maps(inp),
         "debug_flags": DEBUG_FLAGS[inp.debug_info],
         "debug_info": inp.debug_info,

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from edgeforge.context import Context
 from edgeforge.sysroot import sysroot_dir
 from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
+from tests.e2e.registry_server import RegistryServer
 
 BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500",
           "sophon-se5", "a311d", "rpi3-armhf", "mlu220-edge"]
@@ -22,3 +27,15 @@ def build_board(board: str, smoke_only: bool = True) -> dict:
 def sysroot_of(board: str) -> Path:
     ctx = Context.create(project_root=PROJECT, build_root=BUILD)
     return sysroot_dir(ctx, ctx.catalog.resolve(board, env={}).sysroot)
+
+
+@pytest.fixture(scope="session")
+def registry_server(tmp_path_factory) -> Iterator[RegistryServer]:
+    """A registry on 127.0.0.1 (htpasswd auth, a fresh random password) for `release --push`."""
+    require_tools("docker-registry", "htpasswd", "skopeo")
+    server = RegistryServer(tmp_path_factory.mktemp("registry"), "edge",
+                            "pw-" + secrets.token_urlsafe(18)).start()
+    try:
+        yield server
+    finally:
+        server.stop()

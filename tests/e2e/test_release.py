@@ -29,7 +29,10 @@ def released() -> Path:
                    env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     folder = DIST / BOARD / VERSION
-    assert f"release {VERSION} for {BOARD}: {folder}" in r.stdout
+    # assembled now, or already (a module reusing this fixture finds it up to date)
+    assert f"release {VERSION} for {BOARD}: {folder}" in r.stdout or \
+        "skip release: up to date" in r.stdout, r.stdout[-2000:]
+    assert (folder / "release.json").is_file()
     return folder
 
 
@@ -222,18 +225,24 @@ def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_
     assert b"PRIVATE KEY" not in b"".join(after.values())
 
 
-def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path):
-    """`release --board jetson-nx --board rpi3-armhf`: both releases, and dist/index/<version>/
-    with one OCI image index holding linux/arm64 and linux/arm/v7; the armhf image, loaded
-    into the engine, runs its program under binfmt."""
+def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path, registry_server,
+                                                              tmp_path: Path):
+    """`release --board jetson-nx --board rpi3-armhf --push REGISTRY/REPO`: both releases, and
+    dist/index/<version>/ with one OCI image index holding linux/arm64 and linux/arm/v7, pushed
+    as it is (with both images) to a registry on 127.0.0.1; the armhf image, loaded into the
+    engine, runs its program under binfmt."""
     import shutil
 
     for tool in ("skopeo", "docker"):
         assert shutil.which(tool), f"{tool} is missing: ./edgeforge setup installs it"
     build_board("rpi3-armhf", smoke_only=False)
     before = (released / "SHA256SUMS").read_bytes()
+    repo = f"{registry_server.address}/edge/infer-all"
     r = run_invoke("release", "--board", BOARD, "--board", "rpi3-armhf", "--version", VERSION,
-                   "--sdk", env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+                   "--sdk", "--push", repo,
+                   env={"SOURCE_DATE_EPOCH": EPOCH, "EDGEFORGE_REGISTRY_USER": registry_server.user,
+                        "EDGEFORGE_REGISTRY_PASSWORD": registry_server.password},
+                   timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert (DIST / "rpi3-armhf" / VERSION / f"edge-infer-{VERSION}-rpi3-armhf.docker.tar").is_file()
     assert (released / "SHA256SUMS").read_bytes() == before     # jetson-nx's: a no-op
@@ -246,6 +255,14 @@ def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path):
     assert sorted((d["platform"]["os"], d["platform"]["architecture"],
                    d["platform"].get("variant")) for d in index["manifests"]) == \
         [("linux", "arm", "v7"), ("linux", "arm64", None)]
+    # the registry holds the index byte for byte (digests preserved) and both boards' images
+    digest = "sha256:" + hashlib.sha256(p.stdout.encode()).hexdigest()
+    assert f"pull by digest: {repo}@{digest}" in r.stdout, r.stdout[-2000:]
+    assert registry_server.raw_manifest(f"{repo}:{VERSION}", tmp_path) == p.stdout.encode()
+    for d in index["manifests"]:
+        raw = registry_server.raw_manifest(f"{repo}@{d['digest']}", tmp_path)
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == d["digest"]
+    assert registry_server.password not in r.stdout + r.stderr
     run = subprocess.run(["docker", "run", "--rm", "--platform", "linux/arm/v7", "--read-only",
                           f"edge-infer:{VERSION}-rpi3-armhf", "--version"],
                          capture_output=True, text=True, timeout=300)

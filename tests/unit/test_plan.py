@@ -28,8 +28,9 @@ def test_plan_for_an_empty_cache_has_everything_to_do(tmp_project: Path, tmp_pat
     ctx = ctx_for(tmp_project, tmp_path / "cache")
     plan = board_plan(ctx, ctx.catalog.resolve("jetson-nx", env={}))
     states = plan.states()
-    assert [st.step.name for st in states] == ["sources", "sysroot", "toolchain", "smoke", "deps",
-                                               "app", "manifest"]
+    # no source step: the deps step fetches sources only for what it builds (not what it downloads)
+    assert [st.step.name for st in states] == ["sysroot", "toolchain", "smoke", "deps", "app",
+                                               "manifest"]
     assert all(not st.up_to_date and st.reason == "never built" for st in states)
     text = plan.render()
     assert "debian-bullseye-arm64" in text and "GLIBC_2.31" in text
@@ -42,8 +43,8 @@ def test_signatures_follow_descriptor_and_source_changes(tmp_project: Path, tmp_
     s0 = signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={})))
     assert signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={}))) == s0
     s_env = signatures(board_plan(ctx, ctx.catalog.resolve("rpi4", env={"EDGEFORGE_CFLAGS": "-g"})))
-    # a flag changes the toolchain and everything after it, not the sysroot or the sources
-    assert s_env["sysroot"] == s0["sysroot"] and s_env["sources"] == s0["sources"]
+    # a flag changes the toolchain and everything after it, not the sysroot
+    assert s_env["sysroot"] == s0["sysroot"]
     assert all(s_env[n] != s0[n] for n in ("toolchain", "smoke", "deps", "app", "manifest"))
     src = tmp_project / "apps" / "smoke" / "src" / "main.cpp"
     src.write_text(src.read_text() + "\n// changed\n")

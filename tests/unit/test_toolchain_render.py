@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -413,3 +414,46 @@ def test_debug_info_is_added_to_every_compile_and_is_part_of_the_package_id(tmp_
     sdk = render(dataclasses.replace(base, debug_info="none"))
     assert "-g" not in sdk[name].split() and "user.edgeforge:debug_info" not in \
         sdk["conan-host.profile"]
+
+
+def on_machine(board: str, cache: str, build: str) -> ToolchainInputs:
+    """The board's inputs as a machine with its cache and build folders elsewhere sees them."""
+    base = inputs(board)
+    sysroot = Path(cache) / "sysroots" / SYSROOT.name
+    return dataclasses.replace(
+        base, sysroot=sysroot, out_dir=Path(build) / board / "toolchain",
+        conan_packages_dir=Path(cache) / "conan2" / "p",
+        compat_dir=Path(cache) / "toolchains" / board,
+        stdcxx_shim=Path(cache) / "toolchains" / board / "stdcxx-compat",
+        path_names=((Path(cache), "/edgeforge-cache"), (Path(build), "/edgeforge-build"),
+                    (Path(cache) / "conan2" / "p", "/conan"), (PROJECT, "/edgeforge-project")))
+
+
+def test_package_ids_see_the_board_not_the_machine():
+    """Two machines with other cache and build folders give the same package-ID conf for a
+    board (so one downloads what the other built); two boards sharing compiler and sysroot
+    (Xavier NX, Nano) never do. The machine's real paths stay in the flags Conan passes on."""
+    a = render(on_machine("jetson-nano", "/root/.cache/edgeforge", "/work/build"))
+    b = render(on_machine("jetson-nano", "/home/ci/cache", "/builds/x/build"))
+    nx = render(on_machine("jetson-nx", "/root/.cache/edgeforge", "/work/build"))
+    key = "user.edgeforge:board_abi"
+    ida, idb = conf(a["conan-host.profile"], key), conf(b["conan-host.profile"], key)
+    assert ida == idb and "/home/ci" not in ida and "/root" not in ida
+    assert "/edgeforge-cache/toolchains/jetson-nano/glibc-compat.h" in ida
+    assert json.loads(ida)["sysroot"] == SYSROOT.name
+    assert conf(nx["conan-host.profile"], key) != ida
+    assert "/home/ci/cache/toolchains/jetson-nano/glibc-compat.h" in conf(b["conan-host.profile"],
+                                                                         "tools.build:cflags")
+    confs = json.loads(conf(a["conan-host.profile"], "tools.info.package_id:confs"))
+    assert confs == [key, "user.edgeforge:path_maps", "user.edgeforge:debug_info"]
+
+
+def test_the_abi_ceiling_is_part_of_the_package_id():
+    base = on_machine("jetson-nx", "/c", "/b")
+    board = base.target.board
+    spec = board.spec.model_copy(update={"abi": board.spec.abi.model_copy(update={"glibc": "2.28"})})
+    lower = dataclasses.replace(base, target=dataclasses.replace(
+        base.target, board=dataclasses.replace(board, spec=spec)))
+    key = "user.edgeforge:board_abi"
+    assert conf(render(base)["conan-host.profile"], key) != conf(render(lower)["conan-host.profile"], key)
+    assert json.loads(conf(render(lower)["conan-host.profile"], key))["abi"]["glibc"] == "2.28"
