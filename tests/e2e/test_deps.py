@@ -7,6 +7,7 @@ jetson-nano: clang 14 against bullseye held to JetPack 4 (glibc 2.27, GLIBCXX_3.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -60,7 +61,8 @@ def test_second_deps_run_compiles_nothing():
     build_board("jetson-nx", smoke_only=False)
     r = run_invoke("deps", "--board", "jetson-nx")
     assert r.returncode == 0, r.stderr
-    assert ", 0 to build: none" in r.stdout
+    assert re.search(r"\d+ packages: 0 to download from the team's remotes, 0 to build\n",
+                     r.stdout), r.stdout
     assert "all packages were already built: nothing compiled" in r.stdout
 
 
@@ -69,7 +71,7 @@ def test_no_op_build_skips_conan():
     r = run_invoke("build", "--board", "jetson-nx")
     assert r.returncode == 0
     assert "everything is up to date; nothing to do" in r.stdout
-    assert "jetson-nx: 0 steps ran, 7 up to date" in r.stdout
+    assert "jetson-nx: 0 steps ran, 6 up to date" in r.stdout
     assert "conan" not in r.stdout.replace("conan-host", "").replace("conan.lock", "")
 
 
