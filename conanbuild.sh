@@ -1,0 +1,1 @@
+. "/work/main/conanbuildenv-release-armv8.sh"

@@ -1,0 +1,1 @@
+. "/work/main/conanrunenv-release-armv8.sh"

@@ -1,0 +1,1 @@
+. "/work/main/deactivate_conanbuildenv-release-armv8.sh"

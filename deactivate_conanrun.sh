@@ -1,0 +1,1 @@
+. "/work/main/deactivate_conanrunenv-release-armv8.sh"
