@@ -172,13 +172,15 @@ def program_output(conan_output: str) -> list[str]:
 
 
 def download_argv(requires: list[str], host: Path, build: Path, lockfile: Path,
-                  skipped_too: bool = False) -> list[str]:
+                  out_dir: Path, skipped_too: bool = False) -> list[str]:
     """Fetch the binaries of the locked graph that the cache lacks from the remotes (all of
     them exist by now: downloaded or just built). `skipped_too`: also those Conan would skip
     (static libraries already inside others), when the build order listed one as needed here."""
     req = [a for r in requires for a in ("--requires", r)]
+    # --output-folder: the environment scripts Conan writes go to the board's build folder,
+    # never into the current directory (a checkout)
     argv = ["conan", "install", *req, *profile_args(host, build), "--lockfile", str(lockfile),
-            "--build=never"]
+            "--build=never", "--output-folder", str(out_dir)]
     return argv + (["-c", "tools.graph:skip_binaries=False"] if skipped_too else [])
 
 
@@ -342,6 +344,7 @@ def _build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runne
         with ctx.reporter.step(f"downloading {len(fetch)} binaries for {board}: "
                                + ", ".join(f"{n.name} ({n.context})" for n in fetch)):
             _conan_step(runner, download_argv(requires, host, build, lockfile,
+                                              ctx.board_dir(board) / "work" / "conan-download",
                                               any(n.binary == "Skip" for n in fetch)), env,
                         f"download {board}'s binaries", log_name="conan-download")
     if run_tests:

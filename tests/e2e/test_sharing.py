@@ -179,6 +179,8 @@ def test_second_machine_builds_from_the_team_remote(conan_server: ConanServer,
         logs = project / "build" / board / "logs"
         assert not list(logs.glob("conan-create-*")), "a dependency was compiled"
         assert "to download from the team's remotes, 0 to build" in out, out
+    # Conan's environment scripts never land in the working directory (a checkout)
+    assert not list(project.glob("conan*.sh")) and not list(project.glob("deactivate_*.sh"))
     # nothing was built from source: the only archive fetched is OpenCV's, for the sample
     # videos the app's tests play
     from edgeforge.context import Context

@@ -76,10 +76,14 @@ def test_package_list_names_each_binary_with_its_revision():
 
 
 def test_download_asks_for_every_binary_and_never_builds(tmp_path: Path):
-    argv = download_argv(["zlib/1.2.13"], tmp_path / "h", tmp_path / "b", tmp_path / "l")
+    argv = download_argv(["zlib/1.2.13"], tmp_path / "h", tmp_path / "b", tmp_path / "l",
+                         tmp_path / "o")
     # only what the graph needs: a static library inside another is not asked for
     assert "--build=never" in argv and "tools.graph:skip_binaries=False" not in argv
-    argv = download_argv(["zlib/1.2.13"], tmp_path / "h", tmp_path / "b", tmp_path / "l", True)
+    # Conan's environment scripts go to the build folder, never into the current directory
+    assert argv[argv.index("--output-folder") + 1] == str(tmp_path / "o")
+    argv = download_argv(["zlib/1.2.13"], tmp_path / "h", tmp_path / "b", tmp_path / "l",
+                         tmp_path / "o", True)
     assert "tools.graph:skip_binaries=False" in argv
 
 

@@ -1,1 +1,0 @@
-. "/work/main/conanbuildenv-release-armv8.sh"

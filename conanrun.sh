@@ -1,1 +1,0 @@
-. "/work/main/conanrunenv-release-armv8.sh"

@@ -1,1 +1,0 @@
-. "/work/main/deactivate_conanbuildenv-release-armv8.sh"

@@ -1,1 +1,0 @@
-. "/work/main/deactivate_conanrunenv-release-armv8.sh"
