@@ -107,3 +107,23 @@ def checkout_build_untouched():
         if after != before[f]:
             changed = sorted(set(after.items()) ^ set(before[f].items()))[:5]
             pytest.fail(f"the test suite changed the checkout's {f.name}/: {changed}")
+
+
+# ---- the budget, visible in every run: wall time per tier ----------------------------------
+_TIER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    parts = report.nodeid.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _TIER_SECONDS:
+        return
+    terminalreporter.write_sep("=", "wall time per tier (setup, call and teardown)")
+    for tier in ("unit", "integration", "e2e", "other"):
+        if tier in _TIER_SECONDS:
+            sec = _TIER_SECONDS[tier]
+            terminalreporter.write_line(f"{tier:12s} {int(sec // 60)}m{int(sec % 60):02d}s")

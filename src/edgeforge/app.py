@@ -17,7 +17,7 @@ from pathlib import Path
 from . import gitinfo
 from .cmakebuild import ccache_env
 from .context import Context
-from .errors import EdgeforgeError
+from .errors import CheckFailedError, UsageError
 from .fsutil import rmtree
 from .runner import Runner
 from .samples import sample
@@ -125,21 +125,21 @@ def check_smoke_output(stdout: str, frames: int) -> dict:
     """The JSON Lines of a smoke run: one object per frame, in order, with people found."""
     lines = [ln for ln in stdout.splitlines() if ln.strip()]
     if len(lines) != frames:
-        raise EdgeforgeError(f"smoke run printed {len(lines)} JSON lines, expected {frames}")
+        raise CheckFailedError(f"smoke run printed {len(lines)} JSON lines, expected {frames}")
     people = 0
     for i, line in enumerate(lines):
         obj = json.loads(line)
         if obj.get("frame") != i:
-            raise EdgeforgeError(f"smoke run line {i + 1} is frame {obj.get('frame')}, expected {i}")
+            raise CheckFailedError(f"smoke run line {i + 1} is frame {obj.get('frame')}, expected {i}")
         people += sum(1 for d in obj["detections"] if d["label"] == "person")
     if people == 0:
-        raise EdgeforgeError("smoke run found no person in the sample video")
+        raise CheckFailedError("smoke run found no person in the sample video")
     return {"frames": len(lines), "people": people}
 
 
 def run_ctest(ctx: Context, build_dir: Path, runner: Runner, env: dict[str, str], board: str) -> str:
     if not (build_dir / "CTestTestfile.cmake").is_file():
-        raise EdgeforgeError(f"{build_dir} holds no ctest suite; run `invoke build --board {board}`")
+        raise UsageError(f"{build_dir} holds no ctest suite; run `invoke build --board {board}`")
     result = runner.run(ctest_argv(build_dir), env=env, what=f"ctest for {APP_NAME} on {board}",
                         log_name=f"ctest-{APP_NAME}", timeout=3600)
     summary = [ln for ln in result.output.splitlines() if "tests passed" in ln]

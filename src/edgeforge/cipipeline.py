@@ -55,11 +55,11 @@ from pathlib import Path
 
 import yaml
 
-from .context import Context
+from .context import Context, usable_dir
 from .deps import build_order_argv, conan_env, export_argv, lock_argv, recipe_names, root_requires
 from .descriptors import Target
 from .errors import DescriptorError, UsageError
-from .fsutil import write_atomic
+from .fsutil import check_destination, write_atomic
 from .recipedata import deps_list, recipe_requirement_calls
 from .runner import Runner
 from .sources import recipe_version
@@ -504,12 +504,20 @@ def write(ctx: Context, provider: str | None, out: str | Path | None = None,
     """Compute the levels, render the pipeline and write it (aside, then renamed into place)."""
     provider = check_provider(provider)
     opts = check_options(opts or CiOptions())
-    found = board_levels(ctx, boards, opts.levels_from)
-    text = render(provider, found, opts)
     path = Path(out).expanduser().absolute() if out else ctx.project_root / DEFAULT_OUT[provider]
+    origin = f"--out {out}" if out else "the default output file"
+    fix = "give --out a file in a folder edgeforge can write"
     if path.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the file to write")
-    write_atomic(path, text)
+    check_destination(path, "--out" if out else "the pipeline file")  # no FIFO, no device
+    usable_dir(path.parent, "the folder", origin, fix, error=UsageError)  # before any work
+    found = board_levels(ctx, boards, opts.levels_from)
+    text = render(provider, found, opts)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:  # what the check cannot see: a read-only mount, a full disk
+        raise UsageError(f"cannot write {path} (from {origin}): {exc.strerror or exc}; "
+                         f"fix: {fix}") from None
     for bl in found:
         ctx.reporter.info(f"  {bl.board}: {len(bl.levels)} dependency levels: "
                           + " | ".join(", ".join(lv) for lv in bl.levels))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import re
 import shlex
 import signal
 import sys
@@ -25,11 +26,13 @@ from .emulation import capture_emulated, run_emulated
 from .errors import (
     EXIT_BUG,
     EXIT_INTERRUPTED,
+    CheckFailedError,
     DescriptorError,
     EdgeforgeError,
     HostSetupError,
     UsageError,
 )
+from .redact import redact
 from .release import ReleaseOptions
 from .runner import run_foreground
 
@@ -44,7 +47,9 @@ def handled(fn):
     """Turn library errors into a message and an exit code, never a traceback.
 
     An unexpected exception is a bug: the user sees what was being done, where the traceback
-    was logged and that it is a bug (exit 70); the traceback itself goes to the log only."""
+    was logged and that it is a bug (exit 70); the traceback itself goes to the log only.
+    Whatever the message repeats of the user's input is redacted: no password or token in a
+    URL, --target or --push is ever shown or logged."""
 
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
@@ -54,7 +59,7 @@ def handled(fn):
         try:
             return fn(c, *args, **kwargs)
         except EdgeforgeError as exc:
-            raise Exit(f"error: {exc.message}", code=exc.exit_code) from None
+            raise Exit(f"error: {redact(exc.message)}", code=exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=EXIT_INTERRUPTED) from None
         except Exit:
@@ -66,7 +71,7 @@ def handled(fn):
 
 
 def bug_report(task_name: str, exc: BaseException) -> str:
-    """Log the traceback; return the paragraph the user sees."""
+    """Log the traceback; return the paragraph the user sees (both redacted)."""
     ctx = _STATE.get("ctx")
     doing = (ctx.reporter.failed_step or ctx.reporter.current()) if ctx else ""
     log_dir = ctx.host_logs_dir if ctx else Path(tempfile.gettempdir())
@@ -75,20 +80,43 @@ def bug_report(task_name: str, exc: BaseException) -> str:
         log_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"bug-{task_name}-", suffix=".log", dir=log_dir)
         with os.fdopen(fd, "w") as fh:
-            fh.write(f"invoke {task_name}: {' '.join(sys.argv)}\n{text}")
+            fh.write(redact(f"invoke {task_name}: {shlex.join(sys.argv)}\n{text}"))
         where = f"the traceback is in {name}"
     except OSError:
         where = "the traceback could not be written to a log"
     during = f" while {doing}" if doing else ""
-    return (f"error: unexpected {type(exc).__name__} in `invoke {task_name}`{during}: "
-            f"{str(exc)[:300]}\nthis is a bug in edgeforge; {where} (please attach it to a "
-            "bug report)")
+    # redacted whole, then cut: a cut first could leave half a URL the redaction misses
+    said = redact(str(exc))[:300]
+    return redact(f"error: unexpected {type(exc).__name__} in `invoke {task_name}`{during}: "
+                  f"{said}\nthis is a bug in edgeforge; {where} (please attach it to a bug "
+                  "report)")
 
 
 def _remainder(c) -> list[str]:
     if "--" in sys.argv:
         return sys.argv[sys.argv.index("--") + 1:]
     return shlex.split(getattr(c, "remainder", "") or "")
+
+
+def _number(option: str, value: str | None, default: float | None = None, *,
+            seconds: bool = False, high: int | None = None) -> float | None:
+    """A number option's value (`default` when not given): a whole number from 1 (to `high`),
+    or with `seconds` any number above 0. Number options are declared with a None default, so
+    invoke hands their text over unparsed (a typed default makes invoke's parser convert it,
+    and a bad value ends in its traceback); a bad one is a usage error naming the option."""
+    if value is None:
+        return default
+    text = str(value).strip()
+    if seconds:
+        number = float(text) if re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text) else 0.0
+        ok, expected = number > 0, "a number of seconds above 0 (e.g. 30 or 2.5)"
+    else:
+        number = int(text) if re.fullmatch(r"[0-9]{1,18}", text) else 0
+        ok = 1 <= number <= (high or number)
+        expected = f"a whole number from 1 to {high}" if high else "a whole number from 1"
+    if not ok:
+        raise UsageError(f"--{option} {text[:40]!r}: expected {expected}")
+    return number
 
 
 def _ctx() -> Context:
@@ -285,7 +313,7 @@ def image(c, board=None, version=None, ssh_key=None, dry_run=False):
     "timeout": "seconds to wait for SSH (default 300)",
 })
 @handled
-def vm(c, board=None, port=None, detach=False, stop=False, timeout=300):
+def vm(c, board=None, port=None, detach=False, stop=False, timeout=None):
     """Boot the board's virtual twin (qemu-system-aarch64 -M virt) on a copy-on-write overlay
     of its disk image, SSH forwarded from 127.0.0.1; Ctrl-C or --stop stops it."""
     import time
@@ -293,6 +321,8 @@ def vm(c, board=None, port=None, detach=False, stop=False, timeout=300):
     from . import devimage
     from . import vm as twin
 
+    ssh_port = _number("port", port, high=65535)
+    boot_timeout = _number("timeout", timeout, 300, seconds=True)
     ctx = _ctx()
     t = _target(ctx, board)
     paths = twin.VmPaths(ctx.board_dir(t.name) / "vm")
@@ -304,8 +334,8 @@ def vm(c, board=None, port=None, detach=False, stop=False, timeout=300):
     runner = ctx.runner(t.name)
     twin_dir = ctx.board_dir(t.name) / "release" / "twin"
     with ctx.reporter.step(f"booting the virtual twin of {t.name}"):
-        state = twin.start(twin_dir, paths, runner, port=int(port) if port else None,
-                           boot_timeout=float(timeout), reporter=ctx.reporter)
+        state = twin.start(twin_dir, paths, runner, port=ssh_port,
+                           boot_timeout=boot_timeout, reporter=ctx.reporter)
     ctx.reporter.info(f"{t.name} twin up in {state['boot_seconds']} s (PID {state['pid']}); "
                       f"console log: {paths.console}")
     ctx.reporter.info(f"connect: {twin.connect_hint(state, paths)}")
@@ -342,9 +372,12 @@ def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=
                          f"twin `./edgeforge vm --board {t.name}` prints it)")
     dest = deployer.parse_target(target)
     if package:
+        from .fsutil import not_a_file
+
         deb = Path(package).expanduser()
-        if not deb.is_file():
-            raise UsageError(f"--package {package}: no such file")
+        if why := not_a_file(deb):  # a folder, /dev/zero or a FIFO would be read or wait forever
+            raise UsageError(f"--package {package}: {why}; give the board's .deb (`./edgeforge "
+                             f"release --board {t.name}` writes it)")
     else:
         debs = sorted((ctx.board_dir(t.name) / "release" / "deb").glob("*.deb"))
         if not debs:
@@ -386,12 +419,11 @@ def debug(c, board=None, emulate=False, vm=False, target=None, attach=None, serv
     from .debugsession import DebugOptions
     from .debugsession import run as run_debug
 
+    pid = _number("attach", attach)  # a process ID
     ctx = _ctx()
     t = _target(ctx, board)
-    if attach is not None and not str(attach).isdigit():
-        raise UsageError(f"--attach {attach!r}: expected a process ID (a number)")
     opts = DebugOptions(
-        emulate=emulate, vm=vm, target=target, attach=int(attach) if attach is not None else None,
+        emulate=emulate, vm=vm, target=target, attach=int(pid) if pid is not None else None,
         service=service, core=Path(core) if core else None, gdb=gdb, detach=detach, stop=stop,
         args=tuple(_remainder(c)), identity=Path(identity).expanduser() if identity else None,
         known_hosts=Path(known_hosts).expanduser() if known_hosts else None,
@@ -411,12 +443,13 @@ def run(c, board=None, timeout=None, verbose=False):
     argv = _remainder(c)
     if not argv:
         raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]")
+    seconds = _number("timeout", timeout, seconds=True)
     ctx = _ctx()
     ctx.reporter.out = ctx.reporter.err  # stdout is the program's: edgeforge's own go to stderr
     t = _target(ctx, board)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     code = run_emulated(ctx.runner(t.name), t.arch, t.name, info.path, Path(argv[0]),
-                        argv[1:], timeout=float(timeout) if timeout else None, verbose=verbose)
+                        argv[1:], timeout=seconds, verbose=verbose)
     if code != 0:
         raise Exit(code=code)
 
@@ -556,7 +589,9 @@ def suite(c, tier="all", k=None):
     if tier not in ("all", "unit", "integration", "e2e"):
         raise UsageError(f"--tier {tier!r}: expected unit, integration, e2e or all")
     argv = [sys.executable, "-m", "pytest"]
-    argv += [str(root / "tests")] if tier == "all" else [str(root / "tests" / tier)]
+    # the fast tiers first: a unit failure shows in seconds, not after the end-to-end builds
+    tiers = ("unit", "integration", "e2e") if tier == "all" else (tier,)
+    argv += [str(root / "tests" / t) for t in tiers]
     if k:
         argv += ["-k", k]
     code = run_foreground(ctx.runner(), argv, needed_by="invoke suite", env=dict(os.environ),
@@ -565,10 +600,12 @@ def suite(c, tier="all", k=None):
         raise Exit(code=code)
 
 
-@task(help={"board": "board name", "frames": "frames of the sample video for the smoke run"})
+@task(help={"board": "board name",
+            "frames": "frames of the sample video for the smoke run (default 16)"})
 @handled
-def test(c, board=None, frames=16):
+def test(c, board=None, frames=None):
     """The app's ctest suite under qemu-user, then a smoke run on the sample video."""
+    frames = int(_number("frames", frames, 16))
     ctx = _ctx()
     t = _target(ctx, board)
     pipeline.build(ctx, t)  # nothing runs when the outputs are up to date
@@ -581,14 +618,14 @@ def test(c, board=None, frames=16):
     video = edge_app.sample(ctx, edge_app.SAMPLE_VIDEO)
     info = sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     with ctx.reporter.step(f"smoke run of {edge_app.APP_NAME} on {video.name} ({frames} frames)"):
-        n = int(frames)
+        n = frames
         out = bdir / "smoke-run.jsonl"
         out.unlink(missing_ok=True)
         result = capture_emulated(runner, t.arch, t.name, info.path,
                                   installed / "bin" / edge_app.APP_NAME,
                                   edge_app.smoke_args(installed, video, n, out), what="smoke run")
         if result.returncode != 0 or not out.is_file():
-            raise EdgeforgeError(f"smoke run exited {result.returncode}; log: {result.log_path}")
+            raise CheckFailedError(f"smoke run exited {result.returncode}; log: {result.log_path}")
         seen = edge_app.check_smoke_output(out.read_text(), n)
         ctx.reporter.info(f"{seen['frames']} frames, {seen['people']} person detections "
                           f"(JSON Lines: {out})")
@@ -642,7 +679,7 @@ def sdk(c, board=None, compiler=None, sysroot=None):
         ctx.reporter.warn(f"no dependency graph built for {t.name} yet (`invoke build --board "
                           f"{t.name}`): the SDK's sysroot has the system's libraries only")
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    mtime = int(epoch) if epoch and epoch.isdigit() else (
+    mtime = int(epoch) if epoch and epoch.isascii() and epoch.isdigit() else (
         gitinfo.commit_time(runner, ctx.project_root) or 0)
     with ctx.reporter.step(f"writing the SDK for {t.name}"):
         archive = write_sdk(prepared.toolchain.inputs, manifest, ctx.dist_root / t.name,

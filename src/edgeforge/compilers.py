@@ -7,15 +7,15 @@ CPU flags must compile an empty file. Answers are cached by the tool's path, siz
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import jsonfile
 from .context import Context
 from .descriptors import Target, expand_path
-from .errors import DescriptorError, ToolMissingError
+from .errors import DescriptorError, HostSetupError, ToolMissingError
 from .fsutil import canonical_hash, write_json
 from .model import CompilerFamily
 from .runner import Runner, base_env
@@ -120,6 +120,28 @@ def _cache_key(tool: str, extra: object) -> str:
     return canonical_hash([tool, st.st_size, st.st_mtime_ns, extra])
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """A probe cache file: what the compiler said."""
+
+    machine: str
+    version: str
+
+
+def _cached_probe(ctx: Context, cache_file: Path) -> dict[str, str] | None:
+    """The cached answers of a compiler (None: none yet, or a damaged cache file, which is
+    said in one warning: the compiler is asked again)."""
+    if not os.path.lexists(cache_file):
+        return None
+    try:
+        facts = jsonfile.read_typed(cache_file, _Probe, f"the compiler probe cache {cache_file}",
+                                    HostSetupError, limit=64 << 10)
+    except HostSetupError as exc:
+        ctx.reporter.warn(f"{exc.message}: asking the compiler again")
+        return None
+    return {"machine": facts.machine, "version": facts.version}
+
+
 def probe(ctx: Context, target: Target, runner: Runner | None = None) -> Toolset:
     """Locate and question the compiler; validate the board's CPU flags with it."""
     runner = runner or ctx.runner(target.name)
@@ -131,9 +153,8 @@ def probe(ctx: Context, target: Target, runner: Runner | None = None) -> Toolset
     key = _cache_key(cc, [tflags, "v1"])
     cache_file = ctx.probes_dir / f"{key}.json"
     env = base_env()
-    if cache_file.is_file():
-        facts = json.loads(cache_file.read_text())
-    else:
+    facts = _cached_probe(ctx, cache_file)
+    if facts is None:
         machine = runner.capture([cc, *tflags, "-dumpmachine"], what=f"{cc} -dumpmachine",
                                  env=env).output.strip()
         version = runner.capture([cc, *tflags, "-dumpversion"], what=f"{cc} -dumpversion",

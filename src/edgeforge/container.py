@@ -100,16 +100,19 @@ class ContainerResult:
 
 def read_result(folder: Path) -> ContainerResult:
     """The ContainerResult recorded in `folder` (the image step's folder or a release folder)."""
-    path = Path(folder) / RECORD
-    try:
-        d = json.loads(path.read_text())
-        return ContainerResult(**{
-            **d, "oci_layout": Path(folder) / d["oci_layout"],
-            "docker_archive": Path(folder) / d["docker_archive"],
-            "files": tuple(ImageFile(**f) for f in d["files"])})
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise EdgeforgeError(f"{path} is missing or unreadable ({exc}); rebuild the image with "
-                             "`invoke release`") from None
+    from . import jsonfile
+
+    folder = Path(folder)
+    path = folder / RECORD
+    fix = f"fix: delete {folder} and run `invoke release` for its board again"
+    r = jsonfile.read_typed(path, ContainerResult, f"the image record {path}", HostSetupError,
+                            fix=fix)
+    for key in ("oci_layout", "docker_archive"):  # written as names inside the folder
+        rel = getattr(r, key)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise HostSetupError(f"the image record {path}: key '{key}' is not a name inside "
+                                 f"{folder}; {fix}")
+    return replace(r, oci_layout=folder / r.oci_layout, docker_archive=folder / r.docker_archive)
 
 
 # ---- users ----------------------------------------------------------------------------------------
@@ -273,7 +276,7 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
     prefix = image_def.prefix
     needed, private, interpreters = closure.app_needed(inp.app_dir, prefix)
     if not needed:
-        raise EdgeforgeError(f"no ELF file in {inp.app_dir}: is the app built?")
+        raise UsageError(f"no ELF file in {inp.app_dir}: is the app built?")
     if len(interpreters) > 1:
         raise ImageContentError(f"the app's programs ask for different loaders: "
                                 f"{', '.join(sorted(interpreters))}")
@@ -476,7 +479,7 @@ def write_plan(plan: ImagePlan, inp: ReleaseInput, image_def: ImageDef, out_dir:
                                             f"layer {i + 1} of {plan.tag}",
                                             visit=scan.visitor(plan.layers[i][0]))
         if (digest, diff_id) != (blob.descriptor.digest, blob.diff_id):
-            raise EdgeforgeError(f"layer {i + 1} of {plan.tag} reads back differently: a bug")
+            raise RuntimeError(f"layer {i + 1} of {plan.tag} reads back differently: a bug")
     scan.check(inp.board)
 
     config = oci.image_config(plan.platform, epoch, plan.config, diff_ids, history)

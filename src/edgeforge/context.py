@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .descriptors import Catalog
-from .errors import HostSetupError
+from .errors import EdgeforgeError, HostSetupError
 from .report import Reporter
 from .runner import Runner
 
@@ -34,11 +34,13 @@ def default_cache_dir() -> Path:
     return _cache_dir_and_origin()[0].resolve()
 
 
-def usable_dir(path: Path, what: str, origin: str, fix: str) -> Path:
+def usable_dir(path: Path, what: str, origin: str, fix: str,
+               error: type[EdgeforgeError] = HostSetupError) -> Path:
     """`path`, resolved, if it is a directory edgeforge can write or can create; else a
-    HostSetupError naming what the directory is for and where the path came from."""
-    def refuse(problem: str) -> HostSetupError:
-        return HostSetupError(f"{what} {path} (from {origin}) {problem}; fix: {fix}")
+    HostSetupError (or `error`: UsageError for a folder an option names) naming what the
+    directory is for and where the path came from."""
+    def refuse(problem: str) -> EdgeforgeError:
+        return error(f"{what} {path} (from {origin}) {problem}; fix: {fix}")
 
     try:
         path = Path(path).resolve()

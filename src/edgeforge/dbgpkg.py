@@ -20,7 +20,7 @@ from debian.deb822 import Deb822
 
 from .debpkg import build_deb, changelog_text, installed_size, md5sums_text
 from .debuginfo import BUILD_ID_DIR
-from .errors import EdgeforgeError
+from .errors import DescriptorError
 from .installers import (
     InstallersSpec,
     folder_modes,
@@ -124,7 +124,7 @@ def write_dbg(inp: ReleaseInput, symbols: Path, out_dir: Path, runner: Runner, *
     """The tarball, and the -dbg .deb when the board ships a .deb; returns their paths."""
     spec = load_installers(inp.project_root, inp.app_name)
     if not debug_files(symbols):
-        raise EdgeforgeError(
+        raise DescriptorError(
             f"{symbols} holds no debug files: the app was built without debug information "
             f"(settings: debug_info is {inp.target.debug_info}); set debug_info: full (or "
             "lines) in toolchains/defaults.yaml and rebuild")

@@ -22,7 +22,7 @@ from pathlib import Path
 from debian.deb822 import Deb822
 
 from . import shlibdeps
-from .errors import EdgeforgeError
+from .errors import CheckFailedError, EdgeforgeError
 from .installers import (
     InstallersSpec,
     folder_modes,
@@ -80,7 +80,7 @@ def control_text(spec: InstallersSpec, version: str, arch: str, depends: str,
                  installed_size_kib: int) -> str:
     """DEBIAN/control."""
     if not depends.strip():
-        raise EdgeforgeError("the .deb's Depends is empty: dependencies are computed from the "
+        raise CheckFailedError("the .deb's Depends is empty: dependencies are computed from the "
                              "sysroot and an app always needs glibc")
     fields = Deb822()
     fields["Package"] = spec.package

@@ -25,7 +25,7 @@ from elftools.elf.sections import NoteSection
 
 from . import elfinfo
 from .elfinfo import is_elf
-from .errors import EdgeforgeError
+from .errors import AbiViolationError, HostSetupError, ToolMissingError
 from .runner import Runner
 
 BUILD_ID_DIR = ".build-id"
@@ -121,7 +121,7 @@ def split_tree(tree: Path, symbols: Path, objcopy: str, runner: Runner) -> list[
     """Strip every ELF file under `tree` in place; its debug information goes to
     `symbols/.build-id/`, and `symbols/build-ids.json` lists what was split."""
     if not objcopy:
-        raise EdgeforgeError("splitting debug information needs the board's objcopy, and the "
+        raise ToolMissingError("splitting debug information needs the board's objcopy, and the "
                              "compiler descriptor names none that exists; fix: install binutils "
                              "for the target (or llvm) or set 'tools.objcopy' in the descriptor")
     symbols.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def split_tree(tree: Path, symbols: Path, objcopy: str, runner: Runner) -> list[
         bid = build_id(f)
         debug_rel = None
         if not bid and has_debug_info(f):
-            raise EdgeforgeError(
+            raise AbiViolationError(
                 f"{rel} has debug information but no build-id, so no debugger could find its "
                 "debug file; link with -Wl,--build-id (the board's linker omits it)")
         if bid and has_debug_info(f):
@@ -153,8 +153,15 @@ def split_tree(tree: Path, symbols: Path, objcopy: str, runner: Runner) -> list[
 
 
 def read_index(symbols: Path) -> list[SplitFile]:
-    try:
-        data = json.loads((symbols / INDEX).read_text())
-        return [SplitFile(**d) for d in data]
-    except (OSError, ValueError, TypeError):
+    """What `split_tree` kept aside ([]: nothing, the app was not built); a damaged index is
+    HostSetupError naming it and the fix (an unusable build folder, exit 8)."""
+    from . import jsonfile
+
+    path = symbols / INDEX
+    if not os.path.lexists(path):
         return []
+    board = symbols.parent.name
+    return jsonfile.read_typed(
+        path, list[SplitFile], f"the debug index {path}", HostSetupError,
+        fix=f"fix: delete {symbols} and build again (`invoke build --board {board}` rebuilds "
+            "the app and its debug files)")

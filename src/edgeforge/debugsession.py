@@ -5,6 +5,7 @@ the gdb command, start gdb-multiarch (--gdb), or leave the server running (--det
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import signal
@@ -13,14 +14,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from . import debugging as dbg
 from . import debuginfo
 from . import sysroot as sysroots
 from .app import APP_NAME
 from .context import Context
 from .descriptors import Target
-from .errors import UsageError
+from .errors import ToolMissingError, UsageError
 from .fsutil import write_atomic
+from .report import Reporter
 from .steps import load_json
 
 
@@ -72,12 +76,21 @@ class DebugOptions:
         return mode
 
 
-def package_folders(bdir: Path) -> dict[str, Path]:
+def package_folders(bdir: Path, reporter: Reporter | None = None) -> dict[str, Path]:
     """/conan/<name> prefixes -> the package's Conan build folder (the sources it compiled),
-    from the board's deps record."""
-    data = load_json(bdir / "deps.json") or {}
+    from the board's deps record (a hint: a damaged one gives none, with a warning)."""
+    data = load_json(bdir / "deps.json", reporter)
+    dirs = data.get("package_dirs") if isinstance(data, dict) else None
+    if data is not None and not isinstance(dirs, dict) and reporter is not None:
+        reporter.warn(f"the record {bdir / 'deps.json'} has no object 'package_dirs': gdb is "
+                      "not shown the dependencies' sources (build the board again to fix it)")
     out = {}
-    for name, folder in (data.get("package_dirs") or {}).items():
+    for name, folder in (dirs if isinstance(dirs, dict) else {}).items():
+        # a record is data: only plain names and absolute one-line paths reach the gdbinit
+        if not (isinstance(folder, str) and folder.startswith("/")
+                and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name)
+                and not dbg.LINE_BREAK.search(folder)):
+            continue
         root = Path(folder).parent          # <conan>/p/b/<name5><hash>/p -> .../<name5><hash>
         if (root / "b").is_dir():
             out[name[:5]] = root
@@ -92,7 +105,7 @@ def gdb_setup(ctx: Context, t: Target, sysroot: Path) -> dbg.GdbSetup:
         # the app's build tree (generated headers) has a name of its own (its conanfile)
         substitutions=(("/edgeforge-build/edge-infer", str(bdir / "work" / APP_NAME / "build")),
                        *dbg.substitutions(ctx.project_root, ctx.build_root, ctx.cache_dir,
-                                          package_folders(bdir))),
+                                          package_folders(bdir, ctx.reporter))),
         source_dirs=(ctx.project_root / "apps" / APP_NAME,))
 
 
@@ -104,11 +117,42 @@ def device_for(ctx: Context, t: Target, opts: DebugOptions) -> dbg.Device:
         if not state:
             raise UsageError(f"the virtual twin of {t.name} is not running; start it with "
                              f"./edgeforge vm --board {t.name} --detach")
-        return dbg.Device(twin.ssh_argv(state, paths, opts.identity), f"the {t.name} twin")
+        return dbg.Device.reached(_login(
+            f"the twin's state {paths.state}", user=state["login"], host="127.0.0.1",
+            port=state["port"], identity=opts.identity, known_hosts=paths.known_hosts,
+            twin=True), f"the {t.name} twin")
     from .deploy import parse_target
     dest = parse_target(opts.target or "")
-    return dbg.Device(dest.argv(opts.identity, opts.known_hosts),
-                      f"{dest.user}@{dest.host}:{dest.port}")
+    return dbg.Device.reached(_login(
+        f"--target {opts.target}", user=dest.user, host=dest.host, port=dest.port,
+        identity=opts.identity, known_hosts=opts.known_hosts),
+        f"{dest.user}@{dest.host}:{dest.port}")
+
+
+def _login(what: str, *, identity: Path | None, known_hosts: Path | None,
+           **facts) -> dbg.Login:
+    """The facts a session records to reach the device again (--stop builds ssh from them)."""
+    try:
+        return dbg.Login(**facts, identity=str(identity.absolute()) if identity else None,
+                         known_hosts=str(known_hosts.absolute()) if known_hosts else None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"{what}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def _check_early(ctx: Context, opts: DebugOptions, mode: str | None) -> None:
+    """A mistyped --target or a --vscode folder that cannot be written is said before the
+    build, the sysroot or a device is looked at (exit 2)."""
+    if opts.core is not None:
+        return
+    if mode == "target":
+        from .deploy import parse_target
+        parse_target(opts.target or "")
+    from .context import usable_dir
+    usable_dir(opts.vscode or ctx.project_root / ".vscode", "VSCode folder",
+               "--vscode" if opts.vscode else "the default, .vscode in the project",
+               "give --vscode a folder edgeforge can write launch.json and tasks.json into",
+               error=UsageError)
 
 
 def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) -> list[str]:
@@ -140,9 +184,10 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
                           else f"{t.name}: no debug server running")
         return {"stopped": was}
     mode = opts.check()
+    _check_early(ctx, opts, mode)
     gdb_path = shutil.which(dbg.GDB)
     if not gdb_path:
-        raise dbg.DebugError(f"{dbg.GDB} is not installed (the host's gdb cannot debug "
+        raise ToolMissingError(f"{dbg.GDB} is not installed (the host's gdb cannot debug "
                              f"{t.arch.value}); run ./edgeforge setup, or apt-get install "
                              "gdb-multiarch")
     bdir = ctx.board_dir(t.name)

@@ -1,7 +1,8 @@
 """`invoke deploy`: install the board's current package on a running device over SSH.
 
 The package is copied to the device, then one script runs there as a transient systemd unit
-(`systemd-run --wait`), so an SSH connection that drops does not stop it half way. The script
+(started by `systemd-run`, then waited for by a second SSH session: not `--wait`, which ties
+the unit to the first session), so an SSH connection that drops does not stop it half way. The script
 first asks apt whether the package can be installed at all (architecture, Depends) and changes
 nothing when it cannot. It then installs with apt; if that fails it puts the previous package
 back (kept on the device from the last good install, or from the image), and restarts the app's
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import EdgeforgeError, UsageError
+from .errors import DeviceError, UsageError
+from .redact import redact_url
 from .runner import Runner
 
 KEEP_DIR = "/var/lib/edgeforge/deploy"      # the last good package, for rollback
+REMOTE_OUT = "/tmp/edgeforge-deploy.out"     # what the install script said (its unit's stdout)
 PROGRAM = "/opt/edge-infer/bin/edge-infer"
 PACKAGE = "edge-infer"
 
@@ -91,19 +94,27 @@ class SshTarget:
 
 
 def parse_target(text: str) -> SshTarget:
-    """ssh://user@host[:port] (user is required: deploying as root is not assumed)."""
-    parts = urlsplit(text)
-    if parts.scheme != "ssh" or not parts.hostname or parts.path not in ("", "/") or \
-            parts.query or parts.fragment or parts.password:
-        raise UsageError(f"--target {text!r}: expected ssh://user@host[:port], e.g. "
-                         "ssh://edge@127.0.0.1:2222")
+    """ssh://user@host[:port] (user is required: deploying as root is not assumed). A message
+    about the target never repeats a password it holds."""
+    shown = redact_url(text)
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError:  # an IPv6 address without its ']'
+        raise UsageError(f"--target {shown!r}: expected ssh://user@host[:port] (an IPv6 "
+                         "address in brackets: ssh://edge@[::1]:2222)") from None
+    if parts.scheme != "ssh" or not hostname or parts.path not in ("", "/") or \
+            parts.query or parts.fragment or parts.password is not None:
+        raise UsageError(f"--target {shown!r}: expected ssh://user@host[:port], e.g. "
+                         "ssh://edge@127.0.0.1:2222 (no password: log in with a key, "
+                         "--identity KEY_FILE or ssh's own keys and agent)")
     if not parts.username or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", parts.username):
-        raise UsageError(f"--target {text!r}: name the user, e.g. ssh://edge@{parts.hostname}")
+        raise UsageError(f"--target {shown!r}: name the user, e.g. ssh://edge@{hostname}")
     try:
         port = parts.port or 22
     except ValueError:
-        raise UsageError(f"--target {text!r}: the port must be a number from 1 to 65535") from None
-    return SshTarget(parts.username, parts.hostname, port)
+        raise UsageError(f"--target {shown!r}: the port must be a number from 1 to 65535") from None
+    return SshTarget(parts.username, hostname, port)
 
 
 def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path | None = None,
@@ -119,7 +130,7 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
         argv = [*base, " ".join(shlex.quote(w) for w in command)]
         r = subprocess.run(argv, input=stdin, capture_output=True, timeout=1800)
         if check and r.returncode != 0:
-            raise EdgeforgeError(f"{what} on {target.host} failed (exit {r.returncode}): "
+            raise DeviceError(f"{what} on {target.host} failed (exit {r.returncode}): "
                                  f"{r.stderr.decode(errors='replace').strip()[-800:]}")
         return r
 
@@ -129,21 +140,28 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
     ssh(["sh", "-c", 'cat > "$1"', "sh", remote_sh], "copying the install script",
         stdin=REMOTE_SCRIPT.encode())
     sudo = [] if target.user == "root" else ["sudo", "-n"]
-    r = ssh([*sudo, "systemd-run", "--quiet", "--wait", "--pipe", "--collect",
-             "--unit", "edgeforge-deploy", "/bin/sh", remote_sh, remote_deb],
-            "installing", check=False)
+    # started, then waited for by a second session: `systemd-run --wait` holds a reference on
+    # the unit, and when its SSH session drops systemd stops the unit half way (tested)
+    ssh([*sudo, "rm", "-f", REMOTE_OUT], "clearing the last output", check=False)
+    r = ssh([*sudo, "systemd-run", "--quiet", "--collect", "--unit", "edgeforge-deploy",
+             "--property", f"StandardOutput=file:{REMOTE_OUT}", "/bin/sh", remote_sh,
+             remote_deb], "installing", check=False)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    if r.returncode == 0:
+        w = ssh(["sh", "-c", "while systemctl is-active -q edgeforge-deploy; do sleep 1; done; "
+                 f"cat {REMOTE_OUT}"], "waiting for the install", check=False)
+        out += w.stdout.decode(errors="replace") + w.stderr.decode(errors="replace")
     ssh(["rm", "-f", remote_deb, remote_sh], "cleaning up", check=False)
     if r.returncode != 0 and out.lstrip().startswith("sudo:"):
-        raise EdgeforgeError(f"{target.user}@{target.host} may not run sudo without a password: "
+        raise DeviceError(f"{target.user}@{target.host} may not run sudo without a password: "
                              "deploy as root or give the user passwordless sudo "
                              "(device.yaml: login.sudo: true)")
     status = report(ssh)
     if "edgeforge-deploy: installed" not in out:
         if "edgeforge-deploy: refused" in out:
-            raise EdgeforgeError(f"deploy refused, nothing changed on {target.host}:\n"
+            raise DeviceError(f"deploy refused, nothing changed on {target.host}:\n"
                                  f"{out.strip()[-1500:]}")
-        raise EdgeforgeError(f"deploy of {package.name} failed on {target.host}; the device "
+        raise DeviceError(f"deploy of {package.name} failed on {target.host}; the device "
                              f"has {PACKAGE} {status['package'] or 'not installed'}:\n{out.strip()[-1500:]}")
     return {"installed": package.name, **status}
 

@@ -17,8 +17,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from . import abi
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import abi, statefile
 from .context import Context
 from .errors import CommandFailedError, RemoteError
 from .fsutil import file_lock, write_atomic
@@ -241,6 +244,45 @@ class DepsResult:
         return cls(Path(data["lockfile"]), tuple(PackageNode(**n) for n in data["nodes"]),
                    tuple(data["built"]),
                    {k: Path(v) for k, v in data["package_dirs"].items()})
+
+    @classmethod
+    def read(cls, path: Path) -> DepsResult | None:
+        """build/<board>/deps.json (None: none), checked: what a build wrote for this folder
+        (its own conan.lock, Conan references and package IDs, absolute folders), or
+        StateFileError. Its lockfile is uploaded and its folders read: never on a forged word."""
+        fix = (f"Delete it (rm {path}) and build the board again: invoke build --board "
+               f"{path.parent.name}")
+        rec = statefile.load(path, _DepsRecord, fix)
+        if rec is None:
+            return None
+        if rec.lockfile != str(path.parent / "conan.lock"):
+            raise statefile.refused(path, f"lockfile: not this board's {path.parent / 'conan.lock'}",
+                                    fix)
+        return cls.from_json(rec.model_dump())
+
+
+#: a Conan reference: name/version[@user/channel][#revision]
+_REF = (r"^[a-z0-9_][a-z0-9_+.-]{0,100}/[A-Za-z0-9_+.-]{1,100}"
+        r"(@[A-Za-z0-9_+.-]+/[A-Za-z0-9_+.-]+)?(#[0-9a-f]{1,64})?$")
+
+
+class _NodeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    ref: str = Field(pattern=_REF)
+    package_id: str = Field(pattern=r"^[0-9a-f]{1,64}$")
+    binary: str = Field(pattern=r"^[A-Za-z]{1,32}$")
+    context: Literal["host", "build"]
+
+
+class _DepsRecord(BaseModel):
+    """deps.json as DepsResult.to_json writes it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    lockfile: str
+    built: list[Annotated[str, Field(pattern=_REF)]]
+    nodes: list[_NodeRecord]
+    package_dirs: dict[Annotated[str, Field(pattern=r"^[a-z0-9_][a-z0-9_+.-]{0,100}$")],
+                       Annotated[str, Field(pattern=r"^/[^\n\r\x00]*$")]]
 
 
 def prepare_sources(ctx: Context, runner: Runner, recipes: list[str] | None = None) -> None:

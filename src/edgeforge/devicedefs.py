@@ -59,6 +59,15 @@ class LoginSpec(_Frozen):
             raise ValueError("root must not be the login; name an ordinary user")
         return v
 
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:  # useradd --groups takes them joined with ','
+            if not re.fullmatch(_USER, name):
+                raise ValueError(f"{name!r} is not a group name (lower case letters, digits, "
+                                 "'_' and '-')")
+        return v
+
 
 class ServiceSpec(_Frozen):
     """An instance of the app's template unit, enabled in the image."""

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import intree
 from .context import Context
 from .deploy import KEEP_DIR
 from .devicedefs import DeviceDef
@@ -204,14 +205,8 @@ def chroot_env(epoch: int) -> dict[str, str]:
 
 
 def write_file(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
-    """Write `path` inside the image (refusing to follow a link out of it)."""
-    dest = root / path.lstrip("/")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink():
-        dest.unlink()
-    dest.write_text(text, encoding="utf-8")
-    dest.chmod(mode)
-    return dest
+    """Write `path` inside the image: links resolved inside it, a link at the leaf replaced."""
+    return intree.write_text(root, path, text, mode)
 
 
 def hosts_text(hostname: str) -> str:
@@ -260,28 +255,26 @@ DHCP=yes
 def install_app(root: Path, deb: Path, runner: Runner, epoch: int) -> None:
     """apt installs the .deb, resolving its Depends from the base's lists (or the mirror); a
     copy is kept where `invoke deploy` finds the package to roll back to."""
-    stage = root / "tmp/edgeforge"
-    stage.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(deb, stage / deb.name)
-    resolv = root / "etc/resolv.conf"
+    deb_bytes = deb.read_bytes()
+    intree.write_bytes(root, f"/tmp/edgeforge/{deb.name}", deb_bytes)
+    resolv = intree.resolve(root, "/etc/resolv.conf", follow_leaf=False)
     saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
-    if resolv.is_symlink():
-        resolv.unlink()
-    shutil.copy2("/etc/resolv.conf", resolv)
+    saved_link = os.readlink(resolv) if resolv.is_symlink() else None
+    intree.write_bytes(root, "/etc/resolv.conf", Path("/etc/resolv.conf").read_bytes())
     try:
         runner.run(chroot_argv(root, "apt-get", "install", "-y", "--no-install-recommends",
                                f"/tmp/edgeforge/{deb.name}"),
                    what=f"apt-get install {deb.name} in the image", needed_by="the device image",
                    env=chroot_env(epoch), timeout=1800)
-        keep = root / KEEP_DIR.lstrip("/")
-        keep.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(deb, keep / "previous.deb")
+        intree.write_bytes(root, f"{KEEP_DIR}/previous.deb", deb_bytes)
     finally:
-        if saved is None:
-            resolv.unlink(missing_ok=True)
+        if saved is not None:
+            intree.write_bytes(root, "/etc/resolv.conf", saved)
         else:
-            resolv.write_bytes(saved)
-        rmtree(stage)
+            intree.remove(root, "/etc/resolv.conf")
+            if saved_link is not None:
+                os.symlink(saved_link, resolv)
+        intree.remove(root, "/tmp/edgeforge")
 
 
 def fstab_text(raspi: bool) -> str:
@@ -299,18 +292,18 @@ def configure_raspi(root: Path, partuuid: str, runner: Runner, epoch: int) -> No
     """raspi-firmware's kernel hook again, with the SD card's root partition: it writes the
     boot partition's tree (/boot/firmware: firmware, kernel, initramfs, device trees,
     config.txt, cmdline.txt)."""
-    defaults = root / "etc/default/raspi-firmware"
-    lines = [ln for ln in defaults.read_text().splitlines()
+    defaults = "/etc/default/raspi-firmware"
+    lines = [ln for ln in intree.read_text(root, defaults).splitlines()
              if not ln.startswith(("ROOTPART=", "CONSOLES="))]
-    defaults.write_text("\n".join(lines + [f"ROOTPART=PARTUUID={partuuid}",
-                                           'CONSOLES="ttyS1,115200 tty0"']) + "\n")
+    intree.write_text(root, defaults, "\n".join(lines + [f"ROOTPART=PARTUUID={partuuid}",
+                                                        'CONSOLES="ttyS1,115200 tty0"']) + "\n")
     env = {**chroot_env(epoch), "DEB_MAINT_PARAMS": "configure"}
     # the hook checks that it runs in a chroot with ischroot, which needs /proc; rather than
     # mount anything into the tree, the check is answered in the shell that sources the hook
     runner.run(chroot_argv(root, "/bin/sh", "-c", "ischroot() { return 0; }; "
                            ". /etc/kernel/postinst.d/z50-raspi-firmware"),
                what="raspi-firmware's boot files", needed_by="the SD-card image", env=env)
-    cmdline = (root / "boot/firmware/cmdline.txt").read_text()
+    cmdline = intree.read_text(root, "/boot/firmware/cmdline.txt")
     if f"root=PARTUUID={partuuid}" not in cmdline:
         raise UsageError(f"raspi-firmware wrote a cmdline.txt without the root partition "
                          f"(PARTUUID={partuuid}): {cmdline.strip()}")
@@ -329,7 +322,7 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path, login_
     write_file(root, "/etc/systemd/network/20-wired.network", NETWORK)
     write_file(root, f"/etc/systemd/system/{FIRSTBOOT_UNIT}", firstboot_unit(dev.first_boot))
     user = dev.login.user
-    known = {line.split(":", 1)[0] for line in (root / "etc/group").read_text().splitlines()}
+    known = {line.split(":", 1)[0] for line in intree.read_text(root, "/etc/group").splitlines()}
     missing = [g for g in dev.login.groups if g not in known]
     if missing:
         raise UsageError(f"images/edge-infer/device.yaml: login.groups: {', '.join(missing)} "
@@ -344,34 +337,50 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path, login_
         write_file(root, f"/etc/sudoers.d/edgeforge-{user}",
                    f"# the login may administer the device (invoke deploy)\n"
                    f"{user} ALL=(ALL) NOPASSWD:ALL\n", mode=0o440)
-    ssh_dir = root / "home" / user / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    (ssh_dir / "authorized_keys").write_text(login_key + "\n")
-    (ssh_dir / "authorized_keys").chmod(0o600)
+    ssh_dir = intree.mkdirs(root, f"/home/{user}/.ssh", 0o700)
+    write_file(root, f"/home/{user}/.ssh/authorized_keys", login_key + "\n", mode=0o600)
     ids = _ids(root, user)
     for p in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(p, *ids, follow_symlinks=False)
     for svc in dev.services:
         write_file(root, f"{CONF_DIR}/{svc.instance}.conf", instance_conf(svc.stream, svc.args))
-    for f in dev.files:
-        src = sample(ctx, f.sample) if f.sample else images_dir / f.source
-        dest = root / f.path.lstrip("/")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        dest.chmod(f.mode)
+    write_files(ctx, root, dev, images_dir)
     units = [FIRSTBOOT_UNIT, "systemd-networkd.service", "ssh.service",
              *[f"edge-infer@{s.instance}.service" for s in dev.services]]
     runner.run(["systemctl", f"--root={root}", "enable", *units],
                what="enable the image's services", needed_by="the device image", env=env)
-    for pattern in TRANSIENT:
-        for p in root.glob(pattern):
-            rmtree(p)
-    (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+    remove_transient(root)
+    intree.mkdirs(root, "/var/lib/apt/lists/partial")
     normalise_times(root, epoch)
 
 
+def write_files(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path) -> None:
+    """The device definition's `files:`: sources from the image's folder (never a link, never
+    outside it) or edgeforge's samples, written inside the tree."""
+    for i, f in enumerate(dev.files):
+        what = f"device.yaml: files[{i}] ({f.path})"
+        if f.sample:
+            src = sample(ctx, f.sample)
+            allowed = src.parent
+        else:
+            src, allowed = images_dir / f.source, images_dir
+        intree.copy_in(root, f.path, src, f.mode, allowed=allowed, what=what)
+
+
+def remove_transient(root: Path) -> None:
+    """Delete what a build leaves that differs between builds; a folder of a pattern is
+    resolved inside the tree, so a link never leads the deletion outside it."""
+    for pattern in TRANSIENT:
+        folder, _, leaf = pattern.rpartition("/")
+        where = intree.resolve(root, folder)
+        if not where.is_dir():
+            continue
+        for p in sorted(where.glob(leaf)):
+            rmtree(p)
+
+
 def _ids(root: Path, user: str) -> tuple[int, int]:
-    for line in (root / "etc/passwd").read_text().splitlines():
+    for line in intree.read_text(root, "/etc/passwd").splitlines():
         fields = line.split(":")
         if fields[0] == user:
             return int(fields[2]), int(fields[3])
@@ -489,8 +498,10 @@ def write_twin(tree: Path, out: Path, name: str, dev: DeviceDef, target, version
                    timeout=1800)
     finally:
         rmtree(work)
-    kernel = sorted((tree / "boot").glob("vmlinuz-*"))[-1]
-    initrd = sorted((tree / "boot").glob("initrd.img-*"))[-1]
+    # the kernel and initramfs are read through the tree's own links, never the build machine's
+    kernel = intree.resolve(tree, f"/boot/{sorted((tree / 'boot').glob('vmlinuz-*'))[-1].name}")
+    initrd = intree.resolve(tree,
+                            f"/boot/{sorted((tree / 'boot').glob('initrd.img-*'))[-1].name}")
     shutil.copyfile(kernel, out / f"{name}.vmlinuz")
     shutil.copyfile(initrd, out / f"{name}.initrd.img")
     boot = TwinBoot(disk=f"{name}.qcow2", kernel=f"{name}.vmlinuz", initrd=f"{name}.initrd.img",

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import SourceError, UsageError
+from .redact import redact_url
 
 TIMEOUT = 60
 SCHEMES = ("http://", "https://", "file://")
@@ -67,9 +68,15 @@ def check_base_url(value: str, var: str, layout: str) -> str:
     trailing '/'; UsageError when it is not an http(s):// or file:// URL of a folder.
     `layout` says what the folder holds (for the message)."""
     url = value.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.hostname  # noqa: B018 -- raises for an IPv6 address without its ']'
+    except ValueError:
+        parts, url = urllib.parse.urlsplit(""), ""
     problem = None
-    if not url.startswith(SCHEMES):
+    if not url:
+        problem = "is not a URL (an IPv6 address goes in brackets: http://[::1]:8080/x)"
+    elif not url.startswith(SCHEMES):
         problem = "is not an http://, https:// or file:// URL"
     elif parts.scheme != "file" and not parts.hostname:
         problem = "names no server"
@@ -81,6 +88,7 @@ def check_base_url(value: str, var: str, layout: str) -> str:
         shown = value
         if parts.username or parts.password:  # never echo a secret (a token may be the user)
             shown = value.replace(f"{parts.netloc.rsplit('@', 1)[0]}@", "***@", 1)
+        shown = redact_url(shown)  # nor a signed query's values (?X-Amz-Signature=, ?token=)
         raise UsageError(f"{var}={shown!r} {problem}; fix: set it to the URL of the folder that "
                          f"holds {layout} (e.g. http://fileserver:8080/edgeforge), or "
                          "unset it")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from . import elfinfo
-from .errors import EdgeforgeError, ToolMissingError
+from .errors import ToolMissingError, UsageError
 from .hostsetup import require_binfmt
 from .model import Arch
 from .runner import Runner, base_env, run_foreground
@@ -18,22 +19,46 @@ def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
     return [str(d) for d in dirs if d.is_dir()]
 
 
+def env_options(env: dict[str, str]) -> list[str]:
+    """qemu-user's -E options: one per variable. qemu splits an -E value at every ',' (it has
+    no escape for one), so a value holding a ',' would set variables of its own (a folder
+    named 'q,BASH_ENV=/x'): refused."""
+    out: list[str] = []
+    for name, value in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UsageError(f"{name!r} is not an environment variable's name")
+        if "," in value or "\0" in value:
+            raise UsageError(f"{name}={value!r} cannot be given to qemu-user: it splits -E "
+                             "values at ',' and would set the text after it as variables "
+                             "of their own")
+        out += ["-E", f"{name}={value}"]
+    return out
+
+
 def qemu_argv(qemu: str, sysroot: Path, program: Path, args: list[str],
               lib_dirs: list[str]) -> list[str]:
+    for d in lib_dirs:
+        for c in (",", ":"):
+            if c in d:
+                raise UsageError(
+                    f"{d}: the folder of {program.name}'s libraries holds {c!r}; qemu-user splits "
+                    "its -E values at ',' and the loader splits LD_LIBRARY_PATH at ':', so "
+                    "the rest would become variables or folders of their own. Move the "
+                    "program to a folder whose path has neither")
     argv = [qemu, "-L", str(sysroot)]
     if lib_dirs:
-        argv += ["-E", "LD_LIBRARY_PATH=" + ":".join(lib_dirs)]
+        argv += env_options({"LD_LIBRARY_PATH": ":".join(lib_dirs)})
     return [*argv, str(program), *args]
 
 
 def check_program(program: Path, arch: Arch, board: str) -> None:
     if not program.is_file():
-        raise EdgeforgeError(f"no program at {program}")
+        raise UsageError(f"no program at {program}")
     info = elfinfo.inspect(program)
     if info is None:
-        raise EdgeforgeError(f"{program} is not an ELF program")
+        raise UsageError(f"{program} is not an ELF program")
     if info.machine != arch.elf_machine:
-        raise EdgeforgeError(
+        raise UsageError(
             f"{program} is built for {info.machine}, not for {board} ({arch.elf_machine}); "
             "run it directly, or build it with the board's toolchain"
         )

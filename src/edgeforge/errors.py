@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .redact import redact
+
 #: exit codes that are not an error class's own
 EXIT_BUG = 70  # an unexpected exception (EX_SOFTWARE): a bug in edgeforge
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -46,7 +48,8 @@ class ToolMissingError(EdgeforgeError):
 
 
 class CommandFailedError(EdgeforgeError):
-    """An external command exited non-zero."""
+    """An external command exited non-zero. Its message (argv, output lines) is redacted;
+    `argv` and `tail` keep what was run and said, for callers that look into them."""
 
     exit_code = 4
 
@@ -76,7 +79,7 @@ class CommandFailedError(EdgeforgeError):
             lines.extend(f"    {t}" for t in self.tail)
         if log_path:
             lines.append(f"  full log: {log_path}")
-        super().__init__("\n".join(lines))
+        super().__init__(redact("\n".join(lines)))
 
 
 class AbiViolationError(EdgeforgeError):
@@ -109,7 +112,26 @@ class HostSetupError(EdgeforgeError):
     exit_code = 8
 
 
+class DeviceError(EdgeforgeError):
+    """A device or the virtual twin could not be reached, refused or failed the work asked of
+    it (deploy, boot, a debug session)."""
+
+    exit_code = 11
+
+
+class CheckFailedError(EdgeforgeError):
+    """A program edgeforge built ran and gave a wrong result (a smoke run, a tool's output)."""
+
+    exit_code = 4
+
+
 class RemoteError(EdgeforgeError):
     """A team remote (Conan server, registry, file server) refused or could not be reached."""
 
     exit_code = 10
+
+
+class StateFileError(HostSetupError):
+    """A state file edgeforge reads back (a debug session, the twin, a push record) is not one
+    it wrote: nothing is run, killed or contacted on its word (an unusable build or dist
+    folder: exit 8)."""

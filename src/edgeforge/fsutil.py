@@ -10,13 +10,14 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import SourceError
+from .errors import EdgeforgeError, SourceError, UsageError
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -30,6 +31,61 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def canonical_hash(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why `path` is no regular file to read ("no such file", "a character device, not a
+    regular file"...); None when it is one. Links are followed; nothing is opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None if stat.S_ISREG(st.st_mode) else f"{_kind(st.st_mode)}, not a regular file"
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB"
+
+
+def read_limited(path: Path, what: str | None = None, *, limit: int = 1 << 20,
+                 error: type[EdgeforgeError] = UsageError, fix: str = "") -> bytes:
+    """A file someone else chose (an option's file, a server's, a user's settings) read whole,
+    safely: a regular file only (never a folder, /dev/zero or a named pipe that would block),
+    at most `limit` bytes. Any problem is one `error` sentence naming `what` (default: the
+    path) and `fix`."""
+    what = what or str(path)
+    tail = f"; {fix}" if fix else ""
+    try:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused below)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}{tail}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what}: {_kind(st.st_mode)}, not a regular file{tail}")
+        data = b""
+        while st.st_size <= limit and len(data) <= limit and (
+                block := os.read(fd, limit + 1 - len(data))):
+            data += block
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}{tail}") from None
+    finally:
+        os.close(fd)
+    if st.st_size > limit or len(data) > limit:
+        raise error(f"{what}: larger than {_size(limit)}{tail}")
+    return data
 
 
 def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
@@ -52,6 +108,20 @@ def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None
 
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def check_destination(path: Path, what: str) -> None:
+    """A file a user named for edgeforge to write (--out, a --vscode folder's files): absent,
+    a regular file, or a symbolic link (write_atomic replaces the link, never writes through
+    it). A folder, named pipe, device or socket there is refused (UsageError): writing would
+    block, reach a device, or replace something that is not a file."""
+    try:
+        st = os.lstat(path)
+    except OSError:  # nothing there (or no way there: the writer says why)
+        return
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise UsageError(f"{what} {path}: {_kind(st.st_mode)}, not a regular file; give the "
+                         "path of a file to write")
 
 
 @contextmanager

@@ -6,10 +6,14 @@ keys, credential files). Pure checks of names and first bytes, and a layer visit
 from __future__ import annotations
 
 import fnmatch
+import os
 import posixpath
 import re
+import stat
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from .errors import EdgeforgeError
@@ -134,7 +138,7 @@ class ContentScan:
                 self.tree.contents[path] = b"".join(kept)  # type: ignore[union-attr]
         return visit
 
-    def check(self, board: str) -> None:
+    def check(self, board: str, what: str = "the container image") -> None:
         problems = []
         if self.foreign:
             problems.append(f"files that would not run on {board} ({self.arch.value}):")
@@ -146,6 +150,34 @@ class ContentScan:
             problems += [f"  {p}" for p in sorted(set(self.secrets))[:20]]
         if problems:
             raise ImageContentError(
-                "the container image would carry " + "\n".join(problems) + "\nfix: remove them "
-                "from the app folder or the base image (a base's co-processor firmware can be "
-                "allowed with base.foreign_elf_allowed in image.yaml)")
+                f"{what} would carry " + "\n".join(problems) + "\nfix: remove them "
+                "from the app folder, the image's files or the base image (a base's co-processor "
+                "firmware can be allowed with base.foreign_elf_allowed in image.yaml)")
+
+
+@dataclass(frozen=True)
+class _TreeMember:
+    """What a layer visitor needs of a tar member, for a file of a folder."""
+
+    name: str
+    size: int
+
+
+def scan_tree(root: Path, what: str, board: str, *, elf_keys_under: str | None = None) -> None:
+    """The secret scan of container layers, over a staged tree (a device image's root file
+    system, an SDK, an installer's payload): links are not followed, every regular file is read.
+    ELF files of another machine are not searched for: a device's co-processor firmware is
+    ELF, and the ABI gate checks every program that edgeforge builds."""
+    scan = ContentScan(Arch.ARM64, allowed_foreign=("*",), elf_keys_under=elf_keys_under)
+    visit = scan.visitor(what)
+    for dirpath, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(dirpath) / name
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            rel = path.relative_to(root).as_posix()
+            with open(path, "rb") as fh:
+                visit(_TreeMember(rel, st.st_size), fh)
+    scan.check(board, what)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from . import elfinfo
 from .errors import DescriptorError
 from .escaping import sh
+from .imagescan import scan_tree
 from .recipedata import recipe_licenses, recipe_requirement_calls
 from .releaseinput import ReleaseInput
 from .runner import Runner
@@ -363,5 +364,6 @@ def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, runn
     man = f"/usr/share/man/man1/{inp.app_name}.1.gz"
     write_file(root / man.lstrip("/"), gzip_bytes(manpage_text(inp, spec).encode()))
     write_file(root / doc_file.lstrip("/"), notices_text(inp, spec, debian=debian))
+    scan_tree(root, f"the {spec.package} package", inp.board, elf_keys_under=spec.prefix)
     return {"app": app_root, "conffile": Path(conf), "unit": Path(unit), "man": Path(man),
             "doc": Path(doc_file)}

@@ -1,11 +1,13 @@
 """Reading an image someone else made (a base image): an OCI layout or a docker archive.
 
-It is hostile input. JSON files are size-capped; digests must be sha256 and are recomputed for
-every blob (index, manifest, config, layers), and every layer's uncompressed digest must match
-the config's diff_ids; blob paths must stay inside the layout. Layers are never extracted: they
-are streamed once, every member checked by oci.check_member (a '..' component or a NUL byte, a
-device node or FIFO, a hard link to anything but an earlier member refuse the whole image) and
-shown to the caller's visitor (content scans, the tree index below).
+It is hostile input. JSON files are size- and depth-capped and every key edgeforge uses is
+type-checked where its document is read (a wrong type is ImageFormatError naming the key);
+digests must be sha256 and are recomputed for every blob (index, manifest, config, layers),
+and every layer's uncompressed digest must match the config's diff_ids; blob paths must stay
+inside the layout. Layers are never extracted: they are streamed once, every member checked
+by oci.check_member (a '..' component or a NUL byte, a device node or FIFO, a hard link to
+anything but an earlier member refuse the whole image) and shown to the caller's visitor
+(content scans, the tree index below).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import posixpath
 import re
 import shutil
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from . import jsonfile
 from .oci import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -69,10 +71,8 @@ class SourceImage:
 
 
 def _json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImageFormatError(f"{what} is not valid JSON ({exc})") from None
+    """Capped by the caller; too deep or not JSON is ImageFormatError (exit 6)."""
+    return jsonfile.parse(data, what, ImageFormatError)
 
 
 def _read_capped(fh: IO[bytes], what: str) -> bytes:
@@ -80,6 +80,123 @@ def _read_capped(fh: IO[bytes], what: str) -> bytes:
     if len(data) > MAX_JSON:
         raise ImageFormatError(f"{what} is larger than {MAX_JSON >> 20} MiB: not an image file")
     return data
+
+
+# ---- the documents' shapes: every key edgeforge uses, checked once where a document is read ----
+_AGAIN = "; the image is damaged or was not written by an image tool: save it again"
+_TEXT, _COUNT, _OBJECT, _LIST, _FLAG = "a text", "a whole number", "an object", "a list", \
+    "true or false"
+_IS: dict[str, Callable[[Any], bool]] = {
+    _TEXT: lambda v: isinstance(v, str),
+    _COUNT: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    _OBJECT: lambda v: isinstance(v, dict),
+    _LIST: lambda v: isinstance(v, list),
+    _FLAG: lambda v: isinstance(v, bool),
+}
+
+
+def _json_kind(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int | float):
+        return f"the number {str(value)[:40]}"
+    return {str: "a text", list: "a list", dict: "an object"}.get(type(value), "a value")
+
+
+def _wrong(what: str, key: str, expected: str, value: Any) -> ImageFormatError:
+    return ImageFormatError(f"{what}: '{key}' is {_json_kind(value)}, expected {expected}{_AGAIN}")
+
+
+def _field(doc: dict[str, Any], key: str, expected: str, what: str, prefix: str = "", *,
+           required: bool = False) -> Any:
+    """doc[key] when it is of the `expected` kind; None when absent or null (unless
+    `required`); anything else is ImageFormatError naming `what` and the key."""
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise ImageFormatError(f"{what}: '{prefix}{key}' is missing{_AGAIN}")
+        return None
+    if not _IS[expected](value):
+        raise _wrong(what, prefix + key, expected, value)
+    return value
+
+
+def _top(doc: Any, expected: str, what: str) -> Any:
+    if not _IS[expected](doc):
+        raise ImageFormatError(f"{what} is {_json_kind(doc)}, expected {expected}{_AGAIN}")
+    return doc
+
+
+def _texts(doc: dict[str, Any], key: str, what: str, prefix: str = "") -> None:
+    """doc[key], when present, a list of texts (Env, RepoTags, Layers)."""
+    for i, v in enumerate(_field(doc, key, _LIST, what, prefix) or []):
+        if not isinstance(v, str):
+            raise _wrong(what, f"{prefix}{key}[{i}]", _TEXT, v)
+
+
+def _descriptor(d: Any, what: str, key: str) -> dict[str, Any]:
+    """An OCI descriptor: mediaType, digest (sha256), size, annotations, platform."""
+    if not isinstance(d, dict):
+        raise _wrong(what, key, "an object (a descriptor)", d)
+    p = key + "."
+    _field(d, "mediaType", _TEXT, what, p)
+    digest_hex(_field(d, "digest", _TEXT, what, p, required=True), f"{what}: '{p}digest'")
+    _field(d, "size", _COUNT, what, p)
+    for k, v in (_field(d, "annotations", _OBJECT, what, p) or {}).items():
+        if not isinstance(v, str):
+            raise _wrong(what, f"{p}annotations.{k}", _TEXT, v)
+    platform = _field(d, "platform", _OBJECT, what, p)
+    for k in ("os", "architecture", "variant"):
+        _field(platform or {}, k, _TEXT, what, f"{p}platform.")
+    return d
+
+
+def _index(doc: Any, what: str) -> list[dict[str, Any]]:
+    """The descriptors of an image index (index.json or a nested index blob)."""
+    manifests = _field(_top(doc, _OBJECT, what), "manifests", _LIST, what, required=True)
+    return [_descriptor(d, what, f"manifests[{i}]") for i, d in enumerate(manifests)]
+
+
+def _manifest(doc: Any, what: str) -> dict[str, Any]:
+    _top(doc, _OBJECT, what)
+    _descriptor(_field(doc, "config", _OBJECT, what, required=True), what, "config")
+    for i, d in enumerate(_field(doc, "layers", _LIST, what, required=True)):
+        _descriptor(d, what, f"layers[{i}]")
+    return doc
+
+
+def _config(doc: Any, what: str) -> dict[str, Any]:
+    """An image config: platform, the run config's Env and Labels, rootfs, history."""
+    _top(doc, _OBJECT, what)
+    for k in ("os", "architecture", "variant", "created"):
+        _field(doc, k, _TEXT, what)
+    run = _field(doc, "config", _OBJECT, what) or {}
+    _texts(run, "Env", what, "config.")
+    for k, v in (_field(run, "Labels", _OBJECT, what, "config.") or {}).items():
+        if not isinstance(v, str):
+            raise _wrong(what, f"config.Labels.{k}", _TEXT, v)
+    rootfs = _field(doc, "rootfs", _OBJECT, what, required=True)
+    for i, d in enumerate(_field(rootfs, "diff_ids", _LIST, what, "rootfs.", required=True)):
+        digest_hex(d, f"{what}: 'rootfs.diff_ids[{i}]'")
+    for i, h in enumerate(_field(doc, "history", _LIST, what) or []):
+        if not isinstance(h, dict):
+            raise _wrong(what, f"history[{i}]", _OBJECT, h)
+        _field(h, "empty_layer", _FLAG, what, f"history[{i}].")
+        for k in ("created", "created_by", "author", "comment"):
+            _field(h, k, _TEXT, what, f"history[{i}].")
+    return doc
+
+
+def _archive_manifest(doc: Any, what: str) -> list[dict[str, Any]]:
+    """`docker save`'s manifest.json: [{Config, RepoTags, Layers}]."""
+    for i, e in enumerate(_top(doc, _LIST, what)):
+        if not isinstance(e, dict):
+            raise _wrong(what, f"[{i}]", _OBJECT, e)
+        _field(e, "Config", _TEXT, what, f"[{i}].", required=True)
+        _texts(e, "RepoTags", what, f"[{i}].")
+        _field(e, "Layers", _LIST, what, f"[{i}].", required=True)
+        _texts(e, "Layers", what, f"[{i}].")
+    return doc
 
 
 ConfigCheck = Callable[[dict[str, Any]], None]
@@ -105,7 +222,7 @@ def read_oci_layout(root: Path, ref: str | None = None, platform: Platform | Non
                                f"{LAYOUT_VERSION}")
     index = _json(_read_file_capped(root / "index.json", f"{where}: index.json"),
                   f"{where}: index.json")
-    candidates = _manifests_of(index, f"{where}: index.json")
+    candidates = _index(index, f"{where}: index.json")
     if ref is not None:
         candidates = [d for d in candidates
                       if (d.get("annotations") or {}).get(REF_NAME) == ref]
@@ -119,8 +236,9 @@ def read_oci_layout(root: Path, ref: str | None = None, platform: Platform | Non
     for _ in range(4):  # an index may point at an index (a multi-platform image)
         if desc.get("mediaType") not in (MEDIA_INDEX, DOCKER_MANIFEST_LIST):
             break
-        nested = _json(_verified_blob(root, desc, f"{where}: image index"), f"{where}: index")
-        matching = [d for d in _manifests_of(nested, f"{where}: image index")
+        what = f"{where}: the image index {_blob_name(desc)}"
+        nested = _json(_verified_blob(root, desc, what), what)
+        matching = [d for d in _index(nested, what)
                     if platform is None or _platform_matches(d.get("platform"), platform)]
         if len(matching) != 1:
             raise ImageFormatError(f"{where}: the image index has {len(matching)} images for "
@@ -128,13 +246,11 @@ def read_oci_layout(root: Path, ref: str | None = None, platform: Platform | Non
         desc = matching[0]
     if desc.get("mediaType") not in (MEDIA_MANIFEST, DOCKER_MANIFEST):
         raise ImageFormatError(f"{where}: unsupported manifest type {desc.get('mediaType')!r}")
-    manifest = _json(_verified_blob(root, desc, f"{where}: manifest"), f"{where}: manifest")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict) \
-            or not isinstance(manifest.get("layers"), list):
-        raise ImageFormatError(f"{where}: the manifest has no config or layers")
-    config = _json(_verified_blob(root, manifest["config"], f"{where}: config"),
-                   f"{where}: config")
-    diff_ids = _diff_ids(config, where)
+    what = f"{where}: the manifest {_blob_name(desc)}"
+    manifest = _manifest(_json(_verified_blob(root, desc, what), what), what)
+    what = f"{where}: the config {_blob_name(manifest['config'])}"
+    config = _config(_json(_verified_blob(root, manifest["config"], what), what), what)
+    diff_ids = config["rootfs"]["diff_ids"]
     if check_config is not None:
         check_config(config)
     if len(diff_ids) != len(manifest["layers"]):
@@ -167,11 +283,9 @@ def _read_file_capped(path: Path, what: str) -> bytes:
         raise ImageFormatError(f"cannot read {what}: {exc.strerror}") from None
 
 
-def _manifests_of(index: Any, what: str) -> list[dict[str, Any]]:
-    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list) \
-            or not all(isinstance(d, dict) for d in index["manifests"]):
-        raise ImageFormatError(f"{what} has no list of manifests")
-    return index["manifests"]
+def _blob_name(desc: dict[str, Any]) -> str:
+    """Where a checked descriptor's blob is in a layout."""
+    return f"(blobs/sha256/{str(desc['digest']).removeprefix('sha256:')})"
 
 
 def _ref_names(index: Any) -> list[str]:
@@ -214,16 +328,6 @@ def _expect(expected: Any, actual: str, what: str) -> None:
                                "the image is damaged or was changed: save it again")
 
 
-def _diff_ids(config: Any, where: str) -> list[str]:
-    rootfs = config.get("rootfs") if isinstance(config, dict) else None
-    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if not isinstance(ids, list):
-        raise ImageFormatError(f"{where}: the image config has no rootfs.diff_ids")
-    for d in ids:
-        digest_hex(d, f"{where}: diff_id")
-    return ids
-
-
 def read_docker_archive(archive: Path, ref: str | None, work: Path,
                         check_config: ConfigCheck | None = None,
                         visit: Visit | None = None) -> SourceImage:
@@ -261,10 +365,9 @@ def _read_archive(tf: tarfile.TarFile, archive: Path, where: str, ref: str | Non
         assert fh is not None
         return fh
 
-    manifest = _json(_read_capped(member_file("manifest.json", "manifest.json"),
-                                  f"{where}: manifest.json"), f"{where}: manifest.json")
-    if not isinstance(manifest, list) or not all(isinstance(e, dict) for e in manifest):
-        raise ImageFormatError(f"{where}: manifest.json is not a list of images")
+    manifest = _archive_manifest(_json(_read_capped(
+        member_file("manifest.json", "manifest.json"), f"{where}: manifest.json"),
+        f"{where}: manifest.json"), f"{where}: manifest.json")
     if ref is not None:
         manifest = [e for e in manifest if ref in (e.get("RepoTags") or [])]
         if not manifest:
@@ -280,15 +383,15 @@ def _read_archive(tf: tarfile.TarFile, archive: Path, where: str, ref: str | Non
     named = re.search(r"([0-9a-f]{64})(?:\.json)?$", str(entry.get("Config")))
     if named and named.group(1) != config_digest.split(":")[1]:
         _expect("sha256:" + named.group(1), config_digest, f"{where}: config")
-    config = _json(config_bytes, f"{where}: config")
-    diff_ids = _diff_ids(config, where)
+    what = f"{where}: the config {entry['Config'][:100]}"
+    config = _config(_json(config_bytes, what), what)
+    diff_ids = config["rootfs"]["diff_ids"]
     if check_config is not None:
         check_config(config)
-    names = entry.get("Layers")
-    if not isinstance(names, list) or len(names) != len(diff_ids):
-        raise ImageFormatError(f"{where}: manifest.json lists "
-                               f"{len(names) if isinstance(names, list) else 'no'} layers, "
-                               f"the config {len(diff_ids)}")
+    names = entry["Layers"]
+    if len(names) != len(diff_ids):
+        raise ImageFormatError(f"{where}: manifest.json lists {len(names)} layers, the config "
+                               f"{len(diff_ids)}")
     layers = []
     for i, (name, diff_id) in enumerate(zip(names, diff_ids, strict=True)):
         what = f"{where}: layer {i + 1}"

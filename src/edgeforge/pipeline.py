@@ -24,7 +24,7 @@ from .compilers import Toolset, probe
 from .context import Context
 from .deps import DEPS_RECORD, DepsResult, build_deps, conan_env, deps_fingerprint, root_requires
 from .descriptors import Target
-from .errors import ReproducibilityError
+from .errors import ReproducibilityError, StateFileError
 from .fsutil import rmtree, write_atomic, write_json
 from .hostsetup import binfmt_ok
 from .manifest import (
@@ -43,7 +43,7 @@ from .model import version_tuple
 from .release import ReleaseOptions, ReleaseSteps
 from .rootfs import find_in_tree, lib_dirs
 from .runner import Runner
-from .steps import Execution, Plan, Step, load_json, publish, staged, tree_digest
+from .steps import Execution, Plan, Step, publish, staged, tree_digest
 from .toolchain import (
     TEMPLATES,
     ToolchainFiles,
@@ -211,8 +211,12 @@ class GraphBuild:
         return result
 
     def load_deps(self, ex: Execution) -> DepsResult:
-        data = load_json(self.bdir / DEPS_RECORD)
-        return DepsResult.from_json(data) if data else self.deps(ex)
+        try:
+            recorded = DepsResult.read(self.bdir / DEPS_RECORD)
+        except StateFileError as exc:  # data, never trusted: the step runs again
+            ex.reporter.warn(f"{exc.message.split(';')[0]}: resolving the dependencies again")
+            recorded = None
+        return recorded or self.deps(ex)
 
 
 class BoardBuild(GraphBuild):

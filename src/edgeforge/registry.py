@@ -28,18 +28,22 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from . import container, oci
-from .errors import CommandFailedError, EdgeforgeError, RemoteError, ToolMissingError, UsageError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import container, jsonfile, oci, statefile
+from .errors import CommandFailedError, RemoteError, ToolMissingError, UsageError
 from .fsutil import write_json
 from .imagedefs import tag_version
+from .redact import redact
 from .runner import base_env
 
 if TYPE_CHECKING:
@@ -99,7 +103,7 @@ class Destination:
 def parse_destination(text: str) -> Destination:
     """`REGISTRY[:PORT]/REPO[:TAG]` (a leading `docker://` is allowed). The first part must be a
     registry host, as docker tells one: it has a port, a dot or is `localhost`."""
-    raw = text
+    raw = redact(text)  # a message never repeats a password given in it
 
     def bad(why: str) -> UsageError:
         return UsageError(f"--push {raw[:200]!r}: {why}; expected REGISTRY[:PORT]/REPO[:TAG], "
@@ -109,6 +113,10 @@ def parse_destination(text: str) -> Destination:
     text = text.removeprefix("docker://")
     if not text or any(c.isspace() or ord(c) < 32 for c in text):
         raise bad("empty, or white space or control characters in it")
+    if "@" in text.split("/", 1)[0]:
+        raise bad(f"credentials do not go into --push (they would stay in the shell's history "
+                  f"and in `ps`); set {ENV_USER} and {ENV_PASSWORD}, or log in with "
+                  "`skopeo login REGISTRY`")
     if "@" in text:
         raise bad("a digest (@sha256:...) names an image that exists; a push needs a tag "
                   "(or none: the release's version)")
@@ -133,7 +141,7 @@ def parse_destination(text: str) -> Destination:
         if "." not in host and port is None and host != "localhost":
             raise bad(f"{registry!r} looks like a repository, not a registry host (a registry "
                       "has a port, a dot, or is localhost)")
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+    if port is not None and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise bad(f"port {port!r} of {registry!r} is not a number from 1 to 65535")
     tag = None
     last = rest.rsplit("/", 1)[-1]
@@ -203,14 +211,30 @@ def credentials(env: Mapping[str, str], registry: str) -> Credentials:
 
 
 def authfile_user(path: Path, registry: str) -> str | None:
-    """The user name an auth file holds for a registry (for messages), or None. Only the name
-    before the ':' is kept; the rest is never looked at again."""
+    """The user name an auth file holds for a registry (for messages), or None when it holds
+    none for it (a credential helper's entry). Only the name before the ':' is kept; the rest
+    is never looked at again. A file skopeo could not use either (not JSON, too large or deep,
+    not {"auths": {REGISTRY: {"auth": BASE64}}}) is a UsageError naming it, before any build;
+    the message never shows what the file holds."""
+    fix = (f"fix: log in again with `skopeo login --authfile {path} {registry}`, or set "
+           f"{ENV_USER} and {ENV_PASSWORD}")
+    data = jsonfile.read(path, f"the auth file {path}", UsageError, fix=fix, limit=1 << 20)
+    where, auth = "its top level", None
+    if isinstance(data, dict):
+        where, auths = "'auths'", data.get("auths") or {}
+        if isinstance(auths, dict):
+            where, entry = f"'auths.{registry}'", auths.get(registry) or {}
+            if isinstance(entry, dict):
+                where, auth = f"'auths.{registry}.auth'", entry.get("auth") or ""
+    if not isinstance(auth, str):  # a number, a list, an object: never shown
+        raise UsageError(f"the auth file {path}: {where} is not what skopeo and docker write "
+                         f"({{\"auths\": {{\"{registry}\": {{\"auth\": \"BASE64 of USER:PASSWORD\""
+                         f"}}}}}}); {fix}")
     try:
-        data = json.loads(path.read_text())
-        entry = data.get("auths", {}).get(registry) or {}
-        return base64.b64decode(entry.get("auth", "")).decode().split(":", 1)[0] or None
-    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
-        return None
+        return base64.b64decode(auth).decode().split(":", 1)[0] or None
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        raise UsageError(f"the auth file {path}: 'auths.{registry}.auth' is not base64 of "
+                         f"USER:PASSWORD; {fix}") from None
 
 
 def tls_verify(dest: Destination, env: Mapping[str, str]) -> bool:
@@ -371,13 +395,9 @@ def index_source(folder: Path) -> Source:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise EdgeforgeError(f"{path} is missing or unreadable ({exc}); release again with "
-                             "`invoke release`") from None
+    data = jsonfile.read(Path(path), error=UsageError, fix="release again with `invoke release`")
     if not isinstance(data, dict):
-        raise EdgeforgeError(f"{path} is not a JSON object; release again with `invoke release`")
+        raise UsageError(f"{path} is not a JSON object; release again with `invoke release`")
     return data
 
 
@@ -432,6 +452,7 @@ def push(ctx: Context, target: PushTarget, source: Source, runner: Runner) -> Pu
     if not target.tls and not dest.loopback:
         reporter.warn(f"pushing to {dest.registry} without TLS verification ({ENV_INSECURE}=1): "
                       "the credentials and the image can be read or changed on the way")
+    read_record(source)  # a record that could not be added to stops the push before it starts
     work = Path(tempfile.mkdtemp(prefix="edgeforge-push-"))
     try:
         with reporter.step(f"pushing {source.what} to {ref} ({target.creds.describe()})"), \
@@ -464,16 +485,65 @@ def push(ctx: Context, target: PushTarget, source: Source, runner: Runner) -> Pu
     return pushed
 
 
+#: a content digest as the registry and the release name it
+DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class PushEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    digest: str = Field(pattern=DIGEST)
+    source: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")   # the layout's folder name
+    index: bool
+    platforms: dict[str, str]
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, value: dict[str, str]) -> dict[str, str]:
+        for platform, digest in value.items():
+            if not re.fullmatch(r"[a-z0-9]+(/[a-z0-9._-]+){1,2}", platform) or \
+                    not re.fullmatch(DIGEST, digest):
+                raise ValueError(f"not a platform and its digest: {platform!r}: {digest!r}")
+        return value
+
+
+class PushRecord(BaseModel):
+    """<release>.push.json: where the release was pushed, and the digests the registry holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    schema_version: Literal[1]
+    version: str
+    pushes: dict[str, PushEntry]
+
+    @field_validator("pushes")
+    @classmethod
+    def _references(cls, value: dict[str, PushEntry]) -> dict[str, PushEntry]:
+        for ref in value:
+            if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+(/[a-z0-9._-]+)+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
+                                ref):
+                raise ValueError(f"not a pushed reference REGISTRY/REPO:TAG: {ref[:80]!r}")
+        return value
+
+
+def read_record(source: Source) -> PushRecord | None:
+    """The release's push record (None: never pushed); one edgeforge did not write is refused."""
+    path = source.record
+    fix = (f"Delete it (rm {shlex.quote(str(path))}): it is only a note of earlier pushes, the "
+           "registry keeps the images; then push again")
+    rec = statefile.load(path, PushRecord, fix)
+    if rec is not None and rec.version != source.version:
+        raise statefile.refused(path, f"version {rec.version!r}, but the release is "
+                                f"{source.version}", fix)
+    return rec
+
+
 def record(source: Source, pushed: Pushed) -> Path:
     """Add the push to <release>.push.json (one entry per reference; no credentials)."""
     path = source.record
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        data = {}
-    pushes = data.get("pushes") if isinstance(data.get("pushes"), dict) else {}
-    pushes[pushed.reference] = {"digest": pushed.digest, "source": source.layout.name,
-                                "index": source.index,
-                                "platforms": {p: d for p, d in source.platforms}}
+    earlier = read_record(source)
+    pushes = {ref: e.model_dump() for ref, e in earlier.pushes.items()} if earlier else {}
+    # parse_destination refuses user info; redacted all the same: a record is never a secret's
+    pushes[redact(pushed.reference)] = {"digest": pushed.digest, "source": source.layout.name,
+                                        "index": source.index,
+                                        "platforms": {p: d for p, d in source.platforms}}
     write_json(path, {"schema_version": 1, "version": source.version, "pushes": pushes})
     return path

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, container, debpkg, gitinfo, imagedefs, legal, releasesbom, rpmpkg, runinstaller
 from .app import generators_dir
-from .errors import EdgeforgeError, UsageError
-from .fsutil import sha256_file, write_atomic, write_json
+from .errors import UsageError
+from .fsutil import read_limited, sha256_file, write_atomic, write_json
+from .imagescan import scan_tree
 from .manifest import read_manifest
 from .releaseinput import APP_NAME, ReleaseInput, normalise_times
 from .runner import Runner
@@ -97,7 +98,7 @@ def source_date_epoch(project_root: Path, runner: Runner) -> int:
     """SOURCE_DATE_EPOCH from the environment, else the last commit's time."""
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env is not None:
-        if not env.isdigit():
+        if not (env.isascii() and env.isdigit()):  # not '²', which int() refuses
             raise UsageError(f"SOURCE_DATE_EPOCH={env[:40]!r} (from the environment): expected "
                              "whole seconds since 1970, e.g. SOURCE_DATE_EPOCH=1700000000")
         return int(env)
@@ -129,7 +130,7 @@ class ReleaseSteps:
     def input(self, ex: Execution) -> ReleaseInput:
         manifest = read_manifest(self.bb.bdir)
         if manifest is None:
-            raise EdgeforgeError(f"{self.bb.bdir / 'manifest.json'} is missing or unreadable; "
+            raise UsageError(f"{self.bb.bdir / 'manifest.json'} is missing or unreadable; "
                                  f"run `invoke build --board {self.t.name}`")
         return ReleaseInput(
             target=self.t, manifest=manifest, app_dir=ex["app"], sysroot=ex["sysroot"].path,
@@ -196,6 +197,7 @@ class ReleaseSteps:
                             if "raspi-sd" in self.t.board.spec.device_images else None)
                 devimage.configure(self.ctx, tree, dev, self.images_dir(), self.login_key(),
                                    runner, self.epoch, raspi_partuuid=partuuid)
+                scan_tree(tree, f"the device image of {self.t.name}", self.t.name)
             return publish(out, final)
 
     def device_image(self, kind: str):
@@ -246,12 +248,12 @@ class ReleaseSteps:
                                  "--ssh-key FILE.pub (or EDGEFORGE_SSH_KEY), or make one with "
                                  "ssh-keygen -t ed25519")
             path = found[0]
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise UsageError(f"cannot read the SSH public key {path}: {exc.strerror}; give "
-                             "--ssh-key FILE.pub") from None
-        return public_key_line(text[:20000], str(path))
+        # a regular file of at most 20 KB (never /dev/zero, a folder or a named pipe)
+        origin = "--ssh-key" if self.opts.ssh_key else \
+            "EDGEFORGE_SSH_KEY" if given else "the default"
+        raw = read_limited(path, f"the SSH public key {path} (from {origin})", limit=20000,
+                           fix="fix: give --ssh-key FILE.pub, a public key ssh-keygen wrote")
+        return public_key_line(raw.decode(errors="replace"), str(path))
 
     def sbom(self, ex: Execution) -> Path:
         inp = self.input(ex)

@@ -9,6 +9,9 @@
   the container image;
 - with `--sdk`, the SDK archive and what it holds: every Debian package of its sysroot and
   every Conan package installed into it;
+- the release's own artefacts (the container image, the installers, the debug artefacts, the
+  device images): each of their files in the release folder, with its sha256 (in CycloneDX
+  `hashes`, see sbom.py);
 - the runtime dependency graph (who needs whom, from DT_NEEDED);
 - the board, its ABI ceiling, compiler, sysroot and the commit, as metadata properties.
 """
@@ -99,13 +102,13 @@ def system_components(inp: ReleaseInput, runner: Runner,
         e = by_pkg.setdefault(lib.package, {"version": lib.version, "licence": lib.licence,
                                             "provides": set(), "files": set()})
         e["provides"].add(lib.soname)
-        e["files"].add(lib.path)
+        e["files"].add((lib.path, ""))  # on the device: not shipped, no digest
     for f in image_files:
         if not f.package:
             continue
         e = by_pkg.setdefault(f.package, {"version": f.package_version or "", "licence": None,
                                           "provides": set(), "files": set()})
-        e["files"].add(f"{f.path} (in the container image)")
+        e["files"].add((f"{f.path} (in the container image)", f.sha256 or ""))
     out = []
     for pkg, e in sorted(by_pkg.items()):
         out.append(Component(
@@ -114,9 +117,44 @@ def system_components(inp: ReleaseInput, runner: Runner,
             licenses=(e["licence"],) if e["licence"] else (),
             supplier="Debian (the board's stand-in sysroot " + inp.target.sysroot.name + ")",
             provides=tuple(sorted(e["provides"])),
-            files=tuple((f, "") for f in sorted(e["files"])),
+            files=tuple(sorted(e["files"])),
             properties=(("edgeforge:origin", "sysroot"),),
         ))
+    return out
+
+
+#: the artefacts every release ships: CycloneDX type and description
+ARTEFACTS = {"image": ("container", "container image {tag}: OCI layout, docker archive and the "
+                                    "image's record"),
+             "deb": ("file", "Debian package of {app} for {board}"),
+             "rpm": ("file", "RPM package of {app} for {board}"),
+             "run": ("file", "self-extracting installer of {app} for {board}")}
+
+
+def folder_files(folder: Path) -> tuple[tuple[str, str], ...]:
+    """Every file of a step's folder as the release folder holds it (the same files
+    SHA256SUMS lists): its path there and its sha256, sorted."""
+    return tuple((p.relative_to(folder).as_posix(), sha256_file(p))
+                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink())
+
+
+def artefact_components(inp: ReleaseInput, shipped: dict[str, Path],
+                        image_files: list[ImageFile], image_tag: str = "") -> list[Component]:
+    """The container image and the installers: one component each, holding every file of its
+    folder with its sha256; each uses the app (the image also the Debian packages it copies)."""
+    out = []
+    for kind, (cdx_type, what) in ARTEFACTS.items():
+        if kind not in shipped:
+            continue
+        uses = {f"app:{APP_NAME}"}
+        if kind == "image":
+            uses |= {f"deb:{f.package}" for f in image_files if f.package}
+        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{kind}"
+        out.append(Component(
+            ref=f"{'container-image' if kind == 'image' else 'installer'}:{name}", name=name,
+            version=inp.version, kind=cdx_type,
+            description=what.format(tag=image_tag, app=APP_NAME, board=inp.target.name),
+            files=folder_files(shipped[kind]), uses=tuple(sorted(uses))))
     return out
 
 
@@ -231,10 +269,13 @@ def dbg_component(inp: ReleaseInput, folder: Path, components: list[Component]) 
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
           shipped: dict[str, Path]) -> Path:
     image = shipped.get("image")
-    image_files = read_result(image).system_files() if image else []
+    result = read_result(image) if image else None
+    image_files = result.system_files() if result else []
     t = inp.target
     components = [model_component(inp), *conan_components(inp),
-                  *system_components(inp, runner, image_files)]
+                  *system_components(inp, runner, image_files),
+                  *artefact_components(inp, shipped, image_files,
+                                       result.tag if result else "")]
     if "sdk" in shipped:
         components += sdk_components(inp, shipped["sdk"], {c.ref for c in components})
     if "dbg" in shipped:

@@ -37,8 +37,8 @@ from .deps import (
 )
 from .errors import CommandFailedError, RemoteError, UsageError
 from .fsutil import write_atomic
+from .redact import redact_url
 from .runner import Runner
-from .steps import load_json
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 LOCK_METADATA = "edgeforge"  # metadata folder of the root recipes: edgeforge/<board>/conan.lock
@@ -60,9 +60,13 @@ def check_name(name: str) -> str:
 
 
 def check_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"remote URL {url!r} is not an http(s) URL; fix: e.g. "
+    try:
+        parts = urllib.parse.urlsplit(url or "")
+        hostname = parts.hostname
+    except ValueError:  # an IPv6 address without its ']'
+        parts, hostname = urllib.parse.urlsplit(""), None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise UsageError(f"remote URL {redact_url(url)!r} is not an http(s) URL; fix: e.g. "
                          "https://conan.example.com/artifactory/api/conan/edge (Artifactory) or "
                          "http://127.0.0.1:9300 (conan_server)")
     if parts.username or parts.password:
@@ -70,6 +74,11 @@ def check_url(url: str) -> str:
                          "home in clear. Fix: give the URL without user:password@ and log in with "
                          "`./edgeforge remote login NAME --user USER` (password from "
                          "CONAN_PASSWORD_<NAME> or a prompt)")
+    if parts.query or parts.fragment:
+        raise UsageError(f"remote URL {redact_url(url)!r} has a '?' query or a '#' fragment (a "
+                         "token there would be stored in the Conan home in clear); fix: give the "
+                         "repository's URL alone and log in with `./edgeforge remote login NAME "
+                         "--user USER`")
     return url
 
 
@@ -254,11 +263,10 @@ def _prevs(ctx: Context, runner: Runner, deps: DepsResult) -> dict[tuple[str, st
 def push(ctx: Context, runner: Runner, board: str, remote_name: str | None) -> dict:
     """Upload the board's recipes, binaries and lockfile; returns what went where."""
     record = ctx.board_dir(board) / DEPS_RECORD
-    data = load_json(record)
-    if not data:
+    deps = DepsResult.read(record)  # checked: its lockfile is uploaded
+    if not deps:
         raise UsageError(f"no dependency build recorded for {board} ({record}); fix: "
                          f"`invoke build --board {board}` first")
-    deps = DepsResult.from_json(data)
     remote = find(ctx, runner, remote_name)
     with conan_lock(ctx):
         prevs = _prevs(ctx, runner, deps)

@@ -6,6 +6,9 @@
 prints the step when it starts and its elapsed time when it ends (or fails). Long-running
 commands call `heartbeat()` so non-interactive logs (CI) still show which step is running
 and for how long.
+
+Everything printed is redacted first (redact.py): a password or token that a message, a step
+name or an echoed command line repeats from the user's input is shown as `***`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+
+from .redact import redact
 
 
 def fmt_seconds(sec: float) -> str:
@@ -40,15 +45,15 @@ class Reporter:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            for line in text.splitlines() or [""]:
+            for line in redact(text).splitlines() or [""]:
                 self.out.print(f"{self._indent}{line}", markup=False)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"{self._indent}warning: {text}", style="yellow", markup=False)
+        self.err.print(f"{self._indent}warning: {redact(text)}", style="yellow", markup=False)
 
     def warn_plain(self, text: str) -> None:
         """A line for stderr that is not a warning (e.g. a command line echoed there)."""
-        self.err.print(f"{self._indent}{text}", markup=False, highlight=False)
+        self.err.print(f"{self._indent}{redact(text)}", markup=False, highlight=False)
 
     def current(self) -> str:
         return self._stack[-1][0] if self._stack else ""
@@ -59,7 +64,7 @@ class Reporter:
     def heartbeat(self, detail: str = "") -> None:
         if self._stack and not self.quiet:
             what, t0 = self._stack[-1]
-            extra = f": {detail}" if detail else ""
+            extra = f": {redact(detail)}" if detail else ""
             self.out.print(
                 f"{self._indent}.. still {what} ({fmt_seconds(time.monotonic() - t0)}){extra}",
                 markup=False,
@@ -68,17 +73,19 @@ class Reporter:
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:
+        what = redact(what)  # kept redacted: current() and failed_step go into bug reports
         if not self.quiet:
             self.out.print(f"{self._indent}> {what}", markup=False, style="bold")
         self._stack.append((what, time.monotonic()))
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             if self.failed_step is None:
                 self.failed_step = what
             _, t0 = self._stack.pop()
+            ended = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.err.print(
-                f"{self._indent}x {what} failed after {fmt_seconds(time.monotonic() - t0)}",
+                f"{self._indent}x {what} {ended} after {fmt_seconds(time.monotonic() - t0)}",
                 style="red",
                 markup=False,
             )

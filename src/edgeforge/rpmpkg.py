@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from . import shlibdeps
-from .errors import EdgeforgeError
+from .errors import CheckFailedError
 from .installers import (
     InstallersSpec,
     app_licence,
@@ -128,6 +128,6 @@ def write_rpm(inp: ReleaseInput, out_dir: Path, runner: Runner) -> Path:
                    log_name=f"rpmbuild-{inp.board}", timeout=1800)
         built = work / "rpms" / out.name
         if not built.is_file():
-            raise EdgeforgeError(f"rpmbuild wrote no {out.name} in {work / 'rpms'}")
+            raise CheckFailedError(f"rpmbuild wrote no {out.name} in {work / 'rpms'}")
         built.replace(out)
     return out

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EdgeforgeError
+from .imagescan import scan_tree
 from .installers import (
     InstallersSpec,
     copy_app,
@@ -180,6 +181,7 @@ def write_run(inp: ReleaseInput, out_dir: Path, runner: Runner) -> Path:
         root = Path(tmp) / "root"
         with runner.reporter.step(f"self-extracting installer {out.name}"):
             folders, files = stage_run(inp, spec, root, runner)
+            scan_tree(root, f"the installer {out.name}", inp.board, elf_keys_under="/")
             payload = compress(payload_tar(root, inp.source_date_epoch))
             header = header_text(inp, spec, filename=out.name, folders=folders, files=files,
                                  payload=payload)

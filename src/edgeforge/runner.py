@@ -4,10 +4,13 @@ argv lists only (never a shell); the binary is looked up first and a missing one
 descriptor or step that asked for it; stdin is closed; the environment is built explicitly so
 the host's CC/CFLAGS/PKG_CONFIG_PATH never leak in; every command is echoed; its merged output
 goes to a log file that is kept, and a failure carries argv, cwd, exit code and the last lines.
+What is echoed, logged or kept for the error is redacted (redact.py): a password or token in
+an argument or an output line never reaches the screen or a log file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CommandFailedError, ToolMissingError
+from .redact import redact
 from .report import Reporter
 
 #: host variables a child may see; everything else (CC, CFLAGS, PKG_CONFIG_PATH, ...) is dropped
@@ -110,13 +114,13 @@ class Runner:
         exe = self.which(argv[0], needed_by or what, path=env.get("PATH"))
         argv = [exe, *argv[1:]]
         if echo if echo is not None else self.echo:
-            self.reporter.info("$ " + " ".join(_quote(a) for a in argv))
+            self.reporter.info(command_line(argv))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{slug(log_name or what)}.log"
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         chunks: list[str] = []
         with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-            log.write(f"# {' '.join(_quote(a) for a in argv)}\n# cwd: {cwd or os.getcwd()}\n")
+            log.write(f"# {command_line(argv)[2:]}\n# cwd: {redact(str(cwd or os.getcwd()))}\n")
             log.flush()
             proc = subprocess.Popen(
                 argv,
@@ -128,14 +132,24 @@ class Runner:
                 start_new_session=True,
             )
             assert proc.stdout is not None
+            # the reader thread writes the log under this lock; the main thread closes it under
+            # the lock too, and from then on the reader only drains the pipe (a child killed on
+            # Ctrl-C leaves buffered output; a grandchild may hold the pipe open)
+            log_lock = threading.Lock()
 
             def pump() -> None:
                 for raw in iter(proc.stdout.readline, b""):
                     line = raw.decode("utf-8", errors="replace")
-                    log.write(line)
-                    chunks.append(line)
-                    tail.append(line.rstrip("\n"))
-                log.flush()
+                    shown = redact(line)
+                    with log_lock, contextlib.suppress(ValueError, OSError):
+                        # a closed log (a second Ctrl-C) or a full disk: the tail still has it
+                        if not log.closed:
+                            log.write(shown)
+                    chunks.append(line)  # the caller's, unredacted (it may parse it)
+                    tail.append(shown.rstrip("\n"))
+                with log_lock, contextlib.suppress(ValueError, OSError):
+                    if not log.closed:
+                        log.flush()
 
             reader = threading.Thread(target=pump, daemon=True)
             reader.start()
@@ -162,10 +176,15 @@ class Runner:
                 # e.g. a `conan create` writing into a cache whose lock we are giving up
                 _kill_group(proc)
                 proc.wait()
+                reader.join(timeout=2)  # what the child had written goes into the log
+                with log_lock:
+                    log.close()
                 raise
             reader.join(timeout=10)
-            if timed_out:
-                log.write(f"\n# killed after {timeout}s timeout\n")
+            with log_lock:
+                if timed_out:
+                    log.write(f"\n# killed after {timeout}s timeout\n")
+                log.close()
         rc = proc.returncode
         if timed_out:
             tail.append(f"(killed: no result after {timeout:.0f}s)")
@@ -183,7 +202,7 @@ class Runner:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{slug(what)}.log"
         if self.echo:
-            self.reporter.info("$ " + " ".join(_quote(a) for a in [exe, *argv[1:]]) + " &")
+            self.reporter.info(command_line([exe, *argv[1:]]) + " &")
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([exe, *argv[1:]], cwd=str(cwd) if cwd else None, env=env,
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -210,6 +229,11 @@ def _kill_group(proc: subprocess.Popen, grace: float = 0.5) -> None:
         pass
 
 
+def command_line(argv: Sequence[str]) -> str:
+    """The echoed `$ argv...`, quoted for a shell and redacted."""
+    return redact("$ " + " ".join(_quote(a) for a in argv))
+
+
 def _quote(arg: str) -> str:
     if arg and re.fullmatch(r"[A-Za-z0-9_./=:,+@%-]+", arg):
         return arg
@@ -228,7 +252,7 @@ def run_foreground(
     env = dict(env) if env is not None else base_env()
     exe = runner.which(argv[0], needed_by, path=env.get("PATH"))
     if echo if echo is not None else runner.echo:
-        runner.reporter.warn_plain("$ " + " ".join(_quote(a) for a in argv))
+        runner.reporter.warn_plain(command_line(argv))
     try:
         proc = subprocess.run([exe, *argv[1:]], env=env, cwd=str(cwd) if cwd else None,
                               stdin=None if attach_stdin else subprocess.DEVNULL, timeout=timeout)

@@ -4,8 +4,9 @@ Pure part: `Component` records and the runtime dependency graph, computed from t
 manifest (every shipped ELF file with its DT_NEEDED list), the pinned sources (archive sha256,
 the Debian source package each came from), the recipes' licences, the system libraries taken
 from the sysroot (Debian package, version, licence from its dpkg database) and the model's
-provenance. Writer: a thin call into cyclonedx-python-lib. Reproducible: the serial number is
-derived from the content and the timestamp is SOURCE_DATE_EPOCH.
+provenance. Writer: a thin call into cyclonedx-python-lib; every file whose sha256 is known is a
+nested component of type `file` with it in `hashes`, where standard tools look. Reproducible:
+the serial number is derived from the content and the timestamp is SOURCE_DATE_EPOCH.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from cyclonedx.model import (
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component as CdxComponent
 from cyclonedx.model.component import ComponentType
+from cyclonedx.model.contact import OrganizationalEntity
+from cyclonedx.model.license import LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from packageurl import PackageURL
@@ -56,7 +59,7 @@ class Component:
     licenses: tuple[str, ...] = ()
     description: str | None = None
     supplier: str | None = None
-    files: tuple[tuple[str, str], ...] = ()      # (shipped path, sha256)
+    files: tuple[tuple[str, str], ...] = ()      # (shipped path, sha256 or "" if not known)
     provides: tuple[str, ...] = ()               # sonames the component's files provide
     needs: tuple[str, ...] = ()                  # sonames its files need (DT_NEEDED)
     uses: tuple[str, ...] = ()                   # bom-refs it needs otherwise (a model)
@@ -89,6 +92,7 @@ def make_spec(subject: Component, components: Iterable[Component], timestamp: in
               properties: Sequence[tuple[str, str]] = ()) -> SbomSpec:
     comps = tuple(sorted(components, key=lambda c: c.ref))
     refs = [subject.ref, *(c.ref for c in comps)]
+    refs += [file_ref(c, p) for c in (subject, *comps) for p, h in c.files if h]
     if len(set(refs)) != len(refs):
         raise ValueError(f"duplicate bom-refs in {refs}")
     graph = runtime_graph([subject, *comps])
@@ -103,22 +107,49 @@ def _spec_data(spec: SbomSpec) -> dict:
             "properties": list(spec.properties)}
 
 
+def file_ref(c: Component, path: str) -> str:
+    """The bom-ref of one of a component's files (a nested component of type `file`)."""
+    return f"{c.ref}:{path}"
+
+
 # ---- writer -----------------------------------------------------------------------------------
-def _cdx_component(c: Component):
+def _licenses(names: Sequence[str]) -> list:
+    """CycloneDX takes licences or one expression, not both: when a component has several and
+    one of them is an expression, they become one expression (all of them apply)."""
     lf = LicenseFactory()
+    made = [lf.make_from_string(x) for x in names]
+    if len(made) > 1 and any(isinstance(m, LicenseExpression) for m in made):
+        return [lf.make_from_string(" AND ".join(f"({x})" if " " in x.strip() else x
+                                                 for x in names))]
+    return made
+
+
+def _sha256(digest: str) -> list[HashType]:
+    return [HashType(alg=HashAlgorithm.SHA_256, content=digest)]
+
+
+def _cdx_component(c: Component):
+    """Every file with a known digest is a nested component of type `file` with its SHA-256
+    in `hashes` (the standard field tools read; the `edgeforge:file` properties stay); a
+    component that is one file carries its digest itself too."""
     refs = [ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
                               url=XsUri(f"urn:edgeforge:source:{s.name}"),
                               comment=(f"Debian source package {s.debian}" if s.debian else None),
-                              hashes=[HashType(alg=HashAlgorithm.SHA_256, content=s.sha256)])
+                              hashes=_sha256(s.sha256))
             for s in c.sources]
     props = [Property(name=k, value=v) for k, v in c.properties]
     props += [Property(name="edgeforge:file", value=f"{p} sha256:{h}" if h else p)
               for p, h in c.files]
+    files = [CdxComponent(name=p, type=ComponentType.FILE, bom_ref=file_ref(c, p),
+                          hashes=_sha256(h)) for p, h in c.files if h]
     return CdxComponent(
         name=c.name, version=c.version, type=ComponentType(c.kind), bom_ref=c.ref,
         purl=PackageURL.from_string(c.purl) if c.purl else None,
-        licenses=[lf.make_from_string(x) for x in c.licenses],
+        licenses=_licenses(c.licenses),
+        supplier=OrganizationalEntity(name=c.supplier) if c.supplier else None,
+        hashes=_sha256(c.files[0][1]) if len(c.files) == 1 and c.files[0][1] else None,
         description=c.description, external_references=refs, properties=props,
+        components=files,
     )
 
 

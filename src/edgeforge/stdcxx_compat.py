@@ -16,13 +16,13 @@ are not rewritten: the ABI gate still rejects them with their name and version.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .fsutil import canonical_hash, file_lock, rmtree, write_atomic, write_json
 from .model import AbiStrategy, version_tuple
+from .report import Reporter
 from .runner import Runner
 
 ARCHIVE = "libedgeforge-stdcxx-compat.a"
@@ -126,10 +126,11 @@ def ensure_shim(req: ShimRequest, runner: Runner) -> Path:
     """Build the archive and linker script into req.out_dir unless they are current."""
     key = req.key()
 
-    def current() -> bool:
-        return _stamp_key(req.out_dir / STAMP) == key and (req.out_dir / ARCHIVE).is_file()
+    def current(reporter: Reporter | None = None) -> bool:
+        return _stamp_key(req.out_dir / STAMP, reporter) == key and \
+            (req.out_dir / ARCHIVE).is_file()
 
-    if current():
+    if current(runner.reporter):
         return req.out_dir
     req.out_dir.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(req.out_dir.parent / f".{req.out_dir.name}.lock"):
@@ -160,8 +161,23 @@ def ensure_shim(req: ShimRequest, runner: Runner) -> Path:
     return req.out_dir
 
 
-def _stamp_key(stamp: Path) -> str | None:
-    try:
-        return json.loads(stamp.read_text()).get("key")
-    except (OSError, ValueError, AttributeError):
+def _stamp_key(stamp: Path, reporter: Reporter | None) -> str | None:
+    """The key the shim in the folder was built for (None: none, or a damaged stamp, which
+    `reporter` says in one warning: the shim is built again)."""
+    from . import jsonfile
+    from .errors import HostSetupError
+
+    if not os.path.lexists(stamp):
         return None
+    try:
+        data = jsonfile.read(stamp, f"the libstdc++ shim stamp {stamp}", HostSetupError,
+                             limit=1 << 20)
+    except HostSetupError as exc:
+        if reporter is not None:
+            reporter.warn(f"{exc.message}: building the shim again")
+        return None
+    key = data.get("key") if isinstance(data, dict) else None
+    if not isinstance(key, str) and reporter is not None:
+        reporter.warn(f"the libstdc++ shim stamp {stamp} has no text 'key': building the "
+                      "shim again")
+    return key if isinstance(key, str) else None

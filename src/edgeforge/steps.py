@@ -18,7 +18,6 @@ a failed step leaves the last good output where it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .fsutil import canonical_hash, rmtree, sha256_file, write_json
 from .report import Reporter, fmt_seconds
@@ -57,19 +56,20 @@ def tree_digest(root: Path) -> str:
 
 # ---- stamps (typed) -------------------------------------------------------------------------
 class FileRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    size: int
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    size: int = Field(ge=0)
     mtime_ns: int
-    sha256: str | None = None  # None: a symbolic link or a special file
-    link: str | None = None
-    special: str | None = None  # a device node, FIFO or socket (a root file system's /dev):
-    #                             its type and device number, never its content
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # None: a link or a
+    link: str | None = None                                               # special file
+    special: str | None = Field(default=None, pattern=r"^[0-7]+:[0-9]+$")  # a device node, FIFO
+    #                             or socket (a root file system's /dev): its type and device
+    #                             number, never its content
 
 
 class Stamp(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     step: str
-    signature: str
+    signature: str = Field(pattern=r"^[0-9a-f]{64}$")
     files: dict[str, FileRecord]  # absolute path -> record
 
 
@@ -210,11 +210,36 @@ class Plan:
         return self.stamp_dir / f"{step.name}.json"
 
     def read_stamp(self, step: Step) -> Stamp | None:
+        return self.check_stamp(step)[0]
+
+    def check_stamp(self, step: Step) -> tuple[Stamp | None, str | None]:
+        """The step's stamp, or None and why it is not trusted (None: there is none). A stamp
+        is only data: one edgeforge would not have written for this step (another step's, a
+        record of files outside the step's outputs, wrong types) makes the step run again."""
         path = self.stamp_path(step)
         try:
-            return Stamp.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError, ValueError):
-            return None
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"its stamp {path} cannot be read ({exc.strerror}): it runs again"
+
+        def untrusted(why: str) -> tuple[None, str]:
+            return None, f"its stamp {path} is not one edgeforge wrote ({why}): it runs again"
+
+        try:
+            stamp = Stamp.model_validate_json(raw, strict=True)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            return untrusted(f"{'.'.join(map(str, err['loc'])) or 'the top'}: {err['msg']}")
+        if stamp.step != step.name:
+            return untrusted(f"it is the stamp of step {stamp.step[:60]!r}")
+        outs = [str(o) for o in step.outputs]
+        for name in stamp.files:
+            if not any(name == o or name.startswith(o.rstrip("/") + "/") for o in outs):
+                return untrusted(f"it records {name[:200]!r}, which is not an output of "
+                                 f"{step.name}")
+        return stamp, None
 
     def states(self, upto: str | None = None) -> list[StepState]:
         """Each step's signature and whether it would run, without running anything."""
@@ -225,9 +250,9 @@ class Plan:
             sig = canonical_hash({"step": s.name, "inputs": s.inputs,
                                   "needs": {n: sigs[n] for n in s.needs}})
             sigs[s.name] = sig
-            stamp = self.read_stamp(s)
+            stamp, untrusted = self.check_stamp(s)
             if stamp is None:
-                reason = "never built"
+                reason = untrusted or "never built"
             elif stamp.signature != sig:
                 changed = [n for n in s.needs if n in rerun]
                 reason = (f"{', '.join(changed)} changed" if changed else "its inputs changed")
@@ -318,8 +343,17 @@ def staged(final: Path) -> Iterator[Path]:
         raise
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, reporter: Reporter | None = None) -> Any:
+    """A record edgeforge wrote, read as a hint: None when there is none, or when it is damaged
+    (unreadable, truncated, too large or too deep; with `reporter`, one warning names it)."""
+    from . import jsonfile
+    from .errors import EdgeforgeError, HostSetupError
+
+    if not os.path.lexists(path):
+        return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return jsonfile.read(path, f"the record {path}", HostSetupError)
+    except EdgeforgeError as exc:
+        if reporter is not None:
+            reporter.warn(f"{exc.message}: ignored")
         return None

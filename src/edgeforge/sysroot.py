@@ -15,7 +15,6 @@ archive that fails a check, stops the run and leaves nothing in the cache.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -25,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import sysrootpack
+from . import jsonfile, sysrootpack
 from .aptsources import debian_mirror
 from .context import Context
 from .descriptors import Loaded, expand_path, sysroot_json
 from .download import base_url_from_env, download, join_url
-from .errors import RemoteError, SourceError, SysrootError, UsageError
+from .errors import EdgeforgeError, HostSetupError, RemoteError, SourceError, SysrootError, UsageError
 from .extract import safe_extract
 from .fsutil import canonical_hash, file_lock, rmtree, sha256_file, verify_sha256, write_json
 from .model import Arch, DebianSysroot, DirectorySysroot, TarballSysroot
@@ -66,16 +65,31 @@ def sysroot_dir(ctx: Context, loaded: Loaded) -> Path:
     return ctx.sysroots_dir / f"{loaded.name}-{sysroot_key(loaded.spec)}"
 
 
-def load_info(path: Path) -> SysrootInfo | None:
+@dataclass(frozen=True)
+class _Stamp:
+    """The keys of a sysroot's stamp that are read back (it holds more: the descriptor)."""
+
+    name: str
+    key: str
+    arch: Arch
+    glibc: str | None = None
+    glibcxx: str | None = None
+    gcc_version: str | None = None
+
+
+def load_info(path: Path, error: type[EdgeforgeError] = HostSetupError,
+              fix: str | None = None) -> SysrootInfo | None:
+    """The stamp of the finished sysroot `path` (None: it has none, it is unfinished). A damaged
+    stamp is `error` naming it and the key, with `fix` (default: delete the tree and build it
+    again; a cache folder edgeforge cannot use is exit 8)."""
     stamp = path / STAMP
-    if not stamp.is_file():
+    if not os.path.lexists(stamp):
         return None
-    try:
-        d = json.loads(stamp.read_text())
-        return SysrootInfo(d["name"], d["key"], path, Arch(d["arch"]), d.get("glibc"),
-                           d.get("glibcxx"), d.get("gcc_version"))
-    except (ValueError, KeyError):
-        return None
+    fix = fix or (f"fix: delete {path} and run `invoke sysroot --board BOARD` again (it is "
+                  "built or fetched anew)")
+    d = jsonfile.read_typed(stamp, _Stamp, f"the sysroot stamp {stamp}", error, fix=fix,
+                            limit=1 << 20)
+    return SysrootInfo(d.name, d.key, path, d.arch, d.glibc, d.glibcxx, d.gcc_version)
 
 
 # ---- pure argv builders -----------------------------------------------------------------------
@@ -161,12 +175,14 @@ def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> Sy
     """Build or import the sysroot unless the cache already holds it (then: no-op)."""
     final = sysroot_dir(ctx, loaded)
     key = sysroot_key(loaded.spec)
-    info = load_info(final)
+    fix = (f"fix: delete {final} and run `invoke sysroot --board {board or 'BOARD'}` again (it "
+           "is built or fetched anew)")
+    info = load_info(final, fix=fix)
     if info:
         return info
     ctx.sysroots_dir.mkdir(parents=True, exist_ok=True)
     with file_lock(ctx.sysroots_dir / f".{final.name}.lock"):
-        info = load_info(final)  # someone else finished it while we waited
+        info = load_info(final, fix=fix)  # someone else finished it while we waited
         if info:
             return info
         if final.exists():
@@ -311,7 +327,8 @@ def fetch_published(ctx: Context, loaded: Loaded, key: str, partial: Path) -> Pa
         sysrootpack.check_stamp(_read_stamp(tree), loaded.name, key, spec.arch.value, url)
         check_linker_scripts(tree, spec.arch)
         probed = probe_tree(tree, spec.arch)
-        info = load_info(tree)
+        info = load_info(tree, SysrootError, fix=f"fix: publish it again with `invoke sysroot "
+                         f"--pack DIR`, or unset {sysrootpack.URL_VAR} to build it here")
         assert info is not None
         if (probed["glibc"], probed["glibcxx"]) != (info.glibc, info.glibcxx):
             raise SysrootError(
@@ -328,9 +345,11 @@ def fetch_published(ctx: Context, loaded: Loaded, key: str, partial: Path) -> Pa
 
 
 def _read_stamp(tree: Path) -> dict | None:
+    """The stamp of a fetched archive (the server's word: size- and depth-capped), or None when
+    it has none that reads as a JSON object (check_stamp says so)."""
     try:
-        data = json.loads((tree / STAMP).read_text())
-    except (OSError, ValueError):
+        data = jsonfile.read(tree / STAMP, error=SysrootError, limit=1 << 20)
+    except SysrootError:
         return None
     return data if isinstance(data, dict) else None
 

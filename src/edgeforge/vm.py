@@ -10,7 +10,6 @@ against its command line, never by name.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -19,8 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EdgeforgeError, UsageError
-from .fsutil import rmtree
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import statefile
+from .errors import DeviceError, HostSetupError, UsageError
+from .fsutil import rmtree, write_atomic
 from .runner import Runner, base_env
 
 STATE = "vm.json"
@@ -56,7 +58,7 @@ def qemu_argv(twin: dict, twin_dir: Path, paths: VmPaths, port: int) -> list[str
             "-display", "none", "-monitor", "none", "-serial", f"file:{paths.console}",
             "-kernel", str(twin_dir / twin["kernel"]), "-initrd", str(twin_dir / twin["initrd"]),
             "-append", twin["cmdline"],
-            "-drive", f"if=none,id=hd0,format=qcow2,file={paths.overlay}",
+            "-drive", drive_option(paths),
             "-device", "virtio-blk-pci,drive=hd0",
             "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:22",
             "-device", "virtio-net-pci,netdev=net0,romfile=",
@@ -71,28 +73,76 @@ def free_port(start: int = 2222) -> int:
             except OSError:
                 continue
             return port
-    raise EdgeforgeError(f"no free TCP port on 127.0.0.1 from {start} to {start + 99}")
+    raise HostSetupError(f"no free TCP port on 127.0.0.1 from {start} to {start + 99}")
+
+
+def qemu_option(value: str) -> str:
+    """A value inside one of qemu's KEY=VALUE,... options: a ',' is written ',,' (else a folder
+    named 'a,file=/x' would add options of its own)."""
+    return str(value).replace(",", ",,")
+
+
+def drive_option(paths: VmPaths) -> str:
+    return f"if=none,id=hd0,format=qcow2,file={qemu_option(str(paths.overlay))}"
+
+
+class VmState(BaseModel):
+    """vm.json: the running twin, as facts (what `invoke vm` wrote; checked when read)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    pid: int = Field(gt=1, le=statefile.PID_MAX)
+    pid_started: int = Field(ge=0)          # the process's start time (/proc/PID/stat)
+    port: int = Field(ge=1, le=65535)
+    login: str = Field(pattern=statefile.USER_NAME)
+    console: str
+    disk: str = Field(pattern=r"^/[^\n\r\x00]*$")
+    started: int = Field(ge=0)              # seconds since the epoch
+    boot_seconds: float | None = Field(default=None, ge=0)
+
+
+class TwinBootRecord(BaseModel):
+    """release/twin/<name>.json, written with the disk image: how the twin boots it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    disk: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")     # file names beside it
+    kernel: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
+    initrd: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
+    cmdline: str = Field(pattern=r"^[ -~]{1,1024}$")                # one printable line
+    cpu: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,31}$")
+    memory_mb: int = Field(ge=64, le=1 << 20)
+    cpus: int = Field(ge=1, le=64)
+    login: str = Field(pattern=statefile.USER_NAME)
+
+
+def _fix(paths: VmPaths) -> str:
+    return (f"Delete it (rm {shlex.quote(str(paths.state))}); if the twin still runs, stop its "
+            f"{QEMU} yourself")
 
 
 def read_state(paths: VmPaths) -> dict | None:
-    try:
-        return json.loads(paths.state.read_text())
-    except (OSError, ValueError):
+    """vm.json (None: none). One edgeforge did not write for this twin is refused
+    (StateFileError): nothing is killed or logged into on its word."""
+    state = statefile.load(paths.state, VmState, _fix(paths))
+    if state is None:
         return None
+    if state.console != str(paths.console):
+        raise statefile.refused(paths.state, f"console: not this twin's {paths.console}",
+                                _fix(paths))
+    return state.model_dump()
 
 
 def running_pid(paths: VmPaths) -> int | None:
-    """The twin's qemu PID when that process is alive and is this twin's qemu."""
+    """The twin's qemu PID when that process is alive and is this twin's qemu: the same
+    process that was started (its start time), ours, qemu-system-aarch64 booting this
+    folder's overlay."""
     state = read_state(paths)
     if not state:
         return None
-    pid = int(state.get("pid", 0))
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    if not cmdline or not cmdline[0].endswith(QEMU.encode()) or \
-            str(paths.overlay).encode() not in b" ".join(cmdline):
+    pid = state["pid"]
+    cmdline = statefile.proc_argv(pid)
+    if not cmdline or Path(cmdline[0].decode(errors="replace")).name != QEMU or \
+            drive_option(paths).encode() not in cmdline or \
+            statefile.proc_start_time(pid) != state["pid_started"]:
         return None
     return pid
 
@@ -123,6 +173,19 @@ def connect_hint(state: dict, paths: VmPaths) -> str:
     return " ".join(shlex.quote(a) for a in ssh_argv(state, paths, batch=False))
 
 
+def write_state(paths: VmPaths, state: dict) -> None:
+    write_atomic(paths.state, VmState.model_validate(state).model_dump_json(indent=1) + "\n")
+
+
+def read_boot(path: Path) -> dict:
+    """The twin's boot record, checked: its files are names beside it, its values plain."""
+    fix = "rebuild the image: invoke image --board BOARD"
+    boot = statefile.load(path, TwinBootRecord, fix)
+    if boot is None:
+        raise UsageError(f"no disk image in {path.parent}; {fix}")
+    return boot.model_dump()
+
+
 def start(twin_dir: Path, paths: VmPaths, runner: Runner, *, port: int | None = None,
           boot_timeout: float = 300, reporter=None) -> dict:
     """Boot the twin on a fresh overlay and wait until its SSH server answers."""
@@ -133,7 +196,7 @@ def start(twin_dir: Path, paths: VmPaths, runner: Runner, *, port: int | None = 
     if not boots:
         raise UsageError(f"no disk image in {twin_dir}; build it with `invoke image --board "
                          "BOARD`")
-    twin = json.loads(boots[0].read_text())
+    twin = read_boot(boots[0])
     rmtree(paths.folder)
     paths.folder.mkdir(parents=True)
     runner.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
@@ -142,18 +205,19 @@ def start(twin_dir: Path, paths: VmPaths, runner: Runner, *, port: int | None = 
     port = port or free_port()
     spawned = runner.spawn(qemu_argv(twin, twin_dir, paths, port), what="qemu twin",
                            needed_by="invoke vm", env=base_env())
-    state = {"pid": spawned.proc.pid, "port": port, "login": twin["login"],
-             "console": str(paths.console), "disk": str(twin_dir / twin["disk"]),
-             "started": int(time.time())}
-    paths.state.write_text(json.dumps(state, indent=1) + "\n")
+    state = {"pid": spawned.proc.pid,
+             "pid_started": statefile.proc_start_time(spawned.proc.pid) or 0, "port": port,
+             "login": twin["login"], "console": str(paths.console),
+             "disk": str(twin_dir / twin["disk"]), "started": int(time.time())}
+    write_state(paths, state)
     t0 = next_note = time.monotonic()
     try:
         while not ssh_banner(port):
             if spawned.proc.poll() is not None:
-                raise EdgeforgeError(f"qemu stopped during boot (exit {spawned.proc.returncode})"
+                raise DeviceError(f"qemu stopped during boot (exit {spawned.proc.returncode})"
                                      f"; see {spawned.log_path} and {paths.console}")
             if time.monotonic() - t0 > boot_timeout:
-                raise EdgeforgeError(f"the twin did not answer on SSH within {boot_timeout:.0f} "
+                raise DeviceError(f"the twin did not answer on SSH within {boot_timeout:.0f} "
                                      f"s; its console log: {paths.console}")
             if reporter and time.monotonic() >= next_note + 15:
                 next_note = time.monotonic()
@@ -164,7 +228,7 @@ def start(twin_dir: Path, paths: VmPaths, runner: Runner, *, port: int | None = 
         stop(paths)
         raise
     state["boot_seconds"] = round(time.monotonic() - t0, 1)
-    paths.state.write_text(json.dumps(state, indent=1) + "\n")
+    write_state(paths, state)
     return state
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from edgeforge.fsutil import sha256_file
 from edgeforge.model import version_tuple
-from tests.conftest import BUILD, PROJECT, copy_project, run_invoke
+from tests.conftest import BUILD, INVOKE, PROJECT, copy_project, run_invoke
 from tests.e2e.conftest import BOARDS, build_board
 
 pytestmark = pytest.mark.e2e
@@ -140,3 +144,89 @@ def test_failed_build_keeps_the_last_good_artifact_and_the_log(tmp_path: Path):
     assert log.is_file() and "undefined_symbol" in log.read_text()
     assert sha256_file(other / "build/rpi4/smoke/bin/smoke") == good
     assert not (other / "build/rpi4/.smoke.new").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_built(tmp_path_factory) -> Path:
+    """A throwaway project with jetson-nx's smoke program built (toolchain files, smoke, manifest)."""
+    other = copy_project(tmp_path_factory.mktemp("interrupt") / "p")
+    r = run_invoke("build", "--board", "jetson-nx", "--smoke-only", cwd=other)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return other
+
+
+def _files(root: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(root)): (sha256_file(p), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_build_keeps_the_last_good_output(smoke_built: Path, signum):
+    """The smoke program's source changes, and the build that would replace it is interrupted
+    while it compiles: Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM
+    (to the process, as `kill` or a cancelled CI job sends it). Exit 130 and the one line
+    `interrupted`, no traceback; the last good smoke program and manifest are the same bytes,
+    no staging folder is left and no compiler outlives the build. The next build then
+    completes with the changed program."""
+    other = smoke_built
+    bdir = other / "build/jetson-nx"
+    src = other / "apps/smoke/src/main.cpp"
+    word = f"interrupted-{signum.name.lower()}"
+    text, n = re.subn(r'greet::hello\("[^"]+"\)', f'greet::hello("{word}")', src.read_text())
+    assert n == 1
+    src.write_text(text)
+    # the toolchain files are written again by every build that compiles (same bytes)
+    before = {"smoke": _files(bdir / "smoke"), "manifest": sha256_file(bdir / "manifest.json"),
+              "toolchain": {k: v[0] for k, v in _files(bdir / "toolchain").items()}}
+    work = bdir / "work" / "smoke"
+    shutil.rmtree(work, ignore_errors=True)  # scratch: the smoke step starts it afresh anyway
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("EDGEFORGE_BUILD_DIR", "EDGEFORGE_DIST_DIR")}
+    with open(other / "stdout", "w") as out, open(other / "stderr", "w") as err:
+        proc = subprocess.Popen([str(INVOKE), "--search-root", str(other), "build", "--board",
+                                 "jetson-nx", "--smoke-only"], cwd=other, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not work.is_dir():  # the smoke step has started CMake
+            assert proc.poll() is None, (other / "stdout").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the smoke step never started"
+            time.sleep(0.05)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    stdout, stderr = (other / "stdout").read_text(), (other / "stderr").read_text()
+    assert code == 130, stdout[-2000:] + stderr[-2000:]
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    assert lines[-1] == "interrupted" and lines.count("interrupted") == 1, stderr[-2000:]
+    assert "Traceback" not in stdout + stderr
+    assert "[to do] smoke" in stdout and "> smoke: cross-build" in stdout
+    after = {"smoke": _files(bdir / "smoke"), "manifest": sha256_file(bdir / "manifest.json"),
+             "toolchain": {k: v[0] for k, v in _files(bdir / "toolchain").items()}}
+    assert after == before
+    assert not [p.name for p in bdir.iterdir() if p.name.endswith((".new", ".old"))]
+    for _ in range(50):  # every child was stopped (CMake, the compilers)
+        left = [c for c in Path("/proc").glob("[0-9]*/cmdline")
+                if str(other).encode() in _read(c)]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, [_read(c) for c in left]
+    # nothing half-done blocks the next build, which completes with the changed program
+    r = run_invoke("build", "--board", "jetson-nx", "--smoke-only", cwd=other)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert word.encode() in (bdir / "smoke/bin/smoke").read_bytes()
+    assert sha256_file(bdir / "manifest.json") != before["manifest"]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

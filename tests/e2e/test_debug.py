@@ -17,7 +17,9 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from edgeforge import debuginfo
-from tests.conftest import BUILD, DIST, require_tools, run_invoke
+from edgeforge.context import Context
+from edgeforge.samples import sample
+from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +39,12 @@ def sections(path: Path) -> set[str]:
 def built() -> Path:
     build_board(BOARD, smoke_only=False)
     return APP
+
+
+@pytest.fixture(scope="module")
+def vtest() -> Path:
+    """OpenCV's vtest.avi, from the pinned source archive (extracted once into the cache)."""
+    return sample(Context.create(project_root=PROJECT, build_root=BUILD), "vtest.avi")
 
 
 def test_what_ships_is_stripped_and_names_its_debug_file(built: Path):
@@ -140,16 +148,15 @@ def launch_argv(vscode: Path, name: str) -> list[str]:
             "-ex", f"target remote {conf['miDebuggerServerAddress']}", conf["program"]]
 
 
-def test_emulated_session_breaks_in_the_app_ffmpeg_and_opencv(built: Path, tmp_path: Path):
+def test_emulated_session_breaks_in_the_app_ffmpeg_and_opencv(built: Path, vtest: Path,
+                                                              tmp_path: Path):
     require_tools("gdb-multiarch", "qemu-aarch64")
     vscode = tmp_path / ".vscode"
     model = built / "share/edge-infer/pedestrian-grid.onnx"
-    from edgeforge.context import default_cache_dir
-    video = next((default_cache_dir() / "samples").rglob("vtest.avi"))
     out = tmp_path / "out.jsonl"
     r = run_invoke("debug", "--board", BOARD, "--emulate", "--detach", "--vscode", str(vscode),
                    "--", "--model", str(model), "--max-frames", "2", "--output", str(out),
-                   str(video), timeout=300)
+                   str(vtest), timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     session = json.loads((BUILD / BOARD / "debug/session.json").read_text())
     try:
@@ -197,9 +204,26 @@ def test_debug_without_gdb_multiarch_or_a_twin_says_what_to_do(tmp_path: Path):
         (bare / tool).symlink_to(shutil.which(tool))
     vscode = ["--vscode", str(tmp_path / ".vscode")]   # never the checkout's
     r = run_invoke("debug", "--board", BOARD, "--emulate", *vscode, env={"PATH": str(bare)})
-    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.returncode == 3 and "Traceback" not in r.stderr          # a missing host tool
     assert "gdb-multiarch is not installed" in r.stderr and "./edgeforge setup" in r.stderr
     r = run_invoke("debug", "--board", BOARD, "--vm", "--attach", "12", *vscode)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr          # start the twin first
     assert "twin of jetson-nx is not running" in r.stderr
     assert not (tmp_path / ".vscode").exists()          # a refused session writes nothing
+
+
+def test_gdb_flag_starts_gdb_multiarch_here_and_the_server_ends_with_it(built: Path,
+                                                                       tmp_path: Path):
+    """`--gdb` (here with --emulate): gdb-multiarch starts in the terminal, connected to the
+    app stopped at its first instruction under qemu-user; with no terminal input it quits,
+    and the debug server (qemu-user) is gone with it."""
+    require_tools("gdb-multiarch", "qemu-aarch64")
+    from edgeforge import debugging
+    folder = BUILD / BOARD / "debug"
+    r = run_invoke("debug", "--board", BOARD, "--emulate", "--gdb", "--vscode",
+                   str(tmp_path / ".vscode"), "--", "--version", timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert f"Remote debugging using {folder / 'gdb.sock'}" in r.stdout, r.stdout[-3000:]
+    assert "_start" in r.stdout and "ld-linux-aarch64.so.1" in r.stdout, r.stdout[-3000:]
+    assert "Traceback" not in r.stdout + r.stderr
+    assert debugging.session_pid(folder) is None

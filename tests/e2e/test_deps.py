@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from edgeforge.model import version_tuple
-from tests.conftest import BUILD, run_invoke
+from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
@@ -73,6 +74,42 @@ def test_no_op_build_skips_conan():
     assert "everything is up to date; nothing to do" in r.stdout
     assert "jetson-nx: 0 steps ran, 6 up to date" in r.stdout
     assert "conan" not in r.stdout.replace("conan-host", "").replace("conan.lock", "")
+
+
+def test_deps_only_builds_just_the_named_packages(tmp_path: Path):
+    """`invoke deps --only zlib` (one level of `invoke ci`'s pipeline) for a311d, whose CPU
+    flags give it package IDs of its own, in a build folder of its own: zlib's a311d binary
+    is removed from the cache first, so the run must build it; it builds and tests zlib and
+    nothing else of a graph whose other packages are missing too, and deps.json (what
+    `cache push` uploads) records zlib alone."""
+    from edgeforge.context import Context
+    from edgeforge.deps import conan_env, conan_lock
+
+    board, build = "a311d", tmp_path / "build"
+    env = {"EDGEFORGE_BUILD_DIR": str(build)}
+    r = run_invoke("deps", "--board", board, "--only", "zlib", env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (zlib,) = json.loads((build / board / "deps.json").read_text())["nodes"]
+    ctx = Context.create(project_root=PROJECT, build_root=build)
+    with conan_lock(ctx):
+        subprocess.run(["conan", "remove", f"zlib/1.2.13:{zlib['package_id']}", "-c"],
+                       env=conan_env(ctx), check=True, capture_output=True)
+    r = run_invoke("deps", "--board", board, "--only", "zlib", env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "1 packages: 0 to download from the team's remotes, 1 to build: zlib (host)" in r.stdout
+    building = re.findall(r"^\s*> \[\d+/\d+\] building (\S+) for ", r.stdout, re.M)
+    assert building == ["zlib/1.2.13"], building
+    assert "test_package: " in r.stdout
+    record = json.loads((build / board / "deps.json").read_text())
+    assert [(n["ref"].split("#")[0], n["package_id"]) for n in record["nodes"]] == \
+        [("zlib/1.2.13", zlib["package_id"])]
+    assert [b.split("#")[0] for b in record["built"]] == ["zlib/1.2.13"]
+    # the graph had more to build for a311d than zlib: the run left it alone
+    order = json.loads((build / board / "conan-build-order.json").read_text())
+    missing = {level_ref["ref"].split("/")[0] for level in order["order"] for level_ref in level
+               for group in level_ref["packages"] for p in group
+               if p["binary"] in ("Build", "Missing")}
+    assert "zlib" in missing and missing - {"zlib"}, missing
 
 
 def test_jetpack4_graph_stays_under_its_ceiling_through_the_shim():

@@ -14,14 +14,16 @@ import shlex
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from edgeforge import debpkg, vm
+from edgeforge import debpkg, devicedefs, devimage, vm
+from edgeforge.context import Context
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner
-from tests.conftest import BUILD, DIST, require_tools, run_invoke
+from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
@@ -317,9 +319,17 @@ def wait_instance(state: dict, paths: vm.VmPaths, key: Path) -> str:
                "edge-infer@sample").stdout
 
 
-def test_deploy_upgrades_the_twin_and_the_service_comes_back(twin, key: Path, newer_debs):
+@pytest.fixture(scope="module")
+def upgraded(twin, key: Path, newer_debs) -> subprocess.CompletedProcess:
+    """`invoke deploy` of the good 1.0.1 onto the twin, once per module: the upgrade one test
+    checks and the previous version another one falls back to."""
     state, paths = twin
-    r = deploy(state, paths, key, newer_debs["good"])
+    return deploy(state, paths, key, newer_debs["good"])
+
+
+def test_deploy_upgrades_the_twin_and_the_service_comes_back(twin, key: Path, upgraded):
+    state, paths = twin
+    r = upgraded
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "on the device: package 1.0.1 install ok installed, program edge-infer " in r.stdout
     assert "edge-infer@sample.service" in r.stdout
@@ -329,10 +339,12 @@ def test_deploy_upgrades_the_twin_and_the_service_comes_back(twin, key: Path, ne
     assert "Result=success" in result and "ExecMainStatus=0" in result, result
 
 
-def test_a_broken_package_leaves_the_previous_version_working(twin, key: Path, newer_debs):
+def test_a_broken_package_leaves_the_previous_version_working(twin, key: Path, newer_debs,
+                                                              upgraded):
     state, paths = twin
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]   # 1.0.1 is the previous version
     r = deploy(state, paths, key, newer_debs["broken"])
-    assert r.returncode != 0
+    assert r.returncode == 11, r.stderr[-3000:]        # the device failed the deploy
     assert "failed" in r.stderr and "the previous package is back" in r.stderr, r.stderr[-3000:]
     assert "Traceback" not in r.stderr
     status = ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version} ${Status}",
@@ -343,6 +355,114 @@ def test_a_broken_package_leaves_the_previous_version_working(twin, key: Path, n
     ssh(state, paths, key, "sudo", "-n", "systemctl", "restart", "edge-infer@sample")
     result = wait_instance(state, paths, key)
     assert "Result=success" in result, result
+
+
+def variant_deb(good: Path, out: Path, version: str, *, depends: str = "",
+                postinst_first: str = "") -> Path:
+    """The good package as another version, with one more Depends or a first postinst line."""
+    tree = out / f"tree-{version}"
+    subprocess.run(["dpkg-deb", "-R", str(good), str(tree)], check=True)
+    control = (tree / "DEBIAN/control").read_text().replace("Version: 1.0.1", f"Version: {version}")
+    if depends:
+        control = re.sub(r"^Depends: ", f"Depends: {depends}, ", control, count=1, flags=re.M)
+        assert depends in control
+    (tree / "DEBIAN/control").write_text(control)
+    if postinst_first:
+        postinst = tree / "DEBIAN/postinst"
+        postinst.write_text(postinst.read_text().replace("set -e\n", f"set -e\n{postinst_first}\n", 1))
+    deb = out / f"edge-infer_{version}_arm64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+DEVICE_STATE = ("dpkg-query -W -f='${Version} ${Status}\\n' edge-infer; "
+                "sha256sum /opt/edge-infer/bin/edge-infer /var/lib/edgeforge/deploy/previous.deb "
+                "2>&1; systemctl show -p ActiveEnterTimestampMonotonic edge-infer@sample")
+
+
+def test_deploy_asks_apt_first_and_changes_nothing_when_it_cannot(twin, key: Path, newer_debs,
+                                                                   upgraded, tmp_path: Path):
+    """A package whose Depends the device cannot satisfy is refused before anything changes:
+    exit 11 with apt's reason; the installed package, its program, the kept rollback package
+    and the running instance are as they were."""
+    state, paths = twin
+    deb = variant_deb(newer_debs["good"], tmp_path, "1.0.3", depends="edgeforge-no-such-package")
+    before = ssh(state, paths, key, "sh", "-c", DEVICE_STATE).stdout
+    r = deploy(state, paths, key, deb)
+    assert r.returncode == 11, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "deploy refused, nothing changed" in r.stderr, r.stderr[-3000:]
+    assert "edgeforge-no-such-package" in r.stderr and "Traceback" not in r.stderr
+    assert ssh(state, paths, key, "sh", "-c", DEVICE_STATE).stdout == before
+
+
+def test_a_dropped_connection_does_not_stop_the_install_half_way(twin, key: Path, newer_debs,
+                                                                 upgraded, tmp_path: Path):
+    """The SSH connection of `invoke deploy` is cut (its ssh client killed) while the device
+    installs a package whose postinst takes 20 s: deploy ends with exit 11, and on the device
+    the install goes on to the end (a transient systemd unit, not the SSH session)."""
+    import signal
+    import time
+
+    from tests.conftest import INVOKE
+    state, paths = twin
+    deb = variant_deb(newer_debs["good"], tmp_path, "1.0.4", postinst_first="sleep 20")
+    env = {**os.environ, "EDGEFORGE_BUILD_DIR": str(BUILD), "EDGEFORGE_DIST_DIR": str(DIST)}
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(
+            [str(INVOKE), "--search-root", str(PROJECT), "deploy", "--board", BOARD, "--target",
+             f"ssh://{state['login']}@127.0.0.1:{state['port']}", "--package", str(deb),
+             "--identity", str(key), "--known-hosts", str(paths.known_hosts)],
+            cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+            start_new_session=True)
+    try:
+        ssh(state, paths, key, "sh", "-c", "for i in $(seq 600); do systemctl is-active -q "
+            "edgeforge-deploy && exit 0; sleep 0.5; done; exit 1")
+        # the session deploy holds open while the device installs (whichever it is: the one
+        # that started the unit, or one that waits for it) is cut
+        for _ in range(100):
+            clients = [p for p in _children(proc.pid) if _read(Path(f"/proc/{p}/cmdline"))
+                       .startswith(b"ssh\0") and b"edgeforge-deploy" in
+                       _read(Path(f"/proc/{p}/cmdline")).split(b"\0")[-2]]
+            if clients:
+                break
+            time.sleep(0.1)
+        assert len(clients) == 1, clients
+        os.kill(clients[0], signal.SIGKILL)          # the connection drops
+        code = proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 11, out.read_text()[-3000:] + err.read_text()[-3000:]
+    assert "Traceback" not in out.read_text() + err.read_text()
+    ssh(state, paths, key, "sh", "-c", "for i in $(seq 300); do systemctl is-active -q "
+        "edgeforge-deploy || exit 0; sleep 1; done; exit 1")
+    status = ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version} ${Status}",
+                 "edge-infer").stdout
+    said = ssh(state, paths, key, "sh", "-c", "tail -n 30 /tmp/edgeforge-deploy.out "
+               "/tmp/edgeforge-deploy.log; sudo -n journalctl -q -n 30 -u edgeforge-deploy",
+               check=False)
+    assert status == "1.0.4 install ok installed", (status, said.stdout, said.stderr)
+    program = ssh(state, paths, key, "/opt/edge-infer/bin/edge-infer", "--version").stdout
+    assert program.startswith("edge-infer ")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _read(stat).rsplit(b")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(pid).encode():
+            out.append(int(stat.parent.name))
+    return out
 
 
 # ---- debugging on the twin ----------------------------------------------------------------------
@@ -494,7 +614,7 @@ def test_debug_errors_on_the_twin_say_what_to_do(twin, key: Path, tmp_path: Path
     ssh(state, paths, key, "sh", "-c", "{ nohup sleep 300 >/dev/null 2>&1 & echo $! >/tmp/s.pid; }")
     pid = ssh(state, paths, key, "cat", "/tmp/s.pid").stdout.strip()
     r = debug_vm(key, vscode, "--attach", pid)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.returncode == 11 and "Traceback" not in r.stderr
     assert "build-id mismatch" in r.stderr and "deploy" in r.stderr, r.stderr[-2000:]
     # no gdbserver on the device
     ssh(state, paths, key, "sudo", "-n", "mv", "/usr/bin/gdbserver", "/usr/bin/gdbserver.off")
@@ -502,12 +622,12 @@ def test_debug_errors_on_the_twin_say_what_to_do(twin, key: Path, tmp_path: Path
         r = debug_vm(key, vscode)
     finally:
         ssh(state, paths, key, "sudo", "-n", "mv", "/usr/bin/gdbserver.off", "/usr/bin/gdbserver")
-    assert r.returncode != 0 and "gdbserver is not installed" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 11 and "gdbserver is not installed" in r.stderr, r.stderr[-2000:]
     assert "apt-get install gdbserver" in r.stderr
     # no route to a device
     r = run_invoke("debug", "--board", BOARD, "--target", "ssh://edge@127.0.0.1:1",
                    "--identity", str(key), "--vscode", str(vscode), timeout=120)
-    assert r.returncode != 0 and "cannot reach edge@127.0.0.1:1" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 11 and "cannot reach edge@127.0.0.1:1" in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
 
 
@@ -525,3 +645,61 @@ def test_every_first_boot_makes_its_own_host_keys_and_stop_ends_the_twin(twin, k
         assert first and second and first != second
     finally:
         run_invoke("vm", "--board", BOARD, "--stop")
+
+
+def test_image_writes_never_follow_a_link_out_of_the_real_base(imaged: Path, key: Path,
+                                                               tmp_path: Path, request):
+    """A copy of the real cached base with links planted where Debian has them (or could):
+    /etc/localtime, /etc/ssl/certs, /var/run, /tmp, /etc/resolv.conf, the login's home. The
+    .deb is installed and the image configured with `files:` at those paths, as `invoke image`
+    does; the victim files outside keep their digests and every write lands in the tree."""
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD, dist_root=DIST)
+    runner = Runner(Reporter(quiet=True), tmp_path / "logs")
+    dev = devicedefs.load(PROJECT / "images" / "edge-infer")
+    base = devimage.ensure_base(ctx, ctx.catalog.resolve(BOARD, cli={}), dev, runner)  # cached
+    tree = tmp_path / "tree"
+    subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(tree)], check=True)
+    (tree / devimage.COMPLETE).unlink()
+    # victims outside /tmp: a planted /tmp link to a path under /tmp would be a loop in the tree
+    victims = Path(tempfile.mkdtemp(prefix="victims-", dir=BUILD))
+    request.addfinalizer(lambda: shutil.rmtree(victims, ignore_errors=True))
+    (victims / "dir").mkdir(parents=True)
+    files = {n: victims / n for n in ("localtime", "resolv.conf", "pem")}
+    for n, f in files.items():
+        f.write_text(f"victim {n}\n")
+    keep = victims / "dir" / "keep"
+    keep.write_text("keep\n")
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in [*files.values(), keep]}
+    listing = sorted(os.listdir(victims / "dir"))
+    for rel, target in (("etc/localtime", files["localtime"]), ("etc/resolv.conf", files["resolv.conf"]),
+                        ("etc/ssl/certs", victims / "dir"), ("var/run", victims / "dir"),
+                        ("tmp", victims / "dir")):
+        p = tree / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+        os.symlink(str(target), p)
+    images = tmp_path / "images" / "edge-infer"
+    images.mkdir(parents=True)
+    (images / "tz").write_text("zone of the device\n")
+    (images / "site.pem").write_text("a public certificate\n")
+    dev = dev.model_copy(update={"files": (
+        devicedefs.FileSpec(path="/etc/localtime", source="tz"),
+        devicedefs.FileSpec(path="/etc/ssl/certs/site.pem", source="site.pem"),
+        devicedefs.FileSpec(path="/var/run/edge/flag", source="tz"),
+    )})
+    deb = sorted((BUILD / BOARD / "release" / "deb").glob("*.deb"))[0]
+    devimage.install_app(tree, deb, runner, int(EPOCH))
+    devimage.configure(ctx, tree, dev, images, key.with_suffix(".pub").read_text().strip(),
+                       runner, int(EPOCH))
+    for f, d in before.items():
+        assert hashlib.sha256(f.read_bytes()).hexdigest() == d, f"{f} was written through a link"
+    assert sorted(os.listdir(victims / "dir")) == listing
+    assert (tree / "etc/localtime").read_text() == "zone of the device\n"
+    inside = tree / str(victims / "dir").lstrip("/")
+    assert (inside / "site.pem").read_text() == "a public certificate\n"
+    assert (inside / "edge/flag").read_text() == "zone of the device\n"
+    status = (tree / "var/lib/dpkg/status").read_text()
+    assert re.search(r"Package: edge-infer\nStatus: install ok installed", status)

@@ -1,19 +1,23 @@
 """`invoke release` end to end for jetson-nx: the dist folder, its digests and record, the SBOM
 and legal/ contents, a no-op second release, a signed release checked with a key the test
-makes, and a failed release that leaves the previous one intact."""
+makes (also from EDGEFORGE_SIGNING_KEY), a failed release and one interrupted by Ctrl-C or
+SIGTERM that leave the previous one intact, and `--check-reproducible` (exit 0, then 9)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import secrets
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from edgeforge.sbom import validate
-from tests.conftest import BUILD, DIST, PROJECT, run_invoke
+from tests.conftest import BUILD, DIST, INVOKE, PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +26,15 @@ VERSION = "1.0.0"
 EPOCH = "1700000000"
 
 
+def release_unsigned() -> subprocess.CompletedProcess:
+    return run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
+                      env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+
+
 @pytest.fixture(scope="module")
 def released() -> Path:
     build_board(BOARD, smoke_only=False)
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
-                   env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    r = release_unsigned()
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     folder = DIST / BOARD / VERSION
     # assembled now, or already (a module reusing this fixture finds it up to date)
@@ -34,6 +42,16 @@ def released() -> Path:
         "skip release: up to date" in r.stdout, r.stdout[-2000:]
     assert (folder / "release.json").is_file()
     return folder
+
+
+@pytest.fixture
+def unsigned(released: Path) -> Path:
+    """The release as `released` made it (unsigned), whatever a test before this one left (a
+    signature, another board's release): the same command again, a no-op when it is so."""
+    r = release_unsigned()
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert not (released / "SHA256SUMS.asc").exists()
+    return released
 
 
 def test_release_folder_holds_every_artefact_with_digests(released: Path):
@@ -88,6 +106,32 @@ def test_sbom_lists_what_ships_and_validates(released: Path):
     assert {"conan:opencv", "conan:ffmpeg", "model:pedestrian-grid.onnx"} <= graph["app:edge-infer"]
     assert "conan:ffmpeg" in graph["conan:opencv"]
     assert "password" not in text.lower() and "token" not in text.lower()
+
+
+def test_sbom_gives_every_shipped_file_its_sha256_in_the_standard_hashes(released: Path):
+    """Read by cyclonedx-python-lib's own deserializer, the SBOM has the .deb's sha256 in the
+    standard `hashes` of a `file` component, and so every file SHA256SUMS lists but the
+    release's own documents (release.json, the SBOM, legal/)."""
+    from cyclonedx.model import HashAlgorithm
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import ComponentType
+
+    bom = Bom.from_json(json.loads((released / "sbom.cdx.json").read_text()))
+    hashes: dict[str, set[tuple[HashAlgorithm, str]]] = {}
+    for c in (bom.metadata.component, *bom.components):
+        for f in c.components:
+            if f.type is ComponentType.FILE:
+                hashes.setdefault(f.name, set()).update((h.alg, h.content) for h in f.hashes)
+    deb = released / f"edge-infer_{VERSION}_arm64.deb"
+    assert deb.is_file(), sorted(p.name for p in released.iterdir())
+    assert (HashAlgorithm.SHA_256, hashlib.sha256(deb.read_bytes()).hexdigest()) in \
+        hashes[deb.name]
+    sums = dict(reversed(line.split("  ", 1)) for line in
+                (released / "SHA256SUMS").read_text().splitlines())
+    for rel, digest in sums.items():
+        if rel in ("release.json", "sbom.cdx.json") or rel.startswith("legal/"):
+            continue
+        assert (HashAlgorithm.SHA_256, digest) in hashes.get(rel, set()), rel
 
 
 def graph_of(doc: dict) -> dict[str, set[str]]:
@@ -178,10 +222,10 @@ def test_legal_has_licence_texts_and_copyleft_sources(released: Path):
     assert not (legal / "sources" / "opencv").exists()  # Apache-2.0: no source obligation
 
 
-def test_second_release_changes_nothing(released: Path):
+def test_second_release_changes_nothing(unsigned: Path):
+    released = unsigned
     before = {p: p.read_bytes() for p in released.rglob("*") if p.is_file()}
-    r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
-                   env={"SOURCE_DATE_EPOCH": EPOCH})
+    r = release_unsigned()
     assert r.returncode == 0, r.stderr
     assert "[up to date] release" in r.stdout and "0 steps ran" in r.stdout
     assert {p: p.read_bytes() for p in released.rglob("*") if p.is_file()} == before
@@ -199,9 +243,10 @@ def test_failed_release_keeps_the_previous_one(released: Path):
     assert not list(released.parent.glob(".*"))
 
 
-def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_path: Path):
-    """Signing the release made above: only the signature is added (the artefacts are not
+def test_signed_release_verifies_with_the_key_the_test_made(unsigned: Path, tmp_path: Path):
+    """Signing the unsigned release: only the signature is added (the artefacts are not
     rebuilt, nothing else changes), and gpg verifies it with the key the test generated."""
+    released = unsigned
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     env = {**os.environ, "GNUPGHOME": str(home)}
@@ -225,13 +270,15 @@ def test_signed_release_verifies_with_the_key_the_test_made(released: Path, tmp_
     assert b"PRIVATE KEY" not in b"".join(after.values())
 
 
-def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path, registry_server,
+def test_two_boards_release_one_index_and_the_armhf_image_runs(unsigned: Path, registry_server,
                                                               tmp_path: Path):
     """`release --board jetson-nx --board rpi3-armhf --push REGISTRY/REPO`: both releases, and
     dist/index/<version>/ with one OCI image index holding linux/arm64 and linux/arm/v7, pushed
     as it is (with both images) to a registry on 127.0.0.1; the armhf image, loaded into the
     engine, runs its program under binfmt."""
     import shutil
+
+    released = unsigned
 
     for tool in ("skopeo", "docker"):
         assert shutil.which(tool), f"{tool} is missing: ./edgeforge setup installs it"
@@ -268,3 +315,145 @@ def test_two_boards_release_one_index_and_the_armhf_image_runs(released: Path, r
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.startswith("edge-infer "), run.stderr
     assert "board: rpi3-armhf" in run.stdout, run.stdout
+
+
+# ---- the signing key from the environment, an interrupted release, --check-reproducible -------
+def gpg_home(home: Path, uid: str) -> dict[str, str]:
+    """A GNUPGHOME with one new signing key (no passphrase) for `uid`; its environment."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-generate-key", uid, "ed25519",
+                    "sign", "never"], env=env, check=True, capture_output=True)
+    return env
+
+
+def test_signing_key_from_the_environment_signs_the_release(released: Path, tmp_path: Path):
+    """EDGEFORGE_SIGNING_KEY (no --sign-key): the release is signed with that key and nothing
+    else changes. The key is new on every run, so a signature left by an earlier run cannot
+    pass for it."""
+    uid = f"env-{secrets.token_hex(4)}@example.invalid"
+    env = gpg_home(tmp_path / "gnupg", f"edgeforge env <{uid}>")
+    sums = released / "SHA256SUMS"
+    before = {p.relative_to(released): p.read_bytes() for p in released.rglob("*")
+              if p.is_file() and p.name != "SHA256SUMS.asc"}
+    try:
+        r = run_invoke("release", "--board", BOARD, "--version", VERSION, "--sdk",
+                       env={"SOURCE_DATE_EPOCH": EPOCH, "GNUPGHOME": env["GNUPGHOME"],
+                            "EDGEFORGE_SIGNING_KEY": uid}, timeout=3600)
+        v = subprocess.run(["gpg", "--batch", "--verify", str(released / "SHA256SUMS.asc"),
+                            str(sums)], env=env, capture_output=True, text=True)
+    finally:  # the agent gpg started for this home
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "release.json, signature)" in r.stdout  # the plan says it signs
+    assert "skip image: up to date" in r.stdout and "skip deb: up to date" in r.stdout
+    after = {p.relative_to(released): p.read_bytes() for p in released.rglob("*")
+             if p.is_file() and p.name != "SHA256SUMS.asc"}
+    assert after == before
+    assert v.returncode == 0 and f'Good signature from "edgeforge env <{uid}>"' in v.stderr, v.stderr
+
+
+#: stands in for a gpg that waits (for a pinentry, a smartcard): says it started, then blocks
+SLOW_GPG = """#!/bin/sh
+echo $$ > "{marker}"
+exec sleep 600
+"""
+
+
+def digests(folder: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                         p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_release_keeps_the_previous_one(released: Path, tmp_path: Path, signum):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM (to the
+    process, as `kill` or a cancelled CI job sends it) while the release is being assembled
+    (its staging folder filled, gpg signing): exit 130 and the one line `interrupted`, no
+    traceback; the previous release is the same bytes, no staging folder is left, and the
+    signing child is stopped."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "gpg.pid"
+    (bin_dir / "gpg").write_text(SLOW_GPG.format(marker=marker))
+    (bin_dir / "gpg").chmod(0o755)
+    before = digests(released)
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    env = {**os.environ, "EDGEFORGE_BUILD_DIR": str(BUILD), "EDGEFORGE_DIST_DIR": str(DIST),
+           "SOURCE_DATE_EPOCH": EPOCH, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(
+            [str(INVOKE), "--search-root", str(PROJECT), "release", "--board", BOARD,
+             "--version", VERSION, "--sdk", "--sign-key",
+             f"slow-{secrets.token_hex(4)}@example.invalid"],
+            cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 1800
+        while not marker.is_file() or not marker.read_text().strip():
+            assert proc.poll() is None, out.read_text()[-3000:] + err.read_text()[-3000:]
+            assert time.monotonic() < deadline, "gpg never started"
+            time.sleep(0.1)
+        # mid-assembly: the new release is staged beside the previous one
+        assert (released.parent / f".{VERSION}.new" / "SHA256SUMS").is_file()
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    stdout, stderr = out.read_text(), err.read_text()
+    assert code == 130, stdout[-3000:] + stderr[-3000:]
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    assert lines[-1] == "interrupted" and lines.count("interrupted") == 1, stderr[-2000:]
+    assert "Traceback" not in stdout + stderr
+    assert digests(released) == before
+    assert not list(released.parent.glob(".*"))
+    gpg_pid = int(marker.read_text())
+    for _ in range(50):
+        if not alive(gpg_pid):
+            break
+        time.sleep(0.1)
+    assert not alive(gpg_pid), f"the signing child {gpg_pid} outlived the release"
+
+
+def test_check_reproducible_rebuilds_elsewhere_and_names_what_differs(released: Path):
+    """`--check-reproducible` builds the same release again in another build folder
+    (<build>/.reproducible) and compares the two folders byte for byte: identical, exit 0.
+    Then one file of the second build's release is changed with its size and time kept (so
+    its step stays up to date, as make would judge it): the same command names that file
+    and exits 9. The file is put back afterwards."""
+    args = ("release", "--board", BOARD, "--version", VERSION, "--sdk", "--check-reproducible")
+    r = run_invoke(*args, env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    other = BUILD / ".reproducible" / "dist" / BOARD / VERSION
+    assert f"rebuilding the {BOARD} release in {BUILD / '.reproducible'} to compare" in r.stdout
+    assert f"reproducible: {released} and {other} are byte-identical" in r.stdout
+    assert digests(other).keys() == digests(released).keys()
+
+    victim = other / "release.json"
+    original, st = victim.read_bytes(), victim.stat()
+    changed = original.replace(b'"app": "edge-infer"', b'"app": "edge-infxr"', 1)
+    assert changed != original and len(changed) == len(original)
+    try:
+        victim.write_bytes(changed)
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+        r = run_invoke(*args, env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    finally:
+        victim.write_bytes(original)
+        os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert r.returncode == 9, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (f"error: the {BOARD} release is not reproducible: 1 files differ between "
+            f"{released} and {other}: release.json") in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stdout + r.stderr

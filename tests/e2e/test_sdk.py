@@ -293,15 +293,21 @@ def test_conan_autotools_libtool_package_through_the_generated_profile(archives,
     (recipe / "source.json").write_text(json.dumps({"archive": str(archives["fribidi"])}))
     env = {**os.environ, "CONAN_HOME": str(ctx.conan_home)}
     conan = str(Path(sys.executable).with_name("conan"))
+    # built through the profile on every run: no package an earlier run left in edgeforge's
+    # Conan home can stand in for it (removed first, and its build forced)
+    rm = subprocess.run([conan, "remove", "edgeforge-outside-fribidi/*", "--confirm"],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert rm.returncode == 0, rm.stderr[-4000:]
     r = subprocess.run([conan, "create", str(recipe), "--format=json",
                         "-pr:h", str(toolchain / "conan-host.profile"),
                         "-pr:b", str(toolchain / "conan-build.profile"),
-                        "--build=missing:edgeforge-outside-fribidi/*"],
+                        "--build=edgeforge-outside-fribidi/*"],
                        capture_output=True, text=True, env=env, timeout=1200)
     assert r.returncode == 0, r.stderr[-4000:]
     graph = json.loads(r.stdout)
     node = next(n for n in graph["graph"]["nodes"].values()
                 if n["ref"].startswith("edgeforge-outside-fribidi/"))
+    assert node["binary"] == "Build", node["binary"]  # built now, not found in the cache
     package = Path(node["package_folder"])
     lib = next((package / "lib").glob("libfribidi.so.0.*"))
     assert machine(lib) == "EM_AARCH64"
@@ -368,3 +374,32 @@ def test_sdk_archive_is_reproducible_relocatable_and_builds_an_outside_project(a
     assert machine(proj / "b" / "ocvprobe") == "EM_AARCH64"
     cache_text = (proj / "b" / "CMakeCache.txt").read_text()
     assert str(BUILD) not in cache_text and "conan2/p/" not in cache_text
+
+
+def test_rpi4_sdk_archive_is_reproducible_and_builds_alone(archives, tmp_path: Path):
+    """The gcc board's SDK (rpi4: gcc 12, bookworm): written twice, the same bytes; unpacked
+    elsewhere and relocated, its own environment script builds xxhash (Debian's cross gcc
+    and the SDK's sysroot), whose `make check` runs the program under qemu-user; no path of
+    the build folder is left in the SDK's toolchain files."""
+    from tests.e2e.conftest import build_board
+
+    board = "rpi4"
+    build_board(board, smoke_only=False)
+    archive = DIST / board / f"edgeforge-sdk-{board}.tar.gz"
+    r = run_invoke("sdk", "--board", board, env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    first = archive.read_bytes()
+    r = run_invoke("sdk", "--board", board, env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert r.returncode == 0 and archive.read_bytes() == first, r.stderr[-3000:]
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="tar")
+    sdk = tmp_path / "unpacked" / f"edgeforge-sdk-{board}"
+    subprocess.run([str(sdk / "relocate-sdk.sh")], check=True, capture_output=True)
+    for name in ("toolchain/toolchain.cmake", "toolchain/environment-setup",
+                 "toolchain/bin/aarch64-linux-gnu-gcc"):
+        text = (sdk / name).read_text()
+        assert str(BUILD) not in text and str(sdk / "sysroot") in text, name
+    src = unpack(archives["xxhash"], tmp_path / "src")
+    sh("make -j2 xxhsum && make check", src, tmp_path / "build.log",
+       board=Board(board, sdk / "toolchain", sdk / "sysroot"))
+    assert machine(src / "xxhsum") == "EM_AARCH64"

@@ -9,16 +9,20 @@ frame rate, as a camera would.
   re-muxes a clip, codec copied, to MPEG-TS over plain UDP or over RTP (payload type 33).
 - `RtpSender`: MPEG-4 Part 2 over RTP (RFC 3016, dynamic payload type 96), described by an
   .sdp file, with the packetiser of the RTSP test camera.
+- `joining_camera`: a camera the app joins mid-way. The receiver is ready first and the stream
+  it gets begins JOIN_AT seconds into the clip, at whatever picture is there (no waiting for a
+  key frame): what a receiver sees when it joins a running camera, decided by the clip's
+  timestamps instead of by how long a sender ran before the app started.
 """
 
 from __future__ import annotations
 
+import math
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.e2e.rtsp_server import AviVideo, rtp_packets, session_description
@@ -92,28 +96,35 @@ def prime_rtp_receiver(port: int, receiver: subprocess.Popen, timeout: float = 1
         time.sleep(0.05)
 
 
-def ffmpeg_sender(clip: Path, muxer: str, url: str,
-                  headers_at_key_frames: bool = False) -> subprocess.Popen:
+def ffmpeg_sender(clip: Path, muxer: str, url: str, headers_at_key_frames: bool = False,
+                  start_at: float = 0) -> subprocess.Popen:
     """Debian's ffmpeg: the clip's video, codec copied, at its own pace (-re), to `url`;
-    optionally with the codec headers repeated before every key frame, as cameras send."""
+    optionally with the codec headers repeated before every key frame, as cameras send, and
+    from the first frame `start_at` seconds or later into the clip, key frame or not
+    (-copyinkf: ffmpeg would otherwise wait for a key frame before it sends anything)."""
     headers = ["-bsf:v", "dump_extra=freq=keyframe"] if headers_at_key_frames else []
+    join = ["-ss", str(start_at), "-copyinkf"] if start_at else []
     argv = ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-fflags", "+genpts",
-            "-i", str(clip), "-map", "0:v:0", "-c", "copy", *headers, "-f", muxer, url]
+            "-i", str(clip), "-map", "0:v:0", "-c", "copy", *headers, *join, "-f", muxer, url]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-@contextmanager
-def camera_already_sending(clip: Path, url: str, head_start: float = 1.5):
-    """MPEG-TS to the UDP `url`, codec headers before every key frame, as a camera that has
-    been sending for `head_start` seconds before the body of the with-block starts."""
-    tx = ffmpeg_sender(clip, "mpegts", url + "?pkt_size=1316", headers_at_key_frames=True)
-    try:
-        time.sleep(head_start)
-        assert tx.poll() is None, tx.stderr.read()
-        yield
-    finally:
-        tx.terminate()
-        tx.wait(timeout=30)
+#: where a joining receiver's stream begins in the clip (Megamind.avi: frame 36, mid-way
+#: between the key frames 1 and 98)
+JOIN_AT = 1.5
+
+
+def first_frame_sent(fps: float, start_at: float = JOIN_AT) -> int:
+    """The index of the first frame ffmpeg_sender sends with `start_at` (timestamp >= it)."""
+    return math.ceil(start_at * fps - 1e-9)
+
+
+def joining_camera(clip: Path, url: str, start_at: float = JOIN_AT):
+    """A start_sender for receive_live: MPEG-TS to the UDP `url` with the codec headers before
+    every key frame, as a camera sends it, beginning `start_at` seconds into the clip, at a
+    predicted picture: the app joins the stream between two key frames."""
+    return start_ffmpeg(clip, "mpegts", url + "?pkt_size=1316", headers_at_key_frames=True,
+                        start_at=start_at)
 
 
 class RtpSender:
@@ -181,9 +192,10 @@ def receive_live(argv: list[str], port: int, start_sender, timeout: float = 300,
     return subprocess.CompletedProcess(app.args, app.returncode, out, err)
 
 
-def start_ffmpeg(clip: Path, muxer: str, url: str, headers_at_key_frames: bool = False):
+def start_ffmpeg(clip: Path, muxer: str, url: str, headers_at_key_frames: bool = False,
+                 start_at: float = 0):
     """A start_sender for receive_live: Debian's ffmpeg, stopped when the receiver is done."""
     def start():
-        tx = ffmpeg_sender(clip, muxer, url, headers_at_key_frames)
+        tx = ffmpeg_sender(clip, muxer, url, headers_at_key_frames, start_at)
         return lambda: (tx.terminate(), tx.wait(timeout=30))
     return start

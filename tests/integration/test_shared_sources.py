@@ -1,9 +1,10 @@
 """The source mirror shared over HTTP (EDGEFORGE_SOURCE_MIRROR_URL), served by a real nginx.
 
 A throwaway project keeps two recipes: zlib (its real pin; the archive comes from the real
-mirror, read only) and `tiny`, whose upstream URL is the same nginx. An empty EDGEFORGE_CACHE
-is filled by `invoke sources`, as a user would; nginx's access log says what was fetched, and
-apt-get is replaced by a stand-in that records any call.
+mirror, fetched into it first if it lacks it, then read only) and `tiny`, whose upstream URL
+is the same nginx. An empty EDGEFORGE_CACHE is filled by `invoke sources`, as a user would;
+nginx's access log says what was fetched, and apt-get is replaced by a stand-in that records
+any call.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.context import default_cache_dir
+from edgeforge.context import Context, default_cache_dir
 from edgeforge.fsutil import sha256_file
-from tests.conftest import run_invoke
+from edgeforge.sources import fill, load_pins
+from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.fileserver import Nginx, calls, closed_port, nginx, tripwires  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -28,10 +30,14 @@ ZLIB = "zlib/1.2.13 zlib_1.2.13.dfsg.orig.tar.bz2"
 VAR = "EDGEFORGE_SOURCE_MIRROR_URL"
 
 
+@pytest.fixture(scope="module")
 def real_zlib() -> Path:
+    """zlib's archive in the real source mirror, fetched there first (as `invoke sources`
+    does, for this one pin) when the mirror lacks it."""
+    ctx = Context.create(project_root=PROJECT, build_root=BUILD)
+    fill(ctx, load_pins(PROJECT / "recipes", ["zlib"]))
     path = default_cache_dir() / "sources" / "s" / ZLIB_SHA
-    if not path.is_file() or sha256_file(path) != ZLIB_SHA:
-        pytest.fail(f"the real source mirror lacks zlib's archive ({path}): run `invoke sources`")
+    assert path.is_file() and sha256_file(path) == ZLIB_SHA, path
     return path
 
 
@@ -74,10 +80,11 @@ def leftovers(cache: Path) -> list[str]:
                   if p.is_file() and not p.name.endswith(".lock")) if root.is_dir() else []
 
 
-def test_missing_archives_come_from_the_team_mirror_verified(setup, nginx: Nginx):  # noqa: F811
+def test_missing_archives_come_from_the_team_mirror_verified(setup, nginx: Nginx,  # noqa: F811
+                                                            real_zlib: Path):
     project, cache, env, apt_log, tiny_sha = setup
     (nginx.root / "s").mkdir()
-    shutil.copy(real_zlib(), nginx.root / "s" / ZLIB_SHA)
+    shutil.copy(real_zlib, nginx.root / "s" / ZLIB_SHA)
     env[VAR] = nginx.url + "/"  # a trailing slash is fine
 
     r = run_invoke("sources", cwd=project, env=env, timeout=600)
@@ -104,10 +111,10 @@ def test_missing_archives_come_from_the_team_mirror_verified(setup, nginx: Nginx
 
 
 def test_a_lying_team_mirror_is_an_error_and_nothing_enters_the_mirror(
-        setup, nginx: Nginx):  # noqa: F811
+        setup, nginx: Nginx, real_zlib: Path):  # noqa: F811
     project, cache, env, apt_log, tiny_sha = setup
     (nginx.root / "s").mkdir()
-    lie = bytearray(real_zlib().read_bytes())
+    lie = bytearray(real_zlib.read_bytes())
     lie[len(lie) // 2] ^= 0xFF  # one byte changed in the middle
     (nginx.root / "s" / ZLIB_SHA).write_bytes(bytes(lie))
     bad = hashlib.sha256(lie).hexdigest()

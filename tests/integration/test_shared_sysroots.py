@@ -1,8 +1,9 @@
 """Sysroots shared over HTTP: `invoke sysroot --pack DIR` and EDGEFORGE_SYSROOT_URL, with a real
 nginx.
 
-The packed sysroot is jetson-nx's (Debian bullseye arm64), taken from the real cache read only:
-the tests' cache links to it, so nothing is ever written into the real cache. Fetching goes into
+The packed sysroot is jetson-nx's (Debian bullseye arm64), taken from the real cache read only
+(built there first by the `bullseye` fixture, `invoke sysroot`, if it is missing): the tests'
+cache links to it, so nothing else is ever written into the real cache. Fetching goes into
 an empty EDGEFORGE_CACHE; mmdebstrap is replaced by a stand-in that records any call.
 """
 
@@ -46,10 +47,12 @@ def isolated_env(tmp: Path, cache: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def packed(tmp_path_factory) -> dict:
-    """The real jetson-nx sysroot packed twice, through `invoke sysroot --pack`."""
+def packed(bullseye: Path, tmp_path_factory) -> dict:
+    """The real jetson-nx sysroot (built by the `bullseye` fixture when the cache lacks it)
+    packed twice, through `invoke sysroot --pack`."""
     tmp = tmp_path_factory.mktemp("pack")
     real = real_sysroot(tmp)
+    assert real == bullseye
     cache = tmp / "cache"
     (cache / "sysroots").mkdir(parents=True)
     (cache / "sysroots" / real.name).symlink_to(real)  # read only: the real cache stays as it is

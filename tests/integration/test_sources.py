@@ -21,7 +21,8 @@ def test_invoke_sources_fills_and_verifies_the_mirror():
     assert "ffmpeg_5.1.9.orig.tar.xz" in r.stdout and "opencv_4.6.0+dfsg.orig.tar.xz" in r.stdout
 
 
-def test_corrupted_archive_in_the_mirror_stops_the_build(tmp_project: Path, tmp_path: Path):
+def test_corrupted_archive_in_the_mirror_stops_the_build(bullseye: Path, tmp_project: Path,
+                                                         tmp_path: Path):
     r = run_invoke("sources", timeout=1800)  # the real mirror, filled
     assert r.returncode == 0, r.stderr
     from edgeforge.context import default_cache_dir
@@ -30,8 +31,9 @@ def test_corrupted_archive_in_the_mirror_stops_the_build(tmp_project: Path, tmp_
     cache = tmp_path / "cache"
     mirror = cache / "sources" / "s"
     mirror.mkdir(parents=True)
-    # the sysroot is not what this test is about: the real one, shared
-    (cache / "sysroots").symlink_to(default_cache_dir() / "sysroots")
+    # the sysroot is not what this test is about: the real one (built by the `bullseye`
+    # fixture if the real cache lacks it), shared
+    (cache / "sysroots").symlink_to(bullseye.parent)
     for f in real.iterdir():
         if len(f.name) == 64:
             (mirror / f.name).symlink_to(f)

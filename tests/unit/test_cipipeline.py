@@ -282,3 +282,24 @@ def test_invoke_ci_writes_the_default_path_of_the_project(tmp_project: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     gl = yaml.safe_load((tmp_project / ".gitlab-ci.yml").read_text())
     assert sorted(k for k in gl if k.endswith("-app")) == ["rpi4-app"]
+
+
+def test_invoke_ci_refuses_to_write_into_a_named_pipe_or_a_device(tmp_project: Path,
+                                                                  tmp_path: Path):
+    """--out a FIFO: refused at once (exit 2), never blocks and never replaces it."""
+    import os
+    import subprocess
+
+    fifo = tmp_path / "pipe.yml"
+    os.mkfifo(fifo)
+    try:
+        r = run_invoke("ci", "--provider", "github", "--levels", "recipes", "--out", str(fifo),
+                       cwd=tmp_project, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("invoke ci --out FIFO blocked")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"error: --out {fifo}: a named pipe, not a regular file" in r.stderr
+    assert fifo.is_fifo()
+    with pytest.raises(UsageError, match="a character device, not a regular file"):
+        from edgeforge.fsutil import check_destination
+        check_destination(Path("/dev/null"), "--out")

@@ -175,3 +175,199 @@ def test_remote_stop_kills_only_the_sessions_gdbserver(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+# ---- session.json: facts, never commands ----------------------------------------------------
+def session_folder(tmp_path: Path, board: str = "jetson-nx") -> Path:
+    folder = tmp_path / "build" / board / dbg.DEBUG_DIR
+    folder.mkdir(parents=True)
+    return folder
+
+
+def remote_session(folder: Path, pid: int, **login) -> dict:
+    from edgeforge.statefile import proc_start_time
+    return {"mode": "remote", "board": folder.parent.name, "pid": pid,
+            "started": proc_start_time(pid) or 0, "socket": str(folder / dbg.SOCKET),
+            "log": "/b/logs/relay.log", "program": "/opt/edge-infer/bin/edge-infer",
+            "attach": None, "seconds": 1.5,
+            "remote": {"login": {"user": "edge", "host": "127.0.0.1", "port": 1, **login},
+                       "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}}
+
+
+def test_a_forged_session_never_runs_its_command_on_stop(tmp_path: Path):
+    """An old or forged session.json that holds an ssh argv: `--stop` runs nothing from it and
+    says which file to delete."""
+    import subprocess
+
+    from tests.conftest import run_invoke
+
+    folder = session_folder(tmp_path)
+    marker = tmp_path / "MARKER"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (folder / dbg.SESSION).write_text(json.dumps({
+            "pid": sleeper.pid, "socket": str(folder / dbg.SOCKET),
+            "remote": {"ssh": ["sh", "-c", f"touch {marker}", "sh"], "pidfile": "/tmp/p"}}))
+        r = run_invoke("debug", "--board", "jetson-nx", "--stop",
+                       env={"EDGEFORGE_BUILD_DIR": str(tmp_path / "build")}, timeout=120)
+        assert not marker.exists()
+        assert r.returncode == 8, r.stdout + r.stderr
+        assert f"error: {folder / dbg.SESSION} is not a state file edgeforge wrote" in r.stderr
+        assert f"Delete it (rm {folder / dbg.SESSION})" in r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize("change", [
+    {"remote": {"ssh": ["sh", "-c", "touch x"], "pidfile": "/tmp/p"}},     # an argv: refused
+    {"pid": 1}, {"pid": "42"}, {"pid": True}, {"started": -1}, {"mode": "shell"},
+    {"socket": "/elsewhere/gdb.sock"}, {"board": "rpi4"}, {"extra": "x"}, {"remote": None},
+    {"remote": {"login": {"user": "-oProxyCommand=touch x", "host": "h", "port": 22},
+                "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
+    {"remote": {"login": {"user": "edge", "host": "-oProxyCommand=x", "port": 22},
+                "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
+    {"remote": {"login": {"user": "edge", "host": "h\n", "port": 22},
+                "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
+    {"remote": {"login": {"user": "edge", "host": "h", "port": 70000},
+                "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
+    {"remote": {"login": {"user": "edge", "host": "h", "port": 22},
+                "pidfile": "/tmp/x; touch y", "sudo": False}},
+    {"remote": {"login": {"user": "edge", "host": "10.0.0.9", "port": 22, "twin": True,
+                          "known_hosts": "/x/known_hosts"},
+                "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
+])
+def test_a_session_that_edgeforge_would_not_write_is_refused(tmp_path: Path, change: dict):
+    from edgeforge.errors import StateFileError
+
+    folder = session_folder(tmp_path)
+    (folder / dbg.SESSION).write_text(json.dumps({**remote_session(folder, 4242), **change}))
+    with pytest.raises(StateFileError, match=r"session\.json is not a state file edgeforge "
+                                             r"wrote \(.+\); nothing was done.*Delete it"):
+        dbg.stop_session(folder)
+    assert (folder / dbg.SESSION).exists()
+
+
+def test_a_session_records_the_login_and_stop_builds_ssh_from_it(tmp_path: Path):
+    import subprocess
+
+    folder = session_folder(tmp_path)
+    twin_hosts = str(folder.parent / "vm" / "known_hosts")
+    login = dbg.Login(user="edge", host="127.0.0.1", port=2222, identity="/k/id",
+                      known_hosts=twin_hosts, twin=True)
+    assert login.argv() == ["ssh", "-p", "2222", "-o", f"UserKnownHostsFile={twin_hosts}",
+                            "-o", "StrictHostKeyChecking=accept-new", "-o",
+                            "PasswordAuthentication=no", "-o", "BatchMode=yes", "-i", "/k/id",
+                            "-o", "IdentitiesOnly=yes", "edge@127.0.0.1"]
+    device = dbg.Login(user="edge", host="edge-1.local", port=22)
+    assert device.argv()[-1] == "edge@edge-1.local" and device.argv()[0] == "ssh"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:  # every fact right, but the PID is not a debug server: read back, never killed
+        state = remote_session(folder, sleeper.pid, identity="/k/id", known_hosts=twin_hosts,
+                               port=1, twin=True)
+        dbg.save_session(folder, state)
+        s = dbg.read_session(folder)
+        assert s is not None and s.remote.login.argv()[-1] == "edge@127.0.0.1"
+        written = json.loads((folder / dbg.SESSION).read_text())["remote"]
+        assert sorted(written) == ["login", "pidfile", "sudo"]      # facts, no command line
+        assert written["login"]["user"] == "edge" and written["login"]["port"] == 1
+        assert dbg.session_pid(folder) is None
+        dbg.stop_session(folder)          # ssh to port 1 of 127.0.0.1: refused at once
+        assert sleeper.poll() is None and not (folder / dbg.SESSION).exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_line_break_in_a_recorded_folder_never_becomes_a_gdb_command(tmp_path: Path):
+    """deps.json's package folders reach the gdbinit (substitute-path): a folder whose name
+    holds a line break and `shell ...` is left out, and the gdbinit refuses any such value."""
+    from edgeforge.debugsession import package_folders
+
+    evil = tmp_path / "p" / "b" / "openc1234567890123\nshell touch MARKER\n"
+    (evil / "b").mkdir(parents=True)
+    good = tmp_path / "p" / "b" / "zlib01234567890123"
+    (good / "b").mkdir(parents=True)
+    (tmp_path / "deps.json").write_text(json.dumps({"package_dirs": {
+        "opencv": str(evil / "p"), "zlib": str(good / "p"), "x\nshell y": str(good / "p")}}))
+    assert package_folders(tmp_path) == {"zlib": good}
+    bad = dbg.GdbSetup(board="b", sysroot=tmp_path, app_dir=tmp_path, symbols=tmp_path,
+                       substitutions=(("/conan/openc", str(evil)),))
+    with pytest.raises(dbg.DebugError, match="a line break in it would start a gdb command"):
+        dbg.gdbinit_text(bad)
+
+
+def test_vscode_files_are_never_written_through_links_planted_beside_them(tmp_path: Path):
+    """A link at launch.json.bak (to a file outside, or dangling) is neither followed nor
+    replaced; a linked launch.json is replaced by a file, its target untouched; a named pipe
+    is refused at once (it would block)."""
+    import hashlib
+    import os
+
+    vs = tmp_path / ".vscode"
+    vs.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim"
+    victim.write_text("the user's own file\n")
+    before = hashlib.sha256(victim.read_bytes()).hexdigest()
+    (vs / "launch.json").write_text('{\n  // mine\n  "configurations": []\n}\n')
+    (vs / "tasks.json").write_text('{\n  // mine\n  "tasks": []\n}\n')
+    os.symlink(victim, vs / "launch.json.bak")
+    os.symlink(outside / "created", vs / "tasks.json.bak")          # dangling
+    dbg.write_vscode(vs, entry(tmp_path))
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == before
+    assert not (outside / "created").exists()
+    assert (vs / "launch.json.bak").is_symlink() and (vs / "tasks.json.bak").is_symlink()
+    assert "// mine" in (vs / "launch.json.bak.1").read_text()
+    assert "// mine" in (vs / "tasks.json.bak.1").read_text()
+    # launch.json itself a link to the victim: replaced by a file, the victim stays
+    (vs / "launch.json").unlink()
+    os.symlink(victim, vs / "launch.json")
+    with pytest.raises(UsageError, match="not valid JSON"):   # the victim is read, not JSON
+        dbg.write_vscode(vs, entry(tmp_path))
+    victim.write_text('{"configurations": []}\n')
+    before = hashlib.sha256(victim.read_bytes()).hexdigest()
+    dbg.write_vscode(vs, entry(tmp_path))
+    assert not (vs / "launch.json").is_symlink() and (vs / "launch.json").is_file()
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == before
+    (vs / "tasks.json").unlink()
+    os.mkfifo(vs / "tasks.json")
+    with pytest.raises(UsageError, match=r"tasks\.json: a named pipe, not a regular file"):
+        dbg.write_vscode(vs, entry(tmp_path))
+    assert (vs / "tasks.json").is_fifo()
+
+
+def test_a_session_edgeforge_started_is_found_and_stopped_by_its_facts(tmp_path: Path,
+                                                                      monkeypatch):
+    """qemu-user's gdb stub, started as `invoke debug --emulate` starts it: its session.json
+    holds facts only, its PID (with its start time) is recognised, `--stop` ends it."""
+    import shutil
+    import subprocess
+
+    from edgeforge.report import Reporter
+    from edgeforge.runner import Runner
+
+    qemu, cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")
+    if not qemu or not cc:
+        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc (apt-get install qemu-user "
+                    "gcc-aarch64-linux-gnu)")
+    (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
+    program = tmp_path / "prog"
+    subprocess.run([cc, "-static", str(tmp_path / "main.c"), "-o", str(program)], check=True)
+    folder = session_folder(tmp_path)
+    runner = Runner(Reporter(quiet=True), tmp_path / "logs", echo=False)
+    state = dbg.start_emulated(folder, runner, qemu, Path("/nonexistent"), program, [])
+    try:
+        dbg.save_session(folder, {**state, "board": "jetson-nx", "seconds": 0.1})
+        s = dbg.read_session(folder)
+        assert s is not None and s.mode == "emulate" and s.remote is None
+        assert dbg.session_pid(folder) == state["pid"]
+        kill = dbg._kill     # qemu-user waiting for gdb lets SIGTERM wait: SIGKILL sooner
+        monkeypatch.setattr(dbg, "_kill", lambda pid, timeout=0.5: kill(pid, timeout=0.5))
+        assert dbg.stop_session(folder) is True
+        assert not (folder / dbg.SESSION).exists() and dbg.session_pid(folder) is None
+    finally:
+        dbg._kill(state["pid"], timeout=2)

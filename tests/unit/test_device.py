@@ -32,6 +32,7 @@ def test_the_project_definition_loads_and_its_schema_is_current():
 @pytest.mark.parametrize(("change", "message"), [
     (("hostname: edge-infer", "hostnme: edge-infer"), "unknown key 'hostnme'.*did you mean 'hostname'"),
     (("user: edge", "user: root"), "root must not be the login"),
+    (("groups: [systemd-journal, video]", "groups: [\"video,sudo\"]"), "is not a group name"),
     (("instance: sample", "instance: ../x"), "instance"),
     (("args: [--max-frames, \"4\"]", "args: [\"--x $(reboot)\"]"), "one word without spaces"),
     (("packages: [", "packages: [Bad_Name, "), "is not a Debian package name"),
@@ -164,18 +165,70 @@ def test_qemu_forwards_ssh_from_localhost_only(tmp_path: Path):
     assert "BatchMode" not in hint and "PasswordAuthentication=no" in hint
 
 
+def forged_vm_state(paths: vm.VmPaths, proc: int, **changes) -> None:
+    """A vm.json as `invoke vm` writes it, naming another process (its real start time)."""
+    from edgeforge.statefile import proc_start_time
+    paths.state.write_text(json.dumps({
+        "pid": proc, "pid_started": proc_start_time(proc), "port": 2222, "login": "edge",
+        "console": str(paths.console), "disk": "/b/twin/d.qcow2", "started": 1, **changes}))
+
+
 def test_stop_never_kills_a_process_that_is_not_the_twin(tmp_path: Path):
     paths = vm.VmPaths(tmp_path / "vm")
     paths.folder.mkdir()
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        paths.state.write_text(json.dumps({"pid": sleeper.pid, "port": 1, "login": "x"}))
+        forged_vm_state(paths, sleeper.pid)
         assert vm.running_pid(paths) is None
         assert vm.stop(paths) is False
         assert sleeper.poll() is None
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_forged_vm_state_never_kills_a_look_alike_of_the_twin(tmp_path: Path):
+    """A process named qemu-system-aarch64 that merely mentions the overlay is not the twin;
+    a state that is not what `invoke vm` writes is refused, naming the file."""
+    import os
+    import sys
+
+    from edgeforge.errors import StateFileError
+
+    paths = vm.VmPaths(tmp_path / "vm")
+    paths.folder.mkdir()
+    fake = tmp_path / "bin" / vm.QEMU
+    fake.parent.mkdir()
+    os.symlink(os.path.realpath(sys.executable), fake)
+    other = subprocess.Popen([str(fake), "-c", "import time; time.sleep(30)",
+                              f"-drive file={paths.overlay}"])
+    try:
+        paths.state.write_text(json.dumps({"pid": other.pid, "port": 1, "login": "x"}))
+        with pytest.raises(StateFileError, match=r"vm\.json is not a state file edgeforge "
+                           r"wrote \(pid_started: .*\).*Delete it"):
+            vm.stop(paths)
+        for bad in ({"pid": str(other.pid)}, {"pid": 1}, {"login": "-oProxyCommand=x"},
+                    {"port": 0}, {"console": "/elsewhere/console.log"}, {"extra": 1}):
+            forged_vm_state(paths, other.pid, **bad)
+            with pytest.raises(StateFileError, match="vm.json is not a state file"):
+                vm.running_pid(paths)
+        forged_vm_state(paths, other.pid)            # every fact right, but not the twin's qemu
+        assert vm.running_pid(paths) is None and vm.stop(paths) is False
+        forged_vm_state(paths, other.pid, pid_started=1)   # a reused PID: another start time
+        assert vm.stop(paths) is False
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_twins_disk_option_doubles_commas_in_its_path(tmp_path: Path):
+    paths = vm.VmPaths(tmp_path / "a,file=x" / "vm")
+    twin = {"cpu": "cortex-a76", "cpus": 2, "memory_mb": 1024, "kernel": "k", "initrd": "i",
+            "cmdline": "root=x", "disk": "d.qcow2", "login": "edge"}
+    drive = vm.qemu_argv(twin, tmp_path, paths, 2299)
+    drive = drive[drive.index("-drive") + 1]
+    assert drive == f"if=none,id=hd0,format=qcow2,file={tmp_path}/a,,file=x/vm/overlay.qcow2"
 
 
 # ---- deploy ----------------------------------------------------------------------------------

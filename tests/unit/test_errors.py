@@ -3,6 +3,9 @@ unexpected exception is reported as a bug with its traceback in a log, never on 
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from invoke import Exit
 
 from edgeforge import commands
 from edgeforge.context import Context
-from edgeforge.errors import EXIT_BUG, SysrootError
+from edgeforge.errors import EXIT_BUG, EXIT_INTERRUPTED, SysrootError
 from edgeforge.report import Reporter
 
 
@@ -44,8 +47,34 @@ def test_an_unexpected_exception_is_a_bug_report_with_the_traceback_in_a_log(tmp
     assert "this is a bug in edgeforge" in msg and "Traceback" not in msg
     log = Path(msg.split("the traceback is in ")[1].split(" (")[0])
     assert log.parent == tmp_path / "cache" / "logs"
+    assert log.name.startswith("bug-explode-") and log.suffix == ".log"  # README: bug-*.log
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "KeyError: 'missing-key'" in text
+
+
+def test_ctrl_c_and_sigterm_end_a_task_with_130_and_one_word():
+    """Ctrl-C (KeyboardInterrupt) and SIGTERM (`kill`, a cancelled CI job) end a task alike:
+    exit 130 and the message `interrupted`, never a traceback or a bug report (70)."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    @commands.handled
+    def ctrl_c(c):
+        raise KeyboardInterrupt
+
+    @commands.handled
+    def terminated(c):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler raises while this sleeps
+        raise RuntimeError("SIGTERM did not end the task")
+
+    try:
+        for task in (ctrl_c, terminated):
+            with pytest.raises(Exit) as info:
+                task(None)
+            assert (info.value.code, info.value.message) == (EXIT_INTERRUPTED, "interrupted")
+        assert EXIT_INTERRUPTED == 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_every_task_is_wrapped_by_the_handler():

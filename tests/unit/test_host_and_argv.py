@@ -84,6 +84,51 @@ def test_qemu_argv_and_cmake_argv():
     assert "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" in argv
 
 
+def test_qemu_environment_is_one_option_per_variable_and_never_split_at_commas(tmp_path: Path):
+    """qemu-user splits an -E value at ','; a program in a folder named 'q,BASH_ENV=...' must
+    not set BASH_ENV for it: such a folder is refused, each variable has its own -E."""
+    from edgeforge.emulation import env_options, library_path
+    from edgeforge.errors import UsageError
+
+    assert env_options({"A": "1", "B": "x:y"}) == ["-E", "A=1", "-E", "B=x:y"]
+    with pytest.raises(UsageError, match="splits -E values at ','"):
+        env_options({"LD_LIBRARY_PATH": "/x/q,BASH_ENV=/evil"})
+    evil = tmp_path / "q,BASH_ENV=evil" / "bin"
+    evil.mkdir(parents=True)
+    (evil.parent / "lib").mkdir()
+    program = evil / "app"
+    with pytest.raises(UsageError, match=r"holds ','; qemu-user splits its -E values"):
+        qemu_argv("qemu-aarch64", Path("/s"), program, [], library_path(program))
+    with pytest.raises(UsageError, match="holds ':'"):
+        qemu_argv("qemu-aarch64", Path("/s"), Path("/a:b/app"), [], ["/a:b"])
+
+
+def test_qemu_user_really_sees_one_variable_per_option(tmp_path: Path):
+    """The argv builder's -E options under a real qemu-aarch64: the program sees its
+    LD_LIBRARY_PATH and no BASH_ENV; the comma-joined form it replaces would have set one."""
+    import shutil
+    import subprocess
+
+    qemu, cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")
+    if not qemu or not cc:
+        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc (apt-get install qemu-user "
+                    "gcc-aarch64-linux-gnu)")
+    src = tmp_path / "env.c"
+    src.write_text('#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n'
+                   '  const char *a = getenv("LD_LIBRARY_PATH"), *b = getenv("BASH_ENV");\n'
+                   '  printf("%s|%s\\n", a ? a : "-", b ? b : "-");\n  return 0;\n}\n')
+    (tmp_path / "app" / "bin").mkdir(parents=True)
+    (tmp_path / "app" / "lib").mkdir()
+    program = tmp_path / "app" / "bin" / "env"
+    subprocess.run([cc, "-static", "-O1", str(src), "-o", str(program)], check=True)
+    argv = qemu_argv(qemu, Path("/nonexistent"), program, [], [str(tmp_path / "app" / "lib")])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out == f"{tmp_path / 'app' / 'lib'}|-\n"
+    joined = subprocess.run([qemu, "-E", "LD_LIBRARY_PATH=/x/q,BASH_ENV=/evil", str(program)],
+                            capture_output=True, text=True, check=True, timeout=60).stdout
+    assert joined == "/x/q|/evil\n"   # why a ',' is refused: qemu made two variables of it
+
+
 def test_base_env_drops_host_compiler_variables(monkeypatch):
     monkeypatch.setenv("CC", "x86_64-linux-gnu-gcc")
     monkeypatch.setenv("CFLAGS", "-march=native")

@@ -180,3 +180,34 @@ def test_an_output_declared_since_the_last_run_makes_the_step_run(tmp_path: Path
     assert not state.up_to_date and state.reason == f"{tmp_path / 'two'} is missing"
     plan((tmp_path / "one", tmp_path / "two")).execute(rep)
     assert runs == ["a", "a"] and (tmp_path / "two" / "f").is_file()
+
+
+def test_a_stamp_edgeforge_would_not_write_makes_the_step_run_again(tmp_path: Path):
+    """A stamp is data: one of another step, one that records files outside the step's
+    outputs or one with values of the wrong type is not trusted; the step runs again."""
+    import json
+
+    log: list[str] = []
+    rep = Reporter(quiet=True)
+    counting_plan(tmp_path, "x", log).execute(rep)
+    stamp_b = tmp_path / "stamps" / "b.json"
+    good = json.loads(stamp_b.read_text())
+    outside = str(tmp_path / "elsewhere")
+    for forged, why in [
+        ({**good, "step": "a"}, "it is the stamp of step 'a'"),
+        ({**good, "files": {**good["files"], outside: {"size": 0, "mtime_ns": 0,
+                                                       "sha256": "0" * 64}}},
+         f"it records {outside!r}, which is not an output of b"),
+        ({**good, "signature": "$(touch x)"}, "signature: String should match pattern"),
+        ({**good, "files": {k: {**v, "size": str(v["size"])} for k, v in good["files"].items()}},
+         "Input should be a valid integer"),
+    ]:
+        stamp_b.write_text(json.dumps(forged))
+        states = {st.step.name: st for st in counting_plan(tmp_path, "x", log).states()}
+        assert states["a"].up_to_date and not states["b"].up_to_date
+        assert states["b"].reason.startswith(f"its stamp {stamp_b} is not one edgeforge wrote")
+        assert why in states["b"].reason and states["b"].reason.endswith(": it runs again")
+    counting_plan(tmp_path, "x", log).execute(rep)
+    again = json.loads(stamp_b.read_text())
+    assert log == ["a", "b", "b"] and again["signature"] == good["signature"]
+    assert again["step"] == "b" and list(again["files"]) == list(good["files"])

@@ -280,3 +280,24 @@ def test_the_record_lives_beside_the_release_and_keeps_one_entry_per_reference(t
     assert data["pushes"]["127.0.0.1:5000/e:1.0.0"]["digest"] == src.digest
     assert registry.Pushed("127.0.0.1:5000/e:1.0.0", src.digest).pinned == \
         f"127.0.0.1:5000/e@{src.digest}"
+
+
+@pytest.mark.parametrize("text", [
+    "[]",
+    '{"schema_version": 1, "version": "1.0.0", "pushes": {"127.0.0.1:5000/e:1.0.0": '
+    '{"digest": "$(touch m)", "source": "e.oci", "index": false, "platforms": {}}}}',
+    '{"schema_version": 1, "version": "1.0.0", "pushes": {"a b; touch m": {"digest": '
+    '"sha256:' + "c" * 64 + '", "source": "e.oci", "index": false, "platforms": {}}}}',
+    '{"schema_version": 1, "version": "2.0.0", "pushes": {}}',
+    '{"schema_version": 1, "version": "1.0.0", "pushes": {}, "run": "sh -c x"}',
+])
+def test_a_push_record_edgeforge_did_not_write_is_refused_and_kept(tmp_path: Path, text: str):
+    from edgeforge.errors import StateFileError
+
+    src = registry.Source("the jetson-nx image", tmp_path / "1.0.0" / "e.oci", "1.0.0-jetson-nx",
+                          "sha256:" + "c" * 64, "1.0.0", False, tmp_path / "1.0.0.push.json")
+    src.record.write_text(text)
+    with pytest.raises(StateFileError, match=r"1\.0\.0\.push\.json is not a state file "
+                                             r"edgeforge wrote .*Delete it"):
+        registry.record(src, registry.Pushed("127.0.0.1:5000/e:1.0.0", src.digest))
+    assert src.record.read_text() == text

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from edgeforge import releasesbom
+from edgeforge.context import Context
 from edgeforge.errors import UsageError
+from edgeforge.manifest import AbiRecord, Artifact, CompilerRecord, Manifest, SysrootRecord
 from edgeforge.pipeline import differing_files
 from edgeforge.release import app_version, check_version, source_date_epoch, write_sha256sums
+from edgeforge.releaseinput import ReleaseInput
 from edgeforge.report import Reporter
 from edgeforge.runner import Runner
 from edgeforge.sbom import Component, SourceArchive, make_spec, render, runtime_graph, validate
@@ -114,3 +118,77 @@ def test_sbom_validates_against_cyclonedx_and_is_byte_identical():
     # another board's SBOM differs where the boards differ, and only there
     other = render(make_spec(app, rest, 1700000000, [("edgeforge:board", "rpi4")]))
     assert other != text and json.loads(other)["serialNumber"] != doc["serialNumber"]
+
+
+def test_several_licences_with_an_expression_become_one_valid_expression():
+    app, rest = components()
+    k = Component("conan:k", "k", "1", "library", licenses=("BSD-3-Clause", "GPL-2.0-only OR MIT"))
+    doc = json.loads(text := render(make_spec(app, [*rest, k], 1700000000)))
+    assert validate(text) == []
+    assert next(c for c in doc["components"] if c["name"] == "k")["licenses"] == \
+        [{"expression": "BSD-3-Clause AND (GPL-2.0-only OR MIT)"}]
+
+
+def release_input(tmp_path: Path) -> ReleaseInput:
+    """The smallest real input of a jetson-nx release: an installed app (its program and model)
+    and a manifest recording the program with its digest."""
+    app = tmp_path / "board" / "edge-infer"
+    (app / "bin").mkdir(parents=True)
+    program = app / "bin" / "edge-infer"
+    program.write_bytes(b"\x7fELF not really a program\n")
+    (app / "share/edge-infer").mkdir(parents=True)
+    (app / "share/edge-infer/pedestrian-grid.onnx").write_bytes(b"model")
+    ctx = Context.create(project_root=PROJECT, build_root=tmp_path / "build",
+                         cache_dir=tmp_path / "cache")
+    manifest = Manifest(
+        board="jetson-nx", arch="arm64", triple="aarch64-linux-gnu",
+        compiler=CompilerRecord(name="clang14", family="clang", version="14"),
+        sysroot=SysrootRecord(name="s", key="k", glibc="2.31", glibcxx="3.4.28"),
+        abi=AbiRecord(glibc="2.31", glibcxx="3.4.28", cxxabi="1.3.12",
+                      strategy="sysroot-libstdcxx", max_needed={}),
+        artifacts=(Artifact(path="edge-infer/bin/edge-infer", role="app",
+                            sha256=hashlib.sha256(program.read_bytes()).hexdigest(),
+                            size=program.stat().st_size, kind="executable",
+                            needed=("libc.so.6",)),))
+    return ReleaseInput(target=ctx.catalog.resolve("jetson-nx", env={}), manifest=manifest,
+                        app_dir=app, sysroot=tmp_path / "sysroot", project_root=PROJECT,
+                        version="1.2.0", revision="abc1234", source_date_epoch=1700000000,
+                        mirror_dir=tmp_path / "mirror")
+
+
+def test_sbom_gives_shipped_files_their_sha256_in_the_standard_hashes(tmp_path: Path):
+    """The release's .deb, debug tarball and program, as the SBOM describes them: the document
+    loads with cyclonedx-python-lib, validates, and each file's SHA-256 is in `hashes` (of a
+    nested `file` component) equal to the sha256 of the file on disk."""
+    from cyclonedx.model import HashAlgorithm
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import ComponentType
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    inp = release_input(tmp_path)
+    deb = tmp_path / "release" / "deb" / "edge-infer_1.2.0_arm64.deb"
+    dbg = tmp_path / "release" / "dbg" / "edge-infer-1.2.0-jetson-nx-dbg.tar.xz"
+    for f, data in ((deb, b"!<arch>\ndebian-binary"), (dbg, b"debug information")):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(data)
+    comps = [releasesbom.model_component(inp),
+             *releasesbom.artefact_components(inp, {"deb": deb.parent}, [])]
+    comps.append(releasesbom.dbg_component(inp, dbg.parent, comps))
+    text = render(make_spec(releasesbom.app_component(inp), comps, inp.source_date_epoch))
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    assert str(tmp_path) not in text  # no machine paths
+    bom = Bom.from_json(json.loads(text))
+    files = {f.name: f for c in (bom.metadata.component, *bom.components)
+             for f in c.components if f.type is ComponentType.FILE}
+    for name, on_disk in ((deb.name, deb), (dbg.name, dbg),
+                          ("edge-infer/bin/edge-infer", inp.app_dir / "bin/edge-infer")):
+        assert [(h.alg, h.content) for h in files[name].hashes] == \
+            [(HashAlgorithm.SHA_256, hashlib.sha256(on_disk.read_bytes()).hexdigest())], name
+    # the installer is one file: the component carries its digest itself too
+    installer = next(c for c in bom.components if c.name == "edge-infer-1.2.0-jetson-nx-deb")
+    assert installer.type is ComponentType.FILE
+    assert [h.content for h in installer.hashes] == [hashlib.sha256(deb.read_bytes()).hexdigest()]
+    # and it needs the app it installs
+    deps = {str(d.ref): {str(r.ref) for r in d.dependencies} for d in bom.dependencies}
+    assert deps[str(installer.bom_ref)] == {"app:edge-infer"}

@@ -113,3 +113,34 @@ def test_the_failing_remote_is_the_one_conan_names():
     assert failing_remote(text) == "dead"
     assert failing_remote("ERROR: Wrong user or password. [Remote: team]") == "team"
     assert failing_remote("ERROR: compiler failed") is None
+
+
+def test_a_forged_deps_record_never_has_its_lockfile_uploaded(tmp_path: Path):
+    """deps.json names the lockfile `cache push` uploads as metadata: a record naming another
+    file (a key ...) is refused before any remote is asked, naming the record."""
+    import json
+
+    from edgeforge import remotes
+    from edgeforge.context import Context
+    from edgeforge.errors import StateFileError
+    from edgeforge.report import Reporter
+    from tests.conftest import PROJECT
+
+    ctx = Context.create(project_root=PROJECT, cache_dir=tmp_path / "cache",
+                         build_root=tmp_path / "build", reporter=Reporter(quiet=True))
+    bdir = ctx.board_dir("jetson-nx")
+    bdir.mkdir(parents=True)
+    node = {"ref": "zlib/1.2.13#" + "a" * 32, "package_id": "b" * 40, "binary": "Build",
+            "context": "host"}
+    good = {"lockfile": str(bdir / "conan.lock"), "built": [node["ref"]], "nodes": [node],
+            "package_dirs": {"zlib": "/c/p/b/zlib1234/p"}}
+    (bdir / "deps.json").write_text(json.dumps(good))
+    assert DepsResult.read(bdir / "deps.json").nodes == (PackageNode(**node),)
+    for forged in ({**good, "lockfile": str(tmp_path / "id_ed25519")},
+                   {**good, "nodes": [{**node, "ref": "--remote=x"}]},
+                   {**good, "package_dirs": {"zlib": "relative\nx"}},
+                   {**good, "extra": 1}):
+        (bdir / "deps.json").write_text(json.dumps(forged))
+        with pytest.raises(StateFileError, match=r"deps\.json is not a state file edgeforge "
+                                                 r"wrote .*Delete it"):
+            remotes.push(ctx, None, "jetson-nx", "team")
