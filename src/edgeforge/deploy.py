@@ -1,8 +1,9 @@
 """`invoke deploy`: install the board's current package on a running device over SSH.
 
 The package is copied to the device, then one script runs there as a transient systemd unit
-(started by `systemd-run`, then waited for by a second SSH session: not `--wait`, which ties
-the unit to the first session), so an SSH connection that drops does not stop it half way. The script
+(started by `systemd-run`, then waited for by a second SSH session; the script removes its
+package and itself when it ends), so an SSH connection that drops does not stop it half way
+(tested: the deploy's connection cut during a 20 s postinst, the install completes). The script
 first asks apt whether the package can be installed at all (architecture, Depends) and changes
 nothing when it cannot. It then installs with apt; if that fails it puts the previous package
 back (kept on the device from the last good install, or from the image), and restarts the app's
@@ -34,6 +35,9 @@ PACKAGE = "edge-infer"
 REMOTE_SCRIPT = r"""#!/bin/sh
 set -u
 new=$1
+# the script removes its package and itself when it ends: a client whose connection dropped
+# must not take them away while it runs
+trap 'rm -f "$new" "$0"' EXIT
 keep=__KEEP__
 export DEBIAN_FRONTEND=noninteractive
 instances=$(systemctl list-units --all --plain --no-legend '__PACKAGE__@*.service' \
@@ -140,8 +144,8 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
     ssh(["sh", "-c", 'cat > "$1"', "sh", remote_sh], "copying the install script",
         stdin=REMOTE_SCRIPT.encode())
     sudo = [] if target.user == "root" else ["sudo", "-n"]
-    # started, then waited for by a second session: `systemd-run --wait` holds a reference on
-    # the unit, and when its SSH session drops systemd stops the unit half way (tested)
+    # started, then waited for by a second session (not `systemd-run --wait`, whose client
+    # holds a reference on the unit): the unit runs to its end whatever the sessions do
     ssh([*sudo, "rm", "-f", REMOTE_OUT], "clearing the last output", check=False)
     r = ssh([*sudo, "systemd-run", "--quiet", "--collect", "--unit", "edgeforge-deploy",
              "--property", f"StandardOutput=file:{REMOTE_OUT}", "/bin/sh", remote_sh,
@@ -151,7 +155,9 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
         w = ssh(["sh", "-c", "while systemctl is-active -q edgeforge-deploy; do sleep 1; done; "
                  f"cat {REMOTE_OUT}"], "waiting for the install", check=False)
         out += w.stdout.decode(errors="replace") + w.stderr.decode(errors="replace")
-    ssh(["rm", "-f", remote_deb, remote_sh], "cleaning up", check=False)
+    # (the script removes them itself; these are left only when its unit never started)
+    ssh(["sh", "-c", 'systemctl is-active -q edgeforge-deploy || rm -f "$0" "$1"', remote_deb,
+         remote_sh], "cleaning up", check=False)
     if r.returncode != 0 and out.lstrip().startswith("sudo:"):
         raise DeviceError(f"{target.user}@{target.host} may not run sudo without a password: "
                              "deploy as root or give the user passwordless sudo "
