@@ -127,3 +127,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if tier in _TIER_SECONDS:
             sec = _TIER_SECONDS[tier]
             terminalreporter.write_line(f"{tier:12s} {int(sec // 60)}m{int(sec % 60):02d}s")
+
+
+def sigint_as_from_a_terminal() -> None:
+    """preexec_fn for a child that a test interrupts with Ctrl-C: a shell that started the
+    suite in the background (as `cmd &` does without job control) leaves SIGINT ignored, and
+    every child inherits that; a terminal's foreground program has it at its default."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,7 +14,7 @@ import pytest
 
 from edgeforge.fsutil import sha256_file
 from edgeforge.model import version_tuple
-from tests.conftest import BUILD, INVOKE, PROJECT, copy_project, run_invoke
+from tests.conftest import BUILD, INVOKE, PROJECT, copy_project, run_invoke, sigint_as_from_a_terminal
 from tests.e2e.conftest import BOARDS, build_board
 
 pytestmark = pytest.mark.e2e
@@ -186,7 +186,7 @@ def test_interrupted_build_keeps_the_last_good_output(smoke_built: Path, signum)
         proc = subprocess.Popen([str(INVOKE), "--search-root", str(other), "build", "--board",
                                  "jetson-nx", "--smoke-only"], cwd=other, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=sigint_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 600
         while not work.is_dir():  # the smoke step has started CMake

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge.sbom import validate
-from tests.conftest import BUILD, DIST, INVOKE, PROJECT, run_invoke
+from tests.conftest import BUILD, DIST, INVOKE, PROJECT, run_invoke, sigint_as_from_a_terminal
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -396,7 +396,7 @@ def test_interrupted_release_keeps_the_previous_one(released: Path, tmp_path: Pa
              "--version", VERSION, "--sdk", "--sign-key",
              f"slow-{secrets.token_hex(4)}@example.invalid"],
             cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=sigint_as_from_a_terminal)
     try:
         deadline = time.monotonic() + 1800
         while not marker.is_file() or not marker.read_text().strip():
