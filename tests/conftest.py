@@ -135,3 +135,14 @@ def sigint_as_from_a_terminal() -> None:
     every child inherits that; a terminal's foreground program has it at its default."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt(proc: subprocess.Popen, signum: int, timeout: float = 120) -> int:
+    """Ctrl-C as a terminal sends it (SIGINT to the process group) or SIGTERM as `kill` or a
+    cancelled CI job sends it (to the process); the exit code."""
+    import signal
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signum)
+    return proc.wait(timeout=timeout)

@@ -14,7 +14,15 @@ import pytest
 
 from edgeforge.fsutil import sha256_file
 from edgeforge.model import version_tuple
-from tests.conftest import BUILD, INVOKE, PROJECT, copy_project, run_invoke, sigint_as_from_a_terminal
+from tests.conftest import (
+    BUILD,
+    INVOKE,
+    PROJECT,
+    copy_project,
+    interrupt,
+    run_invoke,
+    sigint_as_from_a_terminal,
+)
 from tests.e2e.conftest import BOARDS, build_board
 
 pytestmark = pytest.mark.e2e
@@ -193,11 +201,7 @@ def test_interrupted_build_keeps_the_last_good_output(smoke_built: Path, signum)
             assert proc.poll() is None, (other / "stdout").read_text()[-2000:]
             assert time.monotonic() < deadline, "the smoke step never started"
             time.sleep(0.05)
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
-        code = proc.wait(timeout=120)
+        code = interrupt(proc, signum)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

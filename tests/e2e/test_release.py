@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from edgeforge.sbom import validate
-from tests.conftest import BUILD, DIST, INVOKE, PROJECT, run_invoke, sigint_as_from_a_terminal
+from tests.conftest import (
+    BUILD,
+    DIST,
+    INVOKE,
+    PROJECT,
+    interrupt,
+    run_invoke,
+    sigint_as_from_a_terminal,
+)
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -405,11 +413,7 @@ def test_interrupted_release_keeps_the_previous_one(released: Path, tmp_path: Pa
             time.sleep(0.1)
         # mid-assembly: the new release is staged beside the previous one
         assert (released.parent / f".{VERSION}.new" / "SHA256SUMS").is_file()
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
-        code = proc.wait(timeout=120)
+        code = interrupt(proc, signum)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -349,11 +349,9 @@ def test_a_session_edgeforge_started_is_found_and_stopped_by_its_facts(tmp_path:
 
     from edgeforge.report import Reporter
     from edgeforge.runner import Runner
-
+    from tests.conftest import require_tools
+    require_tools("qemu-aarch64", "aarch64-linux-gnu-gcc")  # fails (never skips) when missing
     qemu, cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")
-    if not qemu or not cc:
-        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc (apt-get install qemu-user "
-                    "gcc-aarch64-linux-gnu)")
     (tmp_path / "main.c").write_text("int main(void) { return 0; }\n")
     program = tmp_path / "prog"
     subprocess.run([cc, "-static", str(tmp_path / "main.c"), "-o", str(program)], check=True)

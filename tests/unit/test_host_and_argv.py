@@ -109,10 +109,9 @@ def test_qemu_user_really_sees_one_variable_per_option(tmp_path: Path):
     import shutil
     import subprocess
 
+    from tests.conftest import require_tools
+    require_tools("qemu-aarch64", "aarch64-linux-gnu-gcc")  # fails (never skips) when missing
     qemu, cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")
-    if not qemu or not cc:
-        pytest.skip("needs qemu-aarch64 and aarch64-linux-gnu-gcc (apt-get install qemu-user "
-                    "gcc-aarch64-linux-gnu)")
     src = tmp_path / "env.c"
     src.write_text('#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n'
                    '  const char *a = getenv("LD_LIBRARY_PATH"), *b = getenv("BASH_ENV");\n'
