@@ -7,7 +7,7 @@ from invoke import Collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from edgeforge import commands  # noqa: E402
+from edgeforge.cli import tasks as commands  # noqa: E402
 
 ns = Collection.from_module(commands)
 ns.configure({"run": {"echo": True}})

@@ -26,7 +26,7 @@ def sysroot() -> str:
 
     sys.path.insert(0, str(PROJECT / "src"))
     from edgeforge.context import Context
-    from edgeforge.sysroot import sysroot_dir
+    from edgeforge.toolchain import sysroot_dir
 
     ctx = Context.create(project_root=PROJECT)
     return str(sysroot_dir(ctx, ctx.catalog.resolve(BOARD, env={}).sysroot))

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from _common import PROJECT, invoke, machine, timed
 
+from edgeforge.config import DebianSysroot
 from edgeforge.context import Context
-from edgeforge.model import DebianSysroot
+from edgeforge.deps import load_pins, mirror_path
 from edgeforge.pipeline import prepare
-from edgeforge.sources import load_pins, mirror_path
-from edgeforge.sysroot import host_debian_mirror, mmdebstrap_argv
-from edgeforge.toolchain import compile_flags, link_flags
+from edgeforge.toolchain import compile_flags, host_debian_mirror, link_flags, mmdebstrap_argv
 
 
 def recipe_component_flags() -> list[str]:

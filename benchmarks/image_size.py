@@ -19,14 +19,14 @@ TARGET_MB = 60
 
 
 def main() -> None:
-    from edgeforge import container, imagedefs, ociread
+    from edgeforge.build import read_manifest
+    from edgeforge.config import containerimage as imagedefs
     from edgeforge.context import Context
-    from edgeforge.manifest import read_manifest
-    from edgeforge.release import app_version
-    from edgeforge.releaseinput import ReleaseInput
-    from edgeforge.report import Reporter
-    from edgeforge.runner import Runner
-    from edgeforge.sysroot import sysroot_dir
+    from edgeforge.core import Reporter, Runner
+    from edgeforge.deliver import ReleaseInput, app_version
+    from edgeforge.deliver.oci import image as container
+    from edgeforge.deliver.oci import read as ociread
+    from edgeforge.toolchain import sysroot_dir
 
     board = "jetson-nx"
     timed(invoke("build", "--board", board))

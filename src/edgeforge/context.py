@@ -15,10 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .descriptors import Catalog
-from .errors import EdgeforgeError, HostSetupError
-from .report import Reporter
-from .runner import Runner
+from edgeforge.config import Catalog
+from edgeforge.core import EdgeforgeError, HostSetupError, Reporter, Runner
 
 
 def _cache_dir_and_origin() -> tuple[Path, str]:

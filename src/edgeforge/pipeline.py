@@ -16,18 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, abi, container, debuginfo, elfinfo, stdcxx_compat
-from . import app as edge_app
-from . import sysroot as sysroots
-from .cmakebuild import build_project
-from .compilers import Toolset, probe
-from .context import Context
-from .deps import DEPS_RECORD, DepsResult, build_deps, conan_env, deps_fingerprint, root_requires
-from .descriptors import Target
-from .errors import ReproducibilityError, StateFileError
-from .fsutil import rmtree, write_atomic, write_json
-from .hostsetup import binfmt_ok
-from .manifest import (
+from edgeforge import __version__
+from edgeforge.build import (
     FAMILIES,
     AbiRecord,
     Artifact,
@@ -37,21 +27,53 @@ from .manifest import (
     PackageRecord,
     SysrootRecord,
     artifact_entry,
+    build_project,
     write_manifest,
 )
-from .model import version_tuple
-from .release import ReleaseOptions, ReleaseSteps
-from .rootfs import find_in_tree, lib_dirs
-from .runner import Runner
-from .steps import Execution, Plan, Step, publish, staged, tree_digest
-from .toolchain import (
+from edgeforge.build import app as edge_app
+from edgeforge.config import Target, version_tuple
+from edgeforge.context import Context
+from edgeforge.core import (
+    Execution,
+    Plan,
+    ReproducibilityError,
+    Runner,
+    StateFileError,
+    Step,
+    code_of,
+    publish,
+    rmtree,
+    staged,
+    tree_digest,
+    write_atomic,
+    write_json,
+)
+from edgeforge.deliver import ReleaseOptions, ReleaseSteps
+from edgeforge.deliver.oci import image as container
+from edgeforge.deps import (
+    DEPS_RECORD,
+    DepsResult,
+    build_deps,
+    conan_env,
+    deps_fingerprint,
+    root_requires,
+)
+from edgeforge.elf import debuginfo, elfinfo, find_in_tree, lib_dirs
+from edgeforge.host import binfmt_ok
+from edgeforge.toolchain import (
+    TEMPLATE_DIR,
     TEMPLATES,
     ToolchainFiles,
     ToolchainInputs,
+    Toolset,
     native_profile,
     present_overlays,
+    probe,
+    stdcxx_compat,
     write_toolchain,
 )
+from edgeforge.toolchain import sysroot as sysroots
+from edgeforge.verify import abi
 
 SMOKE_APP = "apps/smoke"
 
@@ -160,7 +182,7 @@ def gate_tree(ctx: Context, target: Target, sysroot_path: Path, what: str):
 
 # ---- the steps' inputs (pure) -----------------------------------------------------------------
 def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
-    tpl_dir = Path(__file__).parent / "templates"
+    tpl_dir = TEMPLATE_DIR
     return {
         "edgeforge": __version__,
         "target": target.fingerprint(),
@@ -171,19 +193,9 @@ def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
     }
 
 
-def code_of(*modules: str) -> str:
-    """Digest of some of edgeforge's own modules: a step whose way of building changed runs
-    again (e.g. how objects are cached, how debug information is split)."""
-    import hashlib
-    h = hashlib.sha256()
-    for name in modules:
-        h.update((Path(__file__).parent / f"{name}.py").read_bytes())
-    return h.hexdigest()
-
-
 def app_inputs(ctx: Context, variant: str = "") -> dict[str, Any]:
     return {"tree": tree_digest(ctx.project_root / edge_app.APP_DIR),
-            "code": code_of("app", "cmakebuild", "debuginfo"),
+            "code": code_of("build.app", "build.cmakebuild", "elf.debuginfo"),
             "revision": edge_app.git_revision(ctx.project_root, ctx.probe_runner()),
             "variant": variant}
 
@@ -316,7 +328,7 @@ class BoardBuild(GraphBuild):
             Step("smoke", f"cross-build {SMOKE_APP}, ABI gate (GLIBC_{t.abi.glibc} / "
                  f"GLIBCXX_{t.abi.glibcxx}, {t.abi.strategy.value}), install into {bdir / 'smoke'}",
                  self.smoke, inputs={"tree": tree_digest(ctx.project_root / SMOKE_APP),
-                                     "code": code_of("cmakebuild")},
+                                     "code": code_of("build.cmakebuild")},
                  needs=("toolchain",), outputs=(bdir / "smoke",), load=lambda ex: bdir / "smoke"),
         ]
         if self.with_deps:

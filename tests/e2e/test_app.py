@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeforge.build import sample
 from edgeforge.context import Context
-from edgeforge.samples import sample
 from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 from tests.e2e.rtsp_server import RtspServer, read_avi_video

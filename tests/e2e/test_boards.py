@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.fsutil import sha256_file
-from edgeforge.model import version_tuple
+from edgeforge.config import version_tuple
+from edgeforge.core import sha256_file
 from tests.conftest import (
     BUILD,
     INVOKE,

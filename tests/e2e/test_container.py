@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import container, imagedefs, imagescan, ociread
+from edgeforge.build import read_manifest, sample
+from edgeforge.config import Arch
+from edgeforge.config import containerimage as imagedefs
 from edgeforge.context import Context
-from edgeforge.manifest import read_manifest
-from edgeforge.model import Arch
-from edgeforge.release import app_version
-from edgeforge.releaseinput import ReleaseInput
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
-from edgeforge.samples import sample
+from edgeforge.core import Reporter, Runner
+from edgeforge.deliver import ReleaseInput, app_version
+from edgeforge.deliver import scan as imagescan
+from edgeforge.deliver.oci import image as container
+from edgeforge.deliver.oci import read as ociread
 from tests.conftest import BUILD, DIST, PROJECT, require_tools
 from tests.e2e.conftest import build_board, sysroot_of
 

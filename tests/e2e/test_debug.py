@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from edgeforge import debuginfo
+from edgeforge.build import sample
 from edgeforge.context import Context
-from edgeforge.samples import sample
+from edgeforge.elf import debuginfo
 from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import build_board
 
@@ -218,7 +218,7 @@ def test_gdb_flag_starts_gdb_multiarch_here_and_the_server_ends_with_it(built: P
     app stopped at its first instruction under qemu-user; with no terminal input it quits,
     and the debug server (qemu-user) is gone with it."""
     require_tools("gdb-multiarch", "qemu-aarch64")
-    from edgeforge import debugging
+    from edgeforge.debug import gdb as debugging
     folder = BUILD / BOARD / "debug"
     r = run_invoke("debug", "--board", BOARD, "--emulate", "--gdb", "--vscode",
                    str(tmp_path / ".vscode"), "--", "--version", timeout=300)

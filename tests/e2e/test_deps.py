@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.model import version_tuple
+from edgeforge.config import version_tuple
 from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.e2e.conftest import build_board
 

@@ -23,19 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import debpkg, rpmpkg, runinstaller, shlibdeps
-from edgeforge.app import check_smoke_output
-from edgeforge.aptsources import debian_mirror
+from edgeforge.build import check_smoke_output, read_manifest, sample
+from edgeforge.config import Arch
 from edgeforge.context import Context, default_cache_dir
-from edgeforge.elfinfo import is_elf
-from edgeforge.fsutil import canonical_hash, file_lock, rmtree
-from edgeforge.hostsetup import binfmt_ok
-from edgeforge.manifest import read_manifest
-from edgeforge.model import Arch
-from edgeforge.release import ReleaseInput
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
-from edgeforge.samples import sample
+from edgeforge.core import Reporter, Runner, canonical_hash, file_lock, rmtree
+from edgeforge.deliver import ReleaseInput, shlibdeps
+from edgeforge.deliver.packages import deb as debpkg
+from edgeforge.deliver.packages import rpm as rpmpkg
+from edgeforge.deliver.packages import run as runinstaller
+from edgeforge.elf import is_elf
+from edgeforge.host import binfmt_ok, debian_mirror
 from tests.conftest import BUILD, PROJECT, require_tools
 from tests.e2e.conftest import build_board, sysroot_of
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.app import compare, detections
+from edgeforge.build import compare, detections
 from tests.conftest import BUILD, run_invoke
 from tests.e2e.conftest import build_board
 from tests.e2e.test_app import (

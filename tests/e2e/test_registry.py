@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge.context import default_cache_dir
-from edgeforge.hostsetup import DOCKER_SOCK
+from edgeforge.host import DOCKER_SOCK
 from tests.conftest import BUILD, DIST, run_invoke
 from tests.e2e.registry_server import RegistryServer
 from tests.e2e.test_release import BOARD, EPOCH, VERSION, released  # noqa: F401 (the fixture)

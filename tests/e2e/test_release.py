@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.sbom import validate
+from edgeforge.deliver import validate
 from tests.conftest import (
     BUILD,
     DIST,
@@ -173,12 +173,11 @@ def test_sdk_ships_and_the_sbom_lists_what_it_holds(released: Path):
 def test_two_boards_sboms_differ_where_the_boards_do(released: Path, tmp_path: Path):
     """rpi4 (gcc 12, bookworm) against jetson-nx (clang 14, bullseye): the same app and Conan
     packages, other binaries of them, other system libraries; the SBOM says so."""
-    from edgeforge import releasesbom
+    from edgeforge.build import read_manifest
     from edgeforge.context import Context
-    from edgeforge.manifest import read_manifest
-    from edgeforge.releaseinput import ReleaseInput
-    from edgeforge.report import Reporter
-    from edgeforge.runner import Runner
+    from edgeforge.core import Reporter, Runner
+    from edgeforge.deliver import ReleaseInput
+    from edgeforge.deliver import sbom as releasesbom
 
     build_board("rpi4", smoke_only=False)
     nx = json.loads((released / "sbom.cdx.json").read_text())

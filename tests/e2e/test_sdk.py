@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import elfinfo
 from edgeforge.context import Context
-from edgeforge.sources import fill, load_pin_file, mirror_path
+from edgeforge.deps import fill, load_pin_file, mirror_path
+from edgeforge.elf import elfinfo
 from tests.conftest import BUILD, DIST, INVOKE, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import sysroot_of
 

@@ -183,8 +183,8 @@ def test_second_machine_builds_from_the_team_remote(conan_server: ConanServer,
     assert not list(project.glob("conan*.sh")) and not list(project.glob("deactivate_*.sh"))
     # nothing was built from source: the only archive fetched is OpenCV's, for the sample
     # videos the app's tests play
+    from edgeforge.build import opencv_pin
     from edgeforge.context import Context
-    from edgeforge.samples import opencv_pin
     pin = opencv_pin(Context.create(project_root=project, cache_dir=cache,
                                     build_root=project / "build", dist_root=project / "dist"))
     assert sorted(p.name for p in (cache / "sources" / "s").glob("*")) == [pin.sha256]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from edgeforge.context import Context
-from edgeforge.sysroot import sysroot_dir
+from edgeforge.toolchain import sysroot_dir
 from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
 
 

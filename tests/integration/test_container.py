@@ -16,14 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import container, imagedefs, imagescan, oci, ociread
+from edgeforge.build import AbiRecord, CompilerRecord, Manifest, SysrootRecord
+from edgeforge.config import Arch
+from edgeforge.config import containerimage as imagedefs
 from edgeforge.context import Context
-from edgeforge.errors import DescriptorError
-from edgeforge.manifest import AbiRecord, CompilerRecord, Manifest, SysrootRecord
-from edgeforge.model import Arch
-from edgeforge.releaseinput import ReleaseInput
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
+from edgeforge.core import DescriptorError, Reporter, Runner
+from edgeforge.deliver import ReleaseInput
+from edgeforge.deliver import scan as imagescan
+from edgeforge.deliver.oci import image as container
+from edgeforge.deliver.oci import layout as oci
+from edgeforge.deliver.oci import read as ociread
 from tests.conftest import BUILD, DIST, PROJECT, require_tools
 from tests.integration.conftest import built_sysroot
 
@@ -238,7 +240,7 @@ def test_the_same_base_from_a_docker_save_archive(nx, stand_in_base: Path, tmp_p
     user has on disk."""
     import docker as docker_sdk
 
-    from edgeforge.hostsetup import DOCKER_SOCK
+    from edgeforge.host import DOCKER_SOCK
 
     inp, _ = nx
     base = ociread.read_oci_layout(stand_in_base, None, oci.platform_for(Arch.ARM64))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from edgeforge import debuginfo
+from edgeforge.elf import debuginfo
 
 pytestmark = pytest.mark.integration
 

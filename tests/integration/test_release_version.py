@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.release import app_version
+from edgeforge.deliver import app_version
 from tests.conftest import PROJECT, copy_project, require_tools, run_invoke
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.fsutil import mounts_under, rmtree
+from edgeforge.core import mounts_under, rmtree
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from edgeforge.context import Context, default_cache_dir
-from edgeforge.fsutil import sha256_file
-from edgeforge.sources import fill, load_pins
+from edgeforge.core import sha256_file
+from edgeforge.deps import fill, load_pins
 from tests.conftest import BUILD, PROJECT, run_invoke
 from tests.fileserver import Nginx, calls, closed_port, nginx, tripwires  # noqa: F401
 

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import sysrootpack
 from edgeforge.context import Context, default_cache_dir
-from edgeforge.sysroot import STAMP, sysroot_dir
+from edgeforge.toolchain import STAMP, sysroot_dir, sysrootpack
 from tests.conftest import PROJECT, run_invoke
 from tests.fileserver import Nginx, calls, closed_port, nginx, tripwires  # noqa: F401
 

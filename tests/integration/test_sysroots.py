@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.fsutil import sha256_file
+from edgeforge.core import sha256_file
 from tests.conftest import run_invoke
 
 pytestmark = pytest.mark.integration

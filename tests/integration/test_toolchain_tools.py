@@ -163,9 +163,8 @@ def test_setup_is_idempotent_and_doctor_is_green():
 
 def _mapped_toolchain(board: str, sysroot: Path, root: Path):
     """The board's generated wrappers, with a Conan home and edgeforge folders in root."""
-    from edgeforge.compilers import Toolset, locate_tools
-    from edgeforge.descriptors import Catalog
-    from edgeforge.toolchain import ToolchainInputs, write_toolchain
+    from edgeforge.config import Catalog
+    from edgeforge.toolchain import ToolchainInputs, Toolset, locate_tools, write_toolchain
     from tests.conftest import PROJECT
     t = Catalog(PROJECT / "toolchains", PROJECT).resolve(board, env={}, cli={})
     spec = t.compiler.spec

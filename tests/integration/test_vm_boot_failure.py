@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import vm
-from edgeforge.errors import EdgeforgeError
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
+from edgeforge.core import EdgeforgeError, Reporter, Runner
+from edgeforge.device import twin as vm
 from tests.conftest import require_tools
 
 pytestmark = pytest.mark.integration

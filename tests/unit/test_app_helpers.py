@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.app import check_smoke_output, compare, conan_build_argv, detections
-from edgeforge.errors import EdgeforgeError
+from edgeforge.build import check_smoke_output, compare, conan_build_argv, detections
+from edgeforge.core import EdgeforgeError
 from edgeforge.toolchain import native_profile
 
 

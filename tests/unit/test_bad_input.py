@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge import commands, debugging, jsonfile, oci, ociread, registry, sysroot, sysrootpack
-from edgeforge.errors import HostSetupError, SysrootError, UsageError
-from edgeforge.fsutil import read_limited
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
+from edgeforge.cli import tasks as commands
+from edgeforge.core import HostSetupError, Reporter, Runner, SysrootError, UsageError, jsonfile, read_limited
+from edgeforge.debug import gdb as debugging
+from edgeforge.deliver.oci import layout as oci
+from edgeforge.deliver.oci import read as ociread
+from edgeforge.team import registry
+from edgeforge.toolchain import sysroot, sysrootpack
 from tests.conftest import run_invoke
 
 DEEP = b"[" * 50_000 + b"]" * 50_000  # far past Python's recursion limit

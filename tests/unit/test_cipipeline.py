@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgeforge import cipipeline as ci
+from edgeforge.core import DescriptorError, UsageError
 from edgeforge.deps import PackageNode, only_nodes
-from edgeforge.errors import DescriptorError, UsageError
+from edgeforge.team import ci
 from tests.conftest import PROJECT, run_invoke
 
 LEVELS = (("googletest", "protobuf", "zlib"), ("ffmpeg", "libpng"), ("opencv",))
@@ -301,5 +301,5 @@ def test_invoke_ci_refuses_to_write_into_a_named_pipe_or_a_device(tmp_project: P
     assert f"error: --out {fifo}: a named pipe, not a regular file" in r.stderr
     assert fifo.is_fifo()
     with pytest.raises(UsageError, match="a character device, not a regular file"):
-        from edgeforge.fsutil import check_destination
+        from edgeforge.core import check_destination
         check_destination(Path("/dev/null"), "--out")

@@ -26,22 +26,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from edgeforge import (
-    compilers,
-    container,
-    debuginfo,
-    debugsession,
-    oci,
-    ociread,
-    statefile,
-    stdcxx_compat,
-    sysroot,
-    sysrootpack,
-)
-from edgeforge.errors import HostSetupError, StateFileError, SysrootError
-from edgeforge.model import Arch
-from edgeforge.report import Reporter
-from edgeforge.steps import Plan, Step
+from edgeforge.config import Arch
+from edgeforge.core import HostSetupError, Plan, Reporter, StateFileError, Step, SysrootError, statefile
+from edgeforge.debug import session as debugsession
+from edgeforge.deliver.oci import image as container
+from edgeforge.deliver.oci import layout as oci
+from edgeforge.deliver.oci import read as ociread
+from edgeforge.elf import debuginfo
+from edgeforge.toolchain import compilers, stdcxx_compat, sysroot, sysrootpack
 from tests.conftest import run_invoke
 
 EPOCH = 1_700_000_000

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import dbgpkg, debuginfo
-from edgeforge import debugging as dbg
-from edgeforge.debugsession import DebugOptions
-from edgeforge.errors import UsageError
+from edgeforge.core import UsageError
+from edgeforge.debug import DebugOptions
+from edgeforge.debug import gdb as dbg
+from edgeforge.deliver.packages import dbg as dbgpkg
+from edgeforge.elf import debuginfo
 
 
 def setup(tmp_path: Path) -> dbg.GdbSetup:
@@ -153,7 +154,7 @@ def test_split_and_strip_argv_keep_the_build_id():
 
 
 def test_dbg_control_depends_on_exactly_this_version():
-    from edgeforge.installers import parse_installers
+    from edgeforge.deliver.packages import parse_installers
 
     spec = parse_installers((Path(__file__).resolve().parents[2] / "images/edge-infer/installers.yaml")
                             .read_text(), "installers.yaml")
@@ -185,7 +186,7 @@ def session_folder(tmp_path: Path, board: str = "jetson-nx") -> Path:
 
 
 def remote_session(folder: Path, pid: int, **login) -> dict:
-    from edgeforge.statefile import proc_start_time
+    from edgeforge.core import proc_start_time
     return {"mode": "remote", "board": folder.parent.name, "pid": pid,
             "started": proc_start_time(pid) or 0, "socket": str(folder / dbg.SOCKET),
             "log": "/b/logs/relay.log", "program": "/opt/edge-infer/bin/edge-infer",
@@ -240,7 +241,7 @@ def test_a_forged_session_never_runs_its_command_on_stop(tmp_path: Path):
                 "pidfile": "/tmp/edgeforge-gdbserver-123456789.pid", "sudo": False}},
 ])
 def test_a_session_that_edgeforge_would_not_write_is_refused(tmp_path: Path, change: dict):
-    from edgeforge.errors import StateFileError
+    from edgeforge.core import StateFileError
 
     folder = session_folder(tmp_path)
     (folder / dbg.SESSION).write_text(json.dumps({**remote_session(folder, 4242), **change}))
@@ -284,7 +285,7 @@ def test_a_session_records_the_login_and_stop_builds_ssh_from_it(tmp_path: Path)
 def test_a_line_break_in_a_recorded_folder_never_becomes_a_gdb_command(tmp_path: Path):
     """deps.json's package folders reach the gdbinit (substitute-path): a folder whose name
     holds a line break and `shell ...` is left out, and the gdbinit refuses any such value."""
-    from edgeforge.debugsession import package_folders
+    from edgeforge.debug import package_folders
 
     evil = tmp_path / "p" / "b" / "openc1234567890123\nshell touch MARKER\n"
     (evil / "b").mkdir(parents=True)
@@ -347,8 +348,7 @@ def test_a_session_edgeforge_started_is_found_and_stopped_by_its_facts(tmp_path:
     import shutil
     import subprocess
 
-    from edgeforge.report import Reporter
-    from edgeforge.runner import Runner
+    from edgeforge.core import Reporter, Runner
     from tests.conftest import require_tools
     require_tools("qemu-aarch64", "aarch64-linux-gnu-gcc")  # fails (never skips) when missing
     qemu, cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")

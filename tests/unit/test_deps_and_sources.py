@@ -9,17 +9,19 @@ import pytest
 import yaml
 
 from edgeforge.context import Context
+from edgeforge.core import Reporter, SourceError
 from edgeforge.deps import (
     PackageNode,
     create_argv,
     global_conf,
+    load_pins,
+    mirror_path,
     parse_build_order,
     program_output,
+    recipe_version,
     root_requires,
+    verify,
 )
-from edgeforge.errors import SourceError
-from edgeforge.report import Reporter
-from edgeforge.sources import load_pins, mirror_path, recipe_version, verify
 from tests.conftest import PROJECT
 
 RECIPES = ["ffmpeg", "googletest", "libjpeg-turbo", "libpng", "opencv", "protobuf", "zlib"]
@@ -136,8 +138,8 @@ def _recipes_with(tmp_path: Path, text: str) -> Path:
      "did you mean 'sha256'"),
 ])
 def test_bad_conandata_is_a_descriptor_error_naming_file_and_key(tmp_path: Path, text, expected):
-    from edgeforge.errors import DescriptorError
-    from edgeforge.recipedata import conandata
+    from edgeforge.config import conandata
+    from edgeforge.core import DescriptorError
 
     with pytest.raises(DescriptorError) as exc:
         conandata(_recipes_with(tmp_path, text), "zlib")
@@ -146,7 +148,7 @@ def test_bad_conandata_is_a_descriptor_error_naming_file_and_key(tmp_path: Path,
 
 
 def test_recipe_data_is_typed_and_licences_are_read_without_running_the_recipe():
-    from edgeforge.recipedata import conandata, deps_list, recipe_licenses
+    from edgeforge.config import conandata, deps_list, recipe_licenses
 
     data = conandata(PROJECT / "recipes", "opencv")
     assert data.version == "4.6.0"

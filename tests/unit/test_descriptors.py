@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.compilers import locate_tools
+from edgeforge.config import MAX_BYTES, AbiStrategy, Arch, Catalog, CompilerFamily, json_schemas, load_yaml
 from edgeforge.context import Context
-from edgeforge.descriptors import MAX_BYTES, Catalog, json_schemas, load_yaml
-from edgeforge.errors import DescriptorError, HostSetupError, ToolMissingError
-from edgeforge.model import AbiStrategy, Arch, CompilerFamily
-from edgeforge.report import Reporter
+from edgeforge.core import DescriptorError, HostSetupError, Reporter, ToolMissingError
+from edgeforge.toolchain import locate_tools
 from tests.conftest import PROJECT, copy_project, run_invoke
 
 CORPUS = sorted((Path(__file__).parent / "bad_descriptors").glob("*.yaml"))

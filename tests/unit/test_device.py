@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import devicedefs, devimage, vm
-from edgeforge.descriptors import Catalog
-from edgeforge.errors import DescriptorError, UsageError
+from edgeforge.config import Catalog
+from edgeforge.config import deviceimage as devicedefs
+from edgeforge.core import DescriptorError, UsageError
+from edgeforge.device import image as devimage
+from edgeforge.device import twin as vm
 from tests.conftest import PROJECT
 
 IMAGES = PROJECT / "images"
@@ -167,7 +169,7 @@ def test_qemu_forwards_ssh_from_localhost_only(tmp_path: Path):
 
 def forged_vm_state(paths: vm.VmPaths, proc: int, **changes) -> None:
     """A vm.json as `invoke vm` writes it, naming another process (its real start time)."""
-    from edgeforge.statefile import proc_start_time
+    from edgeforge.core import proc_start_time
     paths.state.write_text(json.dumps({
         "pid": proc, "pid_started": proc_start_time(proc), "port": 2222, "login": "edge",
         "console": str(paths.console), "disk": "/b/twin/d.qcow2", "started": 1, **changes}))
@@ -193,7 +195,7 @@ def test_a_forged_vm_state_never_kills_a_look_alike_of_the_twin(tmp_path: Path):
     import os
     import sys
 
-    from edgeforge.errors import StateFileError
+    from edgeforge.core import StateFileError
 
     paths = vm.VmPaths(tmp_path / "vm")
     paths.folder.mkdir()
@@ -233,7 +235,7 @@ def test_the_twins_disk_option_doubles_commas_in_its_path(tmp_path: Path):
 
 # ---- deploy ----------------------------------------------------------------------------------
 def test_deploy_targets_are_parsed_or_refused_with_the_form():
-    from edgeforge.deploy import parse_target
+    from edgeforge.device import parse_target
     t = parse_target("ssh://edge@127.0.0.1:2222")
     assert (t.user, t.host, t.port) == ("edge", "127.0.0.1", 2222)
     assert parse_target("ssh://root@box.local").port == 22
@@ -250,7 +252,7 @@ def test_deploy_targets_are_parsed_or_refused_with_the_form():
 
 
 def test_the_remote_install_script_is_valid_sh_and_checks_before_it_changes(tmp_path: Path):
-    from edgeforge.deploy import KEEP_DIR, REMOTE_SCRIPT
+    from edgeforge.device import KEEP_DIR, REMOTE_SCRIPT
     script = tmp_path / "deploy.sh"
     script.write_text(REMOTE_SCRIPT)
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0

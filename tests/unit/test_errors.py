@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge import commands
+from edgeforge.cli import tasks as commands
 from edgeforge.context import Context
-from edgeforge.errors import EXIT_BUG, EXIT_INTERRUPTED, SysrootError
-from edgeforge.report import Reporter
+from edgeforge.core import EXIT_BUG, EXIT_INTERRUPTED, Reporter, SysrootError
 
 
 def test_library_errors_become_their_exit_code():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import edgeforge
-from edgeforge import errors
+from edgeforge.core import errors
 from tests.conftest import run_invoke
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -74,7 +74,7 @@ def test_no_code_outside_the_table_is_raised_directly():
 
 
 def test_debug_and_device_errors_have_their_own_code():
-    from edgeforge.debugging import DebugError
+    from edgeforge.debug import DebugError
     assert DebugError.exit_code == errors.DeviceError.exit_code == 11
     assert errors.SourceError.exit_code == 6 and DebugError.exit_code != 6
 

@@ -17,12 +17,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from edgeforge import sysroot
-from edgeforge.descriptors import Loaded
-from edgeforge.errors import SourceError, SysrootError
-from edgeforge.extract import _Refused, file_mode, normalise, safe_extract
-from edgeforge.fsutil import sha256_file
-from edgeforge.model import DirectorySysroot, TarballSysroot
+from edgeforge.config import DirectorySysroot, Loaded, TarballSysroot
+from edgeforge.core import SourceError, SysrootError, file_mode, normalise, safe_extract, sha256_file
+from edgeforge.core.extract import _Refused
+from edgeforge.toolchain import sysroot
 
 Member = tuple[tarfile.TarInfo, bytes | None]
 DESC = "toolchains/sysroots/vendor.yaml"

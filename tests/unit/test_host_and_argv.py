@@ -9,20 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import hostsetup
-from edgeforge.abi import Policy, gate
-from edgeforge.aptsources import deb_src_enabled, enable_deb_src
-from edgeforge.aptsources import debian_mirror as host_debian_mirror
-from edgeforge.cmakebuild import configure_argv
-from edgeforge.descriptors import Catalog
-from edgeforge.emulation import qemu_argv
-from edgeforge.errors import CommandFailedError, SourceError, ToolMissingError
-from edgeforge.extract import safe_extract
-from edgeforge.fsutil import verify_sha256
-from edgeforge.model import AbiCeiling, AbiStrategy, Arch
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner, base_env
-from edgeforge.sysroot import make_links_relative, mmdebstrap_argv
+from edgeforge.build import configure_argv
+from edgeforge.config import AbiCeiling, AbiStrategy, Arch, Catalog
+from edgeforge.core import (
+    CommandFailedError,
+    Reporter,
+    Runner,
+    SourceError,
+    ToolMissingError,
+    base_env,
+    safe_extract,
+    verify_sha256,
+)
+from edgeforge.host import deb_src_enabled, enable_deb_src
+from edgeforge.host import debian_mirror as host_debian_mirror
+from edgeforge.host import setup as hostsetup
+from edgeforge.toolchain import make_links_relative, mmdebstrap_argv
+from edgeforge.verify import Policy, gate, qemu_argv
 from tests.conftest import PROJECT
 
 
@@ -87,8 +90,8 @@ def test_qemu_argv_and_cmake_argv():
 def test_qemu_environment_is_one_option_per_variable_and_never_split_at_commas(tmp_path: Path):
     """qemu-user splits an -E value at ','; a program in a folder named 'q,BASH_ENV=...' must
     not set BASH_ENV for it: such a folder is refused, each variable has its own -E."""
-    from edgeforge.emulation import env_options, library_path
-    from edgeforge.errors import UsageError
+    from edgeforge.core import UsageError
+    from edgeforge.verify import env_options, library_path
 
     assert env_options({"A": "1", "B": "x:y"}) == ["-E", "A=1", "-E", "B=x:y"]
     with pytest.raises(UsageError, match="splits -E values at ','"):
@@ -255,7 +258,7 @@ def test_gate_rejects_a_host_binary_for_an_arm64_board(tmp_path: Path):
 
 
 def test_missing_binfmt_entry_names_the_fix(tmp_path: Path, monkeypatch):
-    from edgeforge.errors import HostSetupError
+    from edgeforge.core import HostSetupError
 
     monkeypatch.setattr(hostsetup, "BINFMT_DIR", tmp_path)
     assert not hostsetup.binfmt_ok(Arch.ARM64)

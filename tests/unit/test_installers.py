@@ -15,11 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from edgeforge import debpkg, installers, rpmpkg, runinstaller, shlibdeps
-from edgeforge.context import Context
-from edgeforge.elfinfo import ElfInfo
-from edgeforge.errors import DescriptorError, EdgeforgeError
-from edgeforge.manifest import (
+from edgeforge.build import (
     AbiRecord,
     CompilerRecord,
     DependenciesRecord,
@@ -27,10 +23,15 @@ from edgeforge.manifest import (
     PackageRecord,
     SysrootRecord,
 )
-from edgeforge.model import Arch
-from edgeforge.release import ReleaseInput
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
+from edgeforge.config import Arch
+from edgeforge.context import Context
+from edgeforge.core import DescriptorError, EdgeforgeError, Reporter, Runner
+from edgeforge.deliver import ReleaseInput, shlibdeps
+from edgeforge.deliver.packages import deb as debpkg
+from edgeforge.deliver.packages import rpm as rpmpkg
+from edgeforge.deliver.packages import run as runinstaller
+from edgeforge.deliver.packages import staging as installers
+from edgeforge.elf import ElfInfo
 
 PROJECT = Path(__file__).resolve().parents[2]
 EPOCH = 1700000000

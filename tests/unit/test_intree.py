@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import devicedefs, devimage, intree
-from edgeforge.errors import UsageError
-from edgeforge.imagescan import ImageContentError, scan_tree
+from edgeforge.config import deviceimage as devicedefs
+from edgeforge.core import UsageError, intree
+from edgeforge.deliver import ImageContentError, scan_tree
+from edgeforge.device import image as devimage
 
 ROOT = Path(__file__).resolve().parents[2]
 

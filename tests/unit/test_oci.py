@@ -16,9 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import closure, container, imagedefs, imagescan, oci, ociread
-from edgeforge.errors import DescriptorError, SourceError, UsageError
-from edgeforge.model import Arch
+from edgeforge.config import Arch
+from edgeforge.config import containerimage as imagedefs
+from edgeforge.core import DescriptorError, SourceError, UsageError
+from edgeforge.deliver import scan as imagescan
+from edgeforge.deliver.oci import image as container
+from edgeforge.deliver.oci import layout as oci
+from edgeforge.deliver.oci import read as ociread
+from edgeforge.elf import closure
 
 PROJECT = Path(__file__).resolve().parents[2]
 EPOCH = 1_700_000_000

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from edgeforge.context import Context
+from edgeforge.core import Plan, Reporter, Step, publish, staging_for
 from edgeforge.pipeline import board_plan
-from edgeforge.report import Reporter
-from edgeforge.steps import Plan, Step, publish, staging_for
 from tests.conftest import run_invoke
 
 
@@ -146,7 +145,7 @@ def test_plan_refuses_a_step_that_needs_a_later_one(tmp_path: Path):
 def test_special_files_in_an_output_are_recorded_never_read(tmp_path: Path):
     """A root file system's /dev nodes and FIFOs are outputs too: recording or checking them
     must not open them (reading /dev/console or a FIFO blocks for ever)."""
-    from edgeforge.steps import damaged_output, record_outputs
+    from edgeforge.core import damaged_output, record_outputs
     out = tmp_path / "tree"
     (out / "dev").mkdir(parents=True)
     os.mkfifo(out / "dev" / "initctl")

@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge import commands
+from edgeforge.cli import tasks as commands
 from edgeforge.context import Context
-from edgeforge.errors import CommandFailedError, UsageError
-from edgeforge.redact import redact, redact_url
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
+from edgeforge.core import CommandFailedError, Reporter, Runner, UsageError, redact, redact_url
 
 PW = "S3cret-pw-9f2"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import oci, registry
-from edgeforge.errors import UsageError
-from edgeforge.registry import Credentials, Destination, parse_destination
+from edgeforge.core import UsageError
+from edgeforge.deliver.oci import layout as oci
+from edgeforge.team import Credentials, Destination, parse_destination, registry
 
 PASSWORD = "pa55-w0rd:with$odd'chars"
 
@@ -292,7 +292,7 @@ def test_the_record_lives_beside_the_release_and_keeps_one_entry_per_reference(t
     '{"schema_version": 1, "version": "1.0.0", "pushes": {}, "run": "sh -c x"}',
 ])
 def test_a_push_record_edgeforge_did_not_write_is_refused_and_kept(tmp_path: Path, text: str):
-    from edgeforge.errors import StateFileError
+    from edgeforge.core import StateFileError
 
     src = registry.Source("the jetson-nx image", tmp_path / "1.0.0" / "e.oci", "1.0.0-jetson-nx",
                           "sha256:" + "c" * 64, "1.0.0", False, tmp_path / "1.0.0.push.json")

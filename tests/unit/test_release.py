@@ -9,16 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import releasesbom
+from edgeforge.build import AbiRecord, Artifact, CompilerRecord, Manifest, SysrootRecord
 from edgeforge.context import Context
-from edgeforge.errors import UsageError
-from edgeforge.manifest import AbiRecord, Artifact, CompilerRecord, Manifest, SysrootRecord
+from edgeforge.core import Reporter, Runner, UsageError
+from edgeforge.deliver import (
+    Component,
+    ReleaseInput,
+    SourceArchive,
+    app_version,
+    check_version,
+    make_spec,
+    render,
+    runtime_graph,
+    source_date_epoch,
+    validate,
+    write_sha256sums,
+)
+from edgeforge.deliver import sbom as releasesbom
 from edgeforge.pipeline import differing_files
-from edgeforge.release import app_version, check_version, source_date_epoch, write_sha256sums
-from edgeforge.releaseinput import ReleaseInput
-from edgeforge.report import Reporter
-from edgeforge.runner import Runner
-from edgeforge.sbom import Component, SourceArchive, make_spec, render, runtime_graph, validate
 from tests.conftest import PROJECT
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeforge.core import UsageError
 from edgeforge.deps import DepsResult, PackageNode, conan_env, download_argv
-from edgeforge.errors import UsageError
-from edgeforge.remotes import (
+from edgeforge.team import (
     add_argv,
     check_name,
     check_url,
@@ -108,7 +108,7 @@ def test_other_failures_are_left_to_the_runners_message():
 
 
 def test_the_failing_remote_is_the_one_conan_names():
-    from edgeforge.remotes import failing_remote
+    from edgeforge.team import failing_remote
     text = ("ERROR: Permission denied [Remote: team]\nUnable to connect to remote dead=http://x:9\n")
     assert failing_remote(text) == "dead"
     assert failing_remote("ERROR: Wrong user or password. [Remote: team]") == "team"
@@ -120,10 +120,9 @@ def test_a_forged_deps_record_never_has_its_lockfile_uploaded(tmp_path: Path):
     file (a key ...) is refused before any remote is asked, naming the record."""
     import json
 
-    from edgeforge import remotes
     from edgeforge.context import Context
-    from edgeforge.errors import StateFileError
-    from edgeforge.report import Reporter
+    from edgeforge.core import Reporter, StateFileError
+    from edgeforge.team import remotes
     from tests.conftest import PROJECT
 
     ctx = Context.create(project_root=PROJECT, cache_dir=tmp_path / "cache",

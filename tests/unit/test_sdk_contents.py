@@ -7,8 +7,8 @@ import tarfile
 from dataclasses import replace
 from pathlib import Path
 
-from edgeforge import sdk
-from edgeforge.manifest import DependenciesRecord, PackageRecord
+from edgeforge.build import DependenciesRecord, PackageRecord
+from edgeforge.deliver import sdk
 from tests.unit.test_toolchain_render import inputs
 
 
@@ -83,7 +83,7 @@ def test_cmake_package_files_are_relocated_into_the_sdk(tmp_path: Path):
     """CMakeDeps' files of the app build, for packages the SDK ships: each package's files in
     lib/cmake/<Name>/ with the Conan cache folder replaced by the install prefix; packages the
     SDK does not ship are left out."""
-    from edgeforge.sdk import FOLDER_FROM_CMAKE_DIR, SdkPackage, cmake_package_files
+    from edgeforge.deliver import FOLDER_FROM_CMAKE_DIR, SdkPackage, cmake_package_files
 
     gen = tmp_path / "generators"
     gen.mkdir()

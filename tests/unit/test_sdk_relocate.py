@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import sdk, sdkrelocate
+from edgeforge.deliver import sdk, sdkrelocate
 from tests.unit.test_toolchain_render import inputs
 
 HOSTILE = "a b/it's \"q\" $(touch MARKER) `touch MARKER2`\nnl/sdk"

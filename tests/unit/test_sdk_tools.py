@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import abi
-from edgeforge.emulation import exit_status
-from edgeforge.model import AbiCeiling, AbiStrategy, Arch
+from edgeforge.config import AbiCeiling, AbiStrategy, Arch
+from edgeforge.verify import abi, exit_status
 from tests.unit.test_toolchain_render import inputs, render, write_all
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.debugsession import DebugOptions, device_for
-from edgeforge.errors import UsageError
+from edgeforge.core import UsageError
+from edgeforge.debug import DebugOptions, device_for
 from tests.conftest import run_invoke
 
 #: case -> (the secret, invoke's arguments, environment variables); each secret its own

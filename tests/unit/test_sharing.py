@@ -8,17 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge import sysrootpack
-from edgeforge.download import base_url_from_env, check_base_url, download, join_url
-from edgeforge.errors import DescriptorError, SourceError, SysrootError, UsageError
-from edgeforge.extract import safe_extract
-from edgeforge.sources import (
+from edgeforge.core import (
+    DescriptorError,
+    SourceError,
+    SysrootError,
+    UsageError,
+    base_url_from_env,
+    check_base_url,
+    download,
+    join_url,
+    safe_extract,
+)
+from edgeforge.deps import (
     MIRROR_URL_VAR,
     Pin,
     lying_mirror_message,
     shared_url,
     unreachable_message,
 )
+from edgeforge.toolchain import sysrootpack
 
 SHA = "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
 OTHER = "0" * 64

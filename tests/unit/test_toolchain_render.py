@@ -7,10 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from edgeforge.compilers import Toolset
-from edgeforge.descriptors import Catalog
-from edgeforge.model import CompilerFamily
-from edgeforge.toolchain import ToolchainInputs, link_flags, meson_literal, relocate_pc, render
+from edgeforge.config import Catalog, CompilerFamily
+from edgeforge.toolchain import ToolchainInputs, Toolset, link_flags, meson_literal, relocate_pc, render
 from tests.conftest import PROJECT
 
 SYSROOT = Path("/cache/sysroots/debian-bullseye-arm64-0123")
@@ -131,8 +129,7 @@ def test_static_libstdcxx_strategy_adds_link_flags():
     from dataclasses import replace
 
     board = inp.target.board
-    from edgeforge.descriptors import Loaded
-    from edgeforge.model import AbiStrategy
+    from edgeforge.config import AbiStrategy, Loaded
 
     spec = board.spec.model_copy(update={"abi": board.spec.abi.model_copy(
         update={"strategy": AbiStrategy.STATIC_LIBSTDCXX})})
@@ -182,8 +179,8 @@ def test_glibc_pins_only_where_the_ceiling_is_below_the_sysroot():
 
 
 def test_stdcxx_shim_members_only_between_the_ceiling_and_the_sysroot():
-    from edgeforge import stdcxx_compat as sc
-    from edgeforge.model import AbiStrategy
+    from edgeforge.config import AbiStrategy
+    from edgeforge.toolchain import stdcxx_compat as sc
 
     nano = sc.needed(AbiStrategy.SYSROOT_LIBSTDCXX, "3.4.25", "3.4.28")
     labels = [m.label for m in nano]
@@ -205,7 +202,7 @@ def test_stdcxx_shim_members_only_between_the_ceiling_and_the_sysroot():
 def test_stdcxx_shim_goes_first_and_stays_hidden():
     from dataclasses import replace
 
-    from edgeforge import stdcxx_compat as sc
+    from edgeforge.toolchain import stdcxx_compat as sc
 
     shim = Path("/cache/toolchains/jetson-nano/stdcxx-compat")
     p = render(replace(inputs("jetson-nano"), stdcxx_shim=shim))["conan-host.profile"]
@@ -230,7 +227,7 @@ HOSTILE_DESCRIPTION = 'Board "X"\n  with $HOME, ${VAR}, {{ jinja }} {# c #} and 
 def hostile(board: str = "jetson-nx", sysroot: str | None = None, **flags) -> ToolchainInputs:
     from dataclasses import replace
 
-    from edgeforge.descriptors import Loaded
+    from edgeforge.config import Loaded
 
     inp = inputs(board)
     b = inp.target.board
@@ -354,7 +351,7 @@ def test_unchanged_boards_render_flags_as_before():
 def test_values_no_file_can_hold_are_refused_with_their_origin():
     import pytest
 
-    from edgeforge.errors import DescriptorError
+    from edgeforge.core import DescriptorError
 
     with pytest.raises(DescriptorError) as err:
         render(hostile(cflags=("-DA=1\n-DB=2",)))
@@ -371,7 +368,7 @@ def test_values_no_file_can_hold_are_refused_with_their_origin():
 def test_env_var_flags_are_refused_naming_the_variable():
     import pytest
 
-    from edgeforge.errors import DescriptorError
+    from edgeforge.core import DescriptorError
 
     t = Catalog(PROJECT / "toolchains", PROJECT).resolve(
         "jetson-nx", env={"EDGEFORGE_LDFLAGS": "-Wl,-z,now\x0b-x"})

@@ -1,0 +1,75 @@
+"""config"""
+
+from .containerimage import (
+    BaseSpec,
+    ImageDef,
+    tag_version,
+)
+from .descriptors import (
+    MAX_BYTES,
+    Catalog,
+    Loaded,
+    Target,
+    expand_path,
+    json_schemas,
+    load_yaml,
+    sysroot_json,
+    write_schemas,
+)
+from .deviceimage import (
+    DeviceDef,
+    public_key_line,
+)
+from .model import (
+    AbiCeiling,
+    AbiStrategy,
+    Arch,
+    CompilerFamily,
+    DebianSysroot,
+    DirectorySysroot,
+    TarballSysroot,
+    version_tuple,
+)
+from .recipes import (
+    DEPS_FILE,
+    conandata,
+    deps_list,
+    recipe_licenses,
+    recipe_requirement_calls,
+)
+from .yamlfile import (
+    parse_model,
+    read_descriptor,
+)
+
+__all__ = [
+    "AbiCeiling",
+    "AbiStrategy",
+    "Arch",
+    "BaseSpec",
+    "Catalog",
+    "CompilerFamily",
+    "DEPS_FILE",
+    "DebianSysroot",
+    "DeviceDef",
+    "DirectorySysroot",
+    "ImageDef",
+    "Loaded",
+    "MAX_BYTES",
+    "TarballSysroot",
+    "Target",
+    "conandata",
+    "deps_list",
+    "expand_path",
+    "json_schemas",
+    "load_yaml",
+    "parse_model",
+    "public_key_line",
+    "read_descriptor",
+    "recipe_licenses",
+    "recipe_requirement_calls",
+    "sysroot_json",
+    "tag_version",
+    "version_tuple",
+    "write_schemas",
+]

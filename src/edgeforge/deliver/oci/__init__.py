@@ -1,0 +1,2 @@
+"""deliver.oci"""
+

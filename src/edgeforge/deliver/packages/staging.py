@@ -1,0 +1,367 @@
+"""What every installer of the app (.deb, .rpm, .run) shares: the description in
+images/<app>/installers.yaml, read into a frozen model, and the files they all carry (the
+systemd unit, the instance configuration, the manual page, the licence notices), rendered
+from the templates next to it. debpkg, rpmpkg and runinstaller only package them.
+
+The YAML goes through the descriptors' loader (`load_yaml`: no anchors, no duplicate keys) and
+the same error formatter, so a mistake names the file, the key and a likely fix:
+
+    error: unknown key 'restrat' in images/edge-infer/installers.yaml; did you mean 'restart'?
+
+Everything else the installers need (version, architecture, dependencies, files) comes from
+the release input, never from this file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgeforge.config import parse_model, read_descriptor, recipe_licenses, recipe_requirement_calls
+from edgeforge.core import DescriptorError, Runner, sh
+from edgeforge.elf import elfinfo
+
+from ..inputs import ReleaseInput
+from ..scan import scan_tree
+
+INSTALLERS_FILE = "installers.yaml"
+
+_PKG = r"^[a-z0-9][a-z0-9.+-]+$"
+_USER = r"^[a-z_][a-z0-9_-]{0,30}$"
+#: what a value written into a unit file, a conffile or a maintainer script must not contain
+_UNSAFE = set("\n\r\"'`$\\;&|<>")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSpec(_Frozen):
+    """The systemd template unit <package>@.service: one instance per stream."""
+
+    user: str = Field(pattern=_USER, description="dedicated system user the service runs as")
+    supplementary_groups: tuple[str, ...] = Field(
+        (), description="groups the service joins too (e.g. video for V4L2 cameras)")
+    restart: Literal["on-failure", "always", "on-abnormal", "on-abort", "on-watchdog"] = Field(
+        "on-failure", description="systemd Restart= policy")
+    restart_sec: int = Field(5, ge=1, le=3600, description="seconds between restarts")
+    start_limit_burst: int = Field(
+        10, ge=1, le=1000, description="restarts allowed within start_limit_interval_sec")
+    start_limit_interval_sec: int = Field(300, ge=1, le=86400)
+    default_instance: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="instance whose /etc/<package>/<instance>.conf the package ships")
+    default_stream: str = Field(description="STREAM= in the shipped instance file")
+    args: tuple[str, ...] = Field(
+        (), description="EDGE_INFER_ARGS= in the shipped instance file (the app's options)")
+
+    @field_validator("supplementary_groups")
+    @classmethod
+    def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for g in v:
+            if not re.fullmatch(_USER, g):
+                raise ValueError(f"group {g!r} is not a valid group name")
+        return v
+
+    @field_validator("default_stream", "args")
+    @classmethod
+    def _safe(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for word in (v,) if isinstance(v, str) else v:
+            bad = sorted(set(word) & _UNSAFE)
+            if bad or not word or " " in word:
+                raise ValueError(
+                    f"{word!r} must be one word without quotes, '$', '\\', ';', '&', '|', '<', "
+                    "'>' or white space (it goes into an EnvironmentFile systemd splits)")
+        return v
+
+
+class RunSpec(_Frozen):
+    """The self-extracting .run installer."""
+
+    default_prefix: str = Field(pattern=r"^/[A-Za-z0-9._/+-]*$",
+                                description="where it installs without --prefix")
+
+
+class InstallersSpec(_Frozen):
+    """images/<app>/installers.yaml"""
+
+    package: str = Field(pattern=_PKG, description="package name of the .deb and .rpm")
+    summary: str = Field(min_length=10, max_length=79,
+                         description="one line (Debian short description, RPM Summary)")
+    description: str = Field(min_length=20, description="a few sentences; blank line = paragraph")
+    maintainer: str = Field(pattern=r"^[^<>\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$",
+                            description="Name <address>")
+    vendor: str = Field(description="RPM Vendor")
+    homepage: str | None = Field(None, pattern=r"^https?://\S+$")
+    copyright: str = Field(description="the app's copyright line, e.g. 2026 The edge-infer authors")
+    section: str = Field("video", pattern=r"^[a-z0-9/-]+$", description="Debian section")
+    rpm_group: str = Field("Applications/Multimedia", description="RPM Group")
+    prefix: str = Field(pattern=r"^/opt/[a-z0-9][a-z0-9.+-]*$",
+                        description="where the .deb and .rpm install the app (/opt/<name>)")
+    script_depends: tuple[str, ...] = Field(
+        (), description="Debian packages the maintainer scripts call (e.g. adduser); the "
+        "libraries' Depends are computed, never listed here")
+    service: ServiceSpec
+    run: RunSpec
+
+    @field_validator("summary", "vendor", "copyright", "rpm_group")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if "\n" in v or "\r" in v or "%" in v:
+            raise ValueError("must be one line without '%'")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if "%" in v:
+            raise ValueError("must not contain '%' (RPM would expand it as a macro)")
+        return v
+
+    def paragraphs(self) -> list[str]:
+        """The description as paragraphs of single-spaced text."""
+        return [" ".join(p.split()) for p in self.description.strip().split("\n\n") if p.strip()]
+
+
+def images_dir(project_root: Path, app: str) -> Path:
+    return project_root / "images" / app
+
+
+def load_installers(project_root: Path, app: str) -> InstallersSpec:
+    """Read and validate images/<app>/installers.yaml."""
+    path = images_dir(project_root, app) / INSTALLERS_FILE
+    try:
+        rel = str(path.relative_to(project_root))
+    except ValueError:
+        rel = str(path)
+    text = read_descriptor(path, rel, f"it describes the {app} installers (package name, "
+                           "maintainer, service)", "an installer file")
+    return parse_installers(text, rel)
+
+
+def parse_installers(text: str, rel: str) -> InstallersSpec:
+    return parse_model(text, rel, InstallersSpec)
+
+
+# ---- the files every installer carries -------------------------------------------------------
+def template_env(project_root: Path, app: str) -> jinja2.Environment:
+    """Templates of images/<app>/ (StrictUndefined: a missing variable is an error)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(images_dir(project_root, app))),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+    env.filters["sh"] = sh
+    return env
+
+
+def package_version(version: str) -> str:
+    """A version both dpkg and rpm accept and order like git describe: `v1.0.0-12-gabc1234`
+    becomes `1.0.0+12+gabc1234` (no '-': that separates Debian's revision and RPM's release);
+    a version without a leading digit (a bare commit id) becomes `0~<id>`."""
+    v = version.strip()
+    if v[:1] in ("v", "V") and v[1:2].isdigit():
+        v = v[1:]
+    v = re.sub(r"[^A-Za-z0-9.+~]+", "+", v).strip("+")
+    if not v:
+        raise DescriptorError(f"version {version!r} has nothing a package version can use")
+    return v if v[0].isdigit() else f"0~{v}"
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip -9n: maximum compression, no name, no time (the same bytes on every build)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def app_licence(inp: ReleaseInput) -> str:
+    """The app's licence, as its Conan recipe (apps/<app>/conanfile.py) declares it."""
+    licences = recipe_licenses(inp.project_root / "apps" / inp.app_name)
+    if not licences:
+        raise DescriptorError(f"apps/{inp.app_name}/conanfile.py declares no `license`: the "
+                              "installers' notices and the RPM License tag need it")
+    return " AND ".join(licences)
+
+
+def template_vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
+    """What every installer template may use."""
+    svc = spec.service
+    return {
+        "licence": app_licence(inp),
+        "spec": spec, "service": svc, "package": spec.package, "app": inp.app_name,
+        "board": inp.board, "version": package_version(inp.version),
+        "revision": inp.revision, "prefix": spec.prefix,
+        "program": f"{spec.prefix}/bin/{inp.app_name}",
+        "conf_dir": f"/etc/{spec.package}",
+        "unit": f"{spec.package}@.service",
+        "date": time.strftime("%Y-%m-%d", time.gmtime(inp.source_date_epoch)),
+    }
+
+
+def unit_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    """The systemd template unit <package>@.service."""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "systemd/instance.service.j2").render(**template_vars(inp, spec))
+
+
+def instance_conf_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    """/etc/<package>/<default instance>.conf, the shipped conffile."""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "systemd/instance.conf.j2").render(**template_vars(inp, spec))
+
+
+def manpage_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "doc/manpage.1.j2").render(**template_vars(inp, spec))
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A component of the dependency graph shipped inside the app (lib/, or linked in)."""
+
+    name: str
+    version: str
+    licence: str
+    texts: tuple[tuple[str, str], ...]  # (licence file name, its text)
+
+
+def bundled_components(inp: ReleaseInput, spec: InstallersSpec) -> list[Bundled]:
+    """The graph's packages for the board that ship in the app (host packages, less what the
+    app only tests with), with their licences (from the recipes) and licence texts (from each
+    package's licenses/ folder)."""
+    deps = inp.manifest.dependencies
+    if deps is None:
+        return []
+    test_only = {ref.split("/", 1)[0] for ref in recipe_requirement_calls(
+        inp.project_root / "apps" / inp.app_name, "test_requires")}
+    out = []
+    for pkg in sorted(deps.packages, key=lambda p: p.ref):
+        if pkg.context != "host":
+            continue
+        name, _, rest = pkg.ref.partition("/")
+        version = rest.split("#", 1)[0].split("@", 1)[0]
+        if name in test_only:
+            continue
+        licence = " AND ".join(recipe_licenses(inp.project_root / "recipes" / name))
+        texts = []
+        folder = Path(pkg.package_folder) / "licenses" if pkg.package_folder else None
+        if folder and folder.is_dir():
+            for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+                texts.append((str(f.relative_to(folder)), f.read_text(errors="replace")))
+        out.append(Bundled(name, version, licence or "unknown", tuple(texts)))
+    return out
+
+
+#: licences whose full text Debian ships in /usr/share/common-licenses, by the words that
+#: open that text; a .deb points there instead of repeating it (Debian policy 12.5)
+COMMON_LICENCES = (
+    ("Apache-2.0", re.compile(r"Apache License\s+Version 2\.0, January 2004.*TERMS AND "
+                              r"CONDITIONS FOR USE", re.S)),
+    ("LGPL-2.1", re.compile(r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 2\.1, February 1999"
+                            r".*TERMS AND CONDITIONS", re.S)),
+    ("LGPL-3", re.compile(r"GNU LESSER GENERAL PUBLIC LICENSE\s+Version 3, 29 June 2007", re.S)),
+    ("GPL-2", re.compile(r"GNU GENERAL PUBLIC LICENSE\s+Version 2, June 1991.*TERMS AND "
+                         r"CONDITIONS", re.S)),
+    ("GPL-3", re.compile(r"GNU GENERAL PUBLIC LICENSE\s+Version 3, 29 June 2007.*TERMS AND "
+                         r"CONDITIONS", re.S)),
+)
+
+
+def common_licence(text: str) -> str | None:
+    """The /usr/share/common-licenses file whose full text `text` is, if any."""
+    for name, pattern in COMMON_LICENCES:
+        if pattern.search(text[:20000]):
+            return name
+    return None
+
+
+def notices_text(inp: ReleaseInput, spec: InstallersSpec, *, debian: bool = False) -> str:
+    """The licence notices: the app's licence, then each bundled component with the licence
+    texts its source archive ships (the .deb's copyright file, the .rpm's %license file, the
+    .run's share/doc/<package>/copyright). For a .deb (`debian`), a full licence text that
+    Debian ships in /usr/share/common-licenses is replaced by a pointer to it."""
+    def shown(text: str) -> str:
+        common = common_licence(text) if debian else None
+        return (f"The full text of this licence is in /usr/share/common-licenses/{common}."
+                if common else text)
+
+    bundled = [dataclasses.replace(b, texts=tuple((name, shown(text)) for name, text in b.texts))
+               for b in bundled_components(inp, spec)]
+    own = inp.project_root / "LICENSE"
+    own_text = shown(own.read_text(errors="replace")) if own.is_file() else ""
+    return template_env(inp.project_root, inp.app_name).get_template(
+        "doc/copyright.j2").render(bundled=bundled, app_licence_text=own_text,
+                                   **template_vars(inp, spec))
+
+
+# ---- file trees -----------------------------------------------------------------------------
+def copy_app(app_dir: Path, dest: Path) -> None:
+    """The installed app into a package tree: links kept, ELF programs 0755, every other file
+    0644, folders 0755 (whatever the build's umask was)."""
+    shutil.copytree(app_dir, dest, symlinks=True)
+    normalise_modes(dest)
+
+
+def normalise_modes(root: Path) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                continue
+            info = elfinfo.inspect(p)
+            executable = info is not None and info.kind == "executable"
+            if info is None and p.stat().st_mode & 0o111 and p.read_bytes()[:2] == b"#!":
+                executable = True
+            os.chmod(p, 0o755 if executable else 0o644)
+
+
+def folder_modes(root: Path) -> None:
+    """Every folder of a package tree 0755, whatever the umask was."""
+    for dirpath, _dirs, _files in os.walk(root):
+        os.chmod(dirpath, 0o755)
+
+
+def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.chmod(path, mode)
+    return path
+
+
+def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, runner: Runner, *,
+                       unit_dir: str, doc_file: str, debian: bool) -> dict[str, Path]:
+    """The app under <prefix> (as built: stripped, with debuglinks), the /usr/bin link, the
+    unit, the conffile, the manual page and the notices: the tree the .deb and the .rpm
+    install. Returns the parts' paths."""
+    app_root = root / spec.prefix.lstrip("/")
+    copy_app(inp.app_dir, app_root)  # stripped when it was built (debuginfo.py)
+    program = app_root / "bin" / inp.app_name
+    if not program.is_file():
+        raise DescriptorError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
+    link = root / "usr/bin" / inp.app_name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    # another top-level folder: an absolute link (Debian policy 10.5)
+    os.symlink(f"{spec.prefix}/bin/{inp.app_name}", link)
+    conf = f"/etc/{spec.package}/{spec.service.default_instance}.conf"
+    unit = f"{unit_dir}/{spec.package}@.service"
+    write_file(root / unit.lstrip("/"), unit_text(inp, spec))
+    write_file(root / conf.lstrip("/"), instance_conf_text(inp, spec))
+    man = f"/usr/share/man/man1/{inp.app_name}.1.gz"
+    write_file(root / man.lstrip("/"), gzip_bytes(manpage_text(inp, spec).encode()))
+    write_file(root / doc_file.lstrip("/"), notices_text(inp, spec, debian=debian))
+    scan_tree(root, f"the {spec.package} package", inp.board, elf_keys_under=spec.prefix)
+    return {"app": app_root, "conffile": Path(conf), "unit": Path(unit), "man": Path(man),
+            "doc": Path(doc_file)}
