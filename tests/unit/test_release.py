@@ -11,7 +11,7 @@ import pytest
 
 from edgeforge.build import AbiRecord, Artifact, CompilerRecord, Manifest, SysrootRecord
 from edgeforge.context import Context
-from edgeforge.core import Reporter, Runner, UsageError
+from edgeforge.core import Reporter, Runner, UsageError, source_date_epoch
 from edgeforge.deliver import (
     Component,
     ReleaseInput,
@@ -21,7 +21,6 @@ from edgeforge.deliver import (
     make_spec,
     render,
     runtime_graph,
-    source_date_epoch,
     validate,
     write_sha256sums,
 )

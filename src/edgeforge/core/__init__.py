@@ -6,6 +6,7 @@ from .download import (
     download,
     join_url,
 )
+from .epoch import CACHED_TREE_EPOCH, source_date_epoch
 from .errors import (
     EXIT_BUG,
     EXIT_INTERRUPTED,
@@ -77,6 +78,8 @@ from .steps import (
 )
 
 __all__ = [
+    "CACHED_TREE_EPOCH",
+    "source_date_epoch",
     "code_digest",
     "code_of",
     "AbiViolationError",

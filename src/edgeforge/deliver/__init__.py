@@ -17,7 +17,6 @@ from .release import (
     ReleaseSteps,
     app_version,
     check_version,
-    source_date_epoch,
     write_sha256sums,
 )
 from .scan import (
@@ -50,7 +49,6 @@ __all__ = [
     "runtime_graph",
     "scan_tree",
     "sdk_summary",
-    "source_date_epoch",
     "validate",
     "write_sdk",
     "write_sha256sums",

@@ -36,6 +36,7 @@ from edgeforge.core import (
     publish,
     read_limited,
     sha256_file,
+    source_date_epoch,
     staged,
     tree_digest,
     write_atomic,
@@ -110,21 +111,6 @@ def check_version(version: str) -> str:
             "letters, digits and . + ~ - (e.g. 1.2.0 or 1.2.0~rc1), as Debian, RPM and OCI "
             "tags all accept")
     return version
-
-
-def source_date_epoch(project_root: Path, runner: Runner) -> int:
-    """SOURCE_DATE_EPOCH from the environment, else the last commit's time."""
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env is not None:
-        if not (env.isascii() and env.isdigit()):  # not '²', which int() refuses
-            raise UsageError(f"SOURCE_DATE_EPOCH={env[:40]!r} (from the environment): expected "
-                             "whole seconds since 1970, e.g. SOURCE_DATE_EPOCH=1700000000")
-        return int(env)
-    when = gitinfo.commit_time(runner, project_root)
-    if when is None:
-        raise UsageError("no SOURCE_DATE_EPOCH: this checkout has no git history to take the "
-                         "release time from; set SOURCE_DATE_EPOCH (seconds since 1970)")
-    return when
 
 
 # ---- the release steps ------------------------------------------------------------------------
