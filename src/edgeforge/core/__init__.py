@@ -6,6 +6,7 @@ from .download import (
     download,
     join_url,
 )
+from .cachedtree import cached_tree
 from .epoch import CACHED_TREE_EPOCH, source_date_epoch
 from .errors import (
     EXIT_BUG,
@@ -78,6 +79,7 @@ from .steps import (
 )
 
 __all__ = [
+    "cached_tree",
     "CACHED_TREE_EPOCH",
     "source_date_epoch",
     "code_digest",
