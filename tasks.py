@@ -1,13 +1,8 @@
-"""invoke entry point: assembles the task collection; the work lives in src/edgeforge/."""
+"""invoke entry point: the task collection is assembled in src/edgeforge/cli/."""
 
 import sys
 from pathlib import Path
 
-from invoke import Collection
-
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from edgeforge.cli import tasks as commands  # noqa: E402
-
-ns = Collection.from_module(commands)
-ns.configure({"run": {"echo": True}})
+from edgeforge.cli import ns  # noqa: E402,F401

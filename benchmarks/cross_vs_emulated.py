@@ -19,8 +19,9 @@ from _common import PROJECT, invoke, machine, timed
 from edgeforge.config import DebianSysroot
 from edgeforge.context import Context
 from edgeforge.deps import load_pins, mirror_path
+from edgeforge.host import debian_mirror as host_debian_mirror
 from edgeforge.pipeline import prepare
-from edgeforge.toolchain import compile_flags, host_debian_mirror, link_flags, mmdebstrap_argv
+from edgeforge.toolchain import compile_flags, link_flags, mmdebstrap_argv
 
 
 def recipe_component_flags() -> list[str]:

@@ -3,7 +3,8 @@
 Heavy state (sysroots, source mirror, Conan home, ccache, probe results) lives in one cache
 directory outside the checkout, EDGEFORGE_CACHE (default: $XDG_CACHE_HOME/edgeforge or
 ~/.cache/edgeforge), so a fresh clone reuses it. Produced artifacts go to build/<board>/
-(EDGEFORGE_BUILD_DIR), releases to dist/<board>/<version>/ (EDGEFORGE_DIST_DIR). All are
+(EDGEFORGE_BUILD_DIR; `ctx.layout(board)`, a `BoardLayout`, names every path in it), releases
+to dist/<board>/<version>/ (EDGEFORGE_DIST_DIR). All are
 checked when the context is created: each must be a directory
 edgeforge can write, or creatable; a message names the variable the path came from.
 """
@@ -68,6 +69,117 @@ def find_project_root(start: Path | None = None) -> Path:
     # the package's own checkout (editable installs)
     pkg = Path(__file__).resolve().parents[2]
     return pkg
+
+
+@dataclass(frozen=True)
+class BoardLayout:
+    """Every path of a board's build folder, named once (like mkosi's context): build steps,
+    release steps, device steps, the debugger and the CLI ask it, never spell a path."""
+
+    root: Path   # build/<board>/
+
+    # ---- what the build steps write -------------------------------------------------------
+    @property
+    def stamps(self) -> Path:
+        """The plan's step stamps."""
+        return self.root / ".stamps"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def toolchain(self) -> Path:
+        """Generated toolchain files: Conan profiles, CMake toolchain, pkg-config, Meson."""
+        return self.root / "toolchain"
+
+    @property
+    def native_profile(self) -> Path:
+        """build/host/toolchain/conan-host.profile: the build machine's Conan profile."""
+        return self.toolchain / "conan-host.profile"
+
+    @property
+    def smoke(self) -> Path:
+        """The installed smoke program."""
+        return self.root / "smoke"
+
+    @property
+    def work(self) -> Path:
+        """Build trees (never shipped)."""
+        return self.root / "work"
+
+    def work_for(self, name: str) -> Path:
+        """work/<name>/: the build tree of one project (smoke, the app, a variant of it)."""
+        return self.work / name
+
+    @property
+    def conan_download(self) -> Path:
+        return self.work / "conan-download"
+
+    def app(self, name: str) -> Path:
+        """<name>/: the installed, gated app (bin/, lib/, share/)."""
+        return self.root / name
+
+    def app_build(self, name: str) -> Path:
+        """work/<name>/build/: the app's CMake build tree (its ctest suite)."""
+        return self.work_for(name) / "build"
+
+    def generators(self, name: str) -> Path:
+        """Conan's generated files (CMakeDeps' find_package() files) of the app's build."""
+        return self.app_build(name) / "generators"
+
+    @property
+    def symbols(self) -> Path:
+        """The app's split debug files (a .build-id/ tree), beside the stripped app."""
+        return self.root / "symbols"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / "conan.lock"
+
+    @property
+    def build_order(self) -> Path:
+        return self.root / "conan-build-order.json"
+
+    @property
+    def deps_record(self) -> Path:
+        """deps.json: the graph a build used (DepsResult)."""
+        return self.root / "deps.json"
+
+    @property
+    def manifest(self) -> Path:
+        """manifest.json: what the build produced."""
+        return self.root / "manifest.json"
+
+    @property
+    def smoke_run(self) -> Path:
+        """The JSON Lines of the last smoke run of the app (`invoke test`)."""
+        return self.root / "smoke-run.jsonl"
+
+    # ---- what the release and device steps write ------------------------------------------
+    @property
+    def release(self) -> Path:
+        return self.root / "release"
+
+    def release_step(self, name: str) -> Path:
+        """release/<step>/: what one release step wrote (image, deb, sbom, rootfs, twin ...)."""
+        return self.release / name
+
+    @property
+    def rootfs_tree(self) -> Path:
+        """release/rootfs/tree/: the device's root file system."""
+        return self.release_step("rootfs") / "tree"
+
+    # ---- the device side and the debugger --------------------------------------------------
+    @property
+    def vm(self) -> Path:
+        """The virtual twin's state: overlay, pid, ports, serial log, known_hosts."""
+        return self.root / "vm"
+
+    @property
+    def debug(self) -> Path:
+        """What gdb and VSCode need: gdbinit, launch and tasks entries."""
+        return self.root / "debug"
 
 
 @dataclass
@@ -163,11 +275,20 @@ class Context:
         return self.cache_dir / "toolchains" / board
 
     # ---- build layout -----------------------------------------------------------------------
+    def layout(self, board: str) -> BoardLayout:
+        """Every path of build/<board>/."""
+        return BoardLayout(self.build_root / board)
+
+    def dist_dir(self, board: str) -> Path:
+        """dist/<board>/: the board's releases (<version>/) and its SDK archive."""
+        return self.dist_root / board
+
     def board_dir(self, board: str) -> Path:
-        return self.build_root / board
+        """build/<board>/ (`layout(board).root`; ask the layout for the paths inside)."""
+        return self.layout(board).root
 
     def logs_dir(self, board: str | None = None) -> Path:
-        return (self.board_dir(board) if board else self.build_root) / "logs"
+        return self.layout(board).logs if board else self.build_root / "logs"
 
     def runner(self, board: str | None = None) -> Runner:
         return Runner(self.reporter, self.logs_dir(board))

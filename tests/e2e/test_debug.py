@@ -218,7 +218,7 @@ def test_gdb_flag_starts_gdb_multiarch_here_and_the_server_ends_with_it(built: P
     app stopped at its first instruction under qemu-user; with no terminal input it quits,
     and the debug server (qemu-user) is gone with it."""
     require_tools("gdb-multiarch", "qemu-aarch64")
-    from edgeforge.debug import gdb as debugging
+    from edgeforge import debug as debugging
     folder = BUILD / BOARD / "debug"
     r = run_invoke("debug", "--board", BOARD, "--emulate", "--gdb", "--vscode",
                    str(tmp_path / ".vscode"), "--", "--version", timeout=300)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from edgeforge import device as devimage
 from edgeforge.config import deviceimage as devicedefs
 from edgeforge.context import Context
 from edgeforge.core import Reporter, Runner
 from edgeforge.deliver.packages import deb as debpkg
-from edgeforge.device import image as devimage
 from edgeforge.device import twin as vm
 from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import build_board

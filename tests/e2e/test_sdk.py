@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 
 from edgeforge.context import Context
-from edgeforge.deps import fill, load_pin_file, mirror_path
+from edgeforge.deps import fill, mirror_path
 from edgeforge.elf import elfinfo
 from tests.conftest import BUILD, DIST, INVOKE, PROJECT, require_tools, run_invoke
 from tests.e2e.conftest import sysroot_of
+from tests.pins import load_pin_file
 
 pytestmark = pytest.mark.e2e
 OUTSIDE = Path(__file__).parent / "outside"

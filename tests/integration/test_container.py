@@ -21,11 +21,12 @@ from edgeforge.config import Arch
 from edgeforge.config import containerimage as imagedefs
 from edgeforge.context import Context
 from edgeforge.core import DescriptorError, Reporter, Runner
-from edgeforge.deliver import ReleaseInput
+from edgeforge.deliver import ReleaseInput, write_container_index
 from edgeforge.deliver import scan as imagescan
 from edgeforge.deliver.oci import image as container
 from edgeforge.deliver.oci import layout as oci
 from edgeforge.deliver.oci import read as ociread
+from tests import containerbase
 from tests.conftest import BUILD, DIST, PROJECT, require_tools
 from tests.integration.conftest import built_sysroot
 
@@ -204,11 +205,11 @@ def test_every_layer_is_scanned_clean(nx):
 def stand_in_base(bullseye: Path, tmp_path_factory) -> Path:
     require_tools("mmdebstrap")
     c = ctx()
-    return container.stand_in_base(c, c.catalog.resolve("jetson-nx", env={}),
-                                   runner(tmp_path_factory.mktemp("base")))
+    return containerbase.stand_in_base(c, c.catalog.resolve("jetson-nx", env={}),
+                                       runner(tmp_path_factory.mktemp("base")))
 
 
-def with_base(path: Path, fmt: str, ref: str | None = None) -> imagedefs.ImageDef:
+def with_base(path: Path, fmt: str, ref: str | None = None) -> imagedefs.ContainerImageDef:
     return IMAGE_DEF.model_copy(update={"base": imagedefs.BaseSpec(path=str(path), format=fmt,
                                                                    ref=ref)})
 
@@ -299,7 +300,7 @@ def test_an_index_of_an_arm64_and_an_armv7_image(nx, tmp_path: Path):
     run = docker("run", "--rm", "--platform", "linux/arm/v7", "--read-only", r.tag, "--version")
     assert run.returncode == 0 and "GNU coreutils" in run.stdout, run.stderr
 
-    layout = container.write_index([nx_result, r], tmp_path / "index")
+    layout = write_container_index([nx_result, r], tmp_path / "index")
     p = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layout}:1.0.0_git20231114.abc1234"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

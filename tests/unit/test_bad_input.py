@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge.cli import tasks as commands
+from edgeforge import cli as commands
+from edgeforge import debug as debugging
 from edgeforge.core import HostSetupError, Reporter, Runner, SysrootError, UsageError, jsonfile, read_limited
-from edgeforge.debug import gdb as debugging
 from edgeforge.deliver.oci import layout as oci
 from edgeforge.deliver.oci import read as ociread
 from edgeforge.team import registry
@@ -73,7 +73,9 @@ def test_number_options_are_declared_as_text_so_invoke_never_converts_them():
     is a traceback before edgeforge's handler runs."""
     from invoke import Task
 
-    for t in (v for v in vars(commands).values() if isinstance(v, Task)):
+    tasks = [commands.ns[name] for name in commands.ns.task_names]
+    assert all(isinstance(t, Task) for t in tasks) and len(tasks) > 20
+    for t in tasks:
         for arg in t.get_arguments():
             assert arg.kind in (str, bool, list), f"invoke {t.name} --{arg.name}: {arg.kind}"
 
@@ -81,7 +83,7 @@ def test_number_options_are_declared_as_text_so_invoke_never_converts_them():
 # ---- 2. an interrupt while a command runs ------------------------------------------------------
 def _interrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list, int]:
     """Runner.run on a child that writes without pause, interrupted after half a second the
-    way Ctrl-C or SIGTERM (commands._terminated) interrupts it; returns the exceptions the
+    way Ctrl-C or SIGTERM (commands.terminated) interrupts it; returns the exceptions the
     reader thread raised and the child's PID (its process group's)."""
     thread_errors: list[BaseException] = []
     monkeypatch.setattr(threading, "excepthook", lambda a: thread_errors.append(a.exc_value))
@@ -92,7 +94,7 @@ def _interrupted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[l
         Runner(Reporter(quiet=True), tmp_path / "logs").run(
             ["sh", "-c", f'echo $$ > "{pidfile}"; exec yes edgeforge'], what="a chatty step")
 
-    previous = signal.signal(signal.SIGALRM, commands._terminated)
+    previous = signal.signal(signal.SIGALRM, commands.terminated)
     signal.setitimer(signal.ITIMER_REAL, 0.5)
     try:
         with pytest.raises(Exit) as info:

@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict
 from edgeforge.config import Arch
 from edgeforge.core import HostSetupError, Plan, Reporter, StateFileError, Step, SysrootError, statefile
 from edgeforge.debug import session as debugsession
-from edgeforge.deliver.oci import image as container
+from edgeforge.deliver import (
+    CONTAINER_RECORD,
+    ContainerImageFile,
+    ContainerResult,
+    read_container_result,
+)
+from edgeforge.deliver.oci import base as ocibase
 from edgeforge.deliver.oci import layout as oci
 from edgeforge.deliver.oci import read as ociread
 from edgeforge.elf import debuginfo
@@ -72,9 +78,9 @@ def _base_layout(tmp_path: Path, *, index: Callable[[Doc], None] = lambda d: Non
 
 
 def _read_base(layout: Path) -> ociread.SourceImage:
-    """As container.open_base reads a base: for the board's platform, its config checked."""
+    """As ocibase.open_base reads a base: for the board's platform, its config checked."""
     return ociread.read_oci_layout(
-        layout, None, ARM64, check_config=lambda c: container.check_base_platform(c, ARM64, "b"))
+        layout, None, ARM64, check_config=lambda c: ocibase.check_base_platform(c, ARM64, "b"))
 
 
 def _set(*path_and_value: Any) -> Callable[[Doc], None]:
@@ -296,12 +302,12 @@ def test_a_damaged_shim_stamp_builds_the_shim_again(tmp_path: Path, how: str):
 
 # -- records a later step needs: exit 8, naming the file and the fix
 def _image_record(folder: Path) -> dict:
-    r = container.ContainerResult(
+    r = ContainerResult(
         board="jetson-nx", repository="edge-infer", version="1.0", tag="edge-infer:1.0-jetson-nx",
         platform="linux/arm64", oci_layout=folder / "x.oci", docker_archive=folder / "x.tar",
         manifest_digest="sha256:" + "1" * 64, manifest_size=500, config_digest="sha256:" + "2" * 64,
         compressed_size=10, uncompressed_size=20,
-        files=(container.ImageFile("/lib/libc.so.6", "file", "sysroot", "/lib/libc.so.6", "libc6",
+        files=(ContainerImageFile("/lib/libc.so.6", "file", "sysroot", "/lib/libc.so.6", "libc6",
                                    "2.31", "3" * 64, 5),))
     return r.to_json(folder)
 
@@ -309,7 +315,7 @@ def _image_record(folder: Path) -> dict:
 @pytest.mark.parametrize("how", [*DAMAGE, "files-object", "outside"])
 def test_a_damaged_image_record_is_an_unusable_build_folder(tmp_path: Path, how: str):
     good = _image_record(tmp_path)
-    record = tmp_path / container.RECORD
+    record = tmp_path / CONTAINER_RECORD
     wrong = {**good, "manifest_size": "500", "files": [{**good["files"][0], "size": "5"}]}
     if how == "files-object":
         how, wrong = "wrong-typed", {**good, "files": {"a": 1}}
@@ -317,13 +323,13 @@ def test_a_damaged_image_record_is_an_unusable_build_folder(tmp_path: Path, how:
         how, wrong = "wrong-typed", {**good, "oci_layout": "/etc"}
     _damage(record, how, good, wrong)
     with pytest.raises(HostSetupError) as info:
-        container.read_result(tmp_path)
+        read_container_result(tmp_path)
     assert info.value.exit_code == 8
     msg = info.value.message
     assert msg.startswith(f"the image record {record}") and "\n" not in msg
     assert msg.endswith(f"fix: delete {tmp_path} and run `invoke release` for its board again")
     record.write_text(json.dumps(good))
-    assert container.read_result(tmp_path).oci_layout == tmp_path / "x.oci"
+    assert read_container_result(tmp_path).oci_layout == tmp_path / "x.oci"
 
 
 @pytest.mark.parametrize("how", DAMAGE)

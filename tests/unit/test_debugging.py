@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.core import UsageError
-from edgeforge.debug import DebugOptions
-from edgeforge.debug import gdb as dbg
+from edgeforge import debug as dbg
+from edgeforge.core import Reporter, Runner, UsageError
+from edgeforge.debug import DebugOptions, servers
 from edgeforge.deliver.packages import dbg as dbgpkg
 from edgeforge.elf import debuginfo
 
@@ -179,6 +179,10 @@ def test_remote_stop_kills_only_the_sessions_gdbserver(tmp_path):
 
 
 # ---- session.json: facts, never commands ----------------------------------------------------
+def quiet_runner(tmp_path: Path) -> Runner:
+    return Runner(Reporter(quiet=True), tmp_path / "logs", echo=False)
+
+
 def session_folder(tmp_path: Path, board: str = "jetson-nx") -> Path:
     folder = tmp_path / "build" / board / dbg.DEBUG_DIR
     folder.mkdir(parents=True)
@@ -247,7 +251,7 @@ def test_a_session_that_edgeforge_would_not_write_is_refused(tmp_path: Path, cha
     (folder / dbg.SESSION).write_text(json.dumps({**remote_session(folder, 4242), **change}))
     with pytest.raises(StateFileError, match=r"session\.json is not a state file edgeforge "
                                              r"wrote \(.+\); nothing was done.*Delete it"):
-        dbg.stop_session(folder)
+        dbg.stop_session(folder, quiet_runner(tmp_path))
     assert (folder / dbg.SESSION).exists()
 
 
@@ -275,7 +279,7 @@ def test_a_session_records_the_login_and_stop_builds_ssh_from_it(tmp_path: Path)
         assert sorted(written) == ["login", "pidfile", "sudo"]      # facts, no command line
         assert written["login"]["user"] == "edge" and written["login"]["port"] == 1
         assert dbg.session_pid(folder) is None
-        dbg.stop_session(folder)          # ssh to port 1 of 127.0.0.1: refused at once
+        dbg.stop_session(folder, quiet_runner(tmp_path))  # ssh to port 1 of 127.0.0.1: refused
         assert sleeper.poll() is None and not (folder / dbg.SESSION).exists()
     finally:
         sleeper.kill()
@@ -363,9 +367,9 @@ def test_a_session_edgeforge_started_is_found_and_stopped_by_its_facts(tmp_path:
         s = dbg.read_session(folder)
         assert s is not None and s.mode == "emulate" and s.remote is None
         assert dbg.session_pid(folder) == state["pid"]
-        kill = dbg._kill     # qemu-user waiting for gdb lets SIGTERM wait: SIGKILL sooner
-        monkeypatch.setattr(dbg, "_kill", lambda pid, timeout=0.5: kill(pid, timeout=0.5))
-        assert dbg.stop_session(folder) is True
+        kill = servers._kill     # qemu-user waiting for gdb lets SIGTERM wait: SIGKILL sooner
+        monkeypatch.setattr(servers, "_kill", lambda pid, timeout=0.5: kill(pid, timeout=0.5))
+        assert dbg.stop_session(folder, runner) is True
         assert not (folder / dbg.SESSION).exists() and dbg.session_pid(folder) is None
     finally:
-        dbg._kill(state["pid"], timeout=2)
+        servers._kill(state["pid"], timeout=2)

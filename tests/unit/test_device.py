@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from edgeforge import device as devimage
 from edgeforge.config import Catalog
 from edgeforge.config import deviceimage as devicedefs
 from edgeforge.core import DescriptorError, UsageError
-from edgeforge.device import image as devimage
 from edgeforge.device import twin as vm
 from tests.conftest import PROJECT
 

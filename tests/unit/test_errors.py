@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge.cli import tasks as commands
+from edgeforge import cli
 from edgeforge.context import Context
 from edgeforge.core import EXIT_BUG, EXIT_INTERRUPTED, Reporter, SysrootError
 
 
 def test_library_errors_become_their_exit_code():
-    @commands.handled
+    @cli.handled
     def task(c):
         raise SysrootError("the sysroot is broken; fix: rebuild it")
 
@@ -31,9 +31,9 @@ def test_an_unexpected_exception_is_a_bug_report_with_the_traceback_in_a_log(tmp
                                                                              monkeypatch):
     ctx = Context.create(cache_dir=tmp_path / "cache", build_root=tmp_path / "build",
                          reporter=Reporter(quiet=True))
-    monkeypatch.setitem(commands._STATE, "ctx", ctx)
+    monkeypatch.setitem(cli.STATE, "ctx", ctx)
 
-    @commands.handled
+    @cli.handled
     def explode(c):
         with ctx.reporter.step("cross-building smoke for jetson-nx"):
             {}["missing-key"]  # noqa: B018
@@ -56,11 +56,11 @@ def test_ctrl_c_and_sigterm_end_a_task_with_130_and_one_word():
     exit 130 and the message `interrupted`, never a traceback or a bug report (70)."""
     previous = signal.getsignal(signal.SIGTERM)
 
-    @commands.handled
+    @cli.handled
     def ctrl_c(c):
         raise KeyboardInterrupt
 
-    @commands.handled
+    @cli.handled
     def terminated(c):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(10)  # the handler raises while this sleeps
@@ -79,7 +79,8 @@ def test_ctrl_c_and_sigterm_end_a_task_with_130_and_one_word():
 def test_every_task_is_wrapped_by_the_handler():
     from invoke import Task
 
-    tasks = [v for v in vars(commands).values() if isinstance(v, Task)]
+    tasks = [cli.ns[name] for name in cli.ns.task_names]
+    assert all(isinstance(t, Task) for t in tasks)
     assert len(tasks) > 10
     for t in tasks:
         assert getattr(t.body, "__wrapped__", None) is not None, f"{t.name} is not @handled"

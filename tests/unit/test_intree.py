@@ -13,7 +13,7 @@ import pytest
 from edgeforge.config import deviceimage as devicedefs
 from edgeforge.core import UsageError, intree
 from edgeforge.deliver import ImageContentError, scan_tree
-from edgeforge.device import image as devimage
+from edgeforge.device import rootfs as devimage
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,15 @@ import pytest
 from edgeforge.config import Arch
 from edgeforge.config import containerimage as imagedefs
 from edgeforge.core import DescriptorError, SourceError, UsageError
+from edgeforge.deliver import (
+    CONTAINER_RECORD,
+    ContainerImageFile,
+    ContainerResult,
+    read_container_result,
+    write_container_index,
+)
 from edgeforge.deliver import scan as imagescan
+from edgeforge.deliver.oci import base as ocibase
 from edgeforge.deliver.oci import image as container
 from edgeforge.deliver.oci import layout as oci
 from edgeforge.deliver.oci import read as ociread
@@ -53,7 +61,7 @@ def test_the_shipped_image_definition_loads():
 
 def test_the_committed_schema_is_up_to_date():
     committed = json.loads((PROJECT / "images" / imagedefs.SCHEMA_FILE).read_text())
-    assert committed == imagedefs.image_schema(), "regenerate with imagedefs.write_schema"
+    assert committed == imagedefs.container_image_schema(), "regenerate with imagedefs.write_schema"
 
 
 def test_unknown_key_names_the_file_and_a_fix():
@@ -339,7 +347,7 @@ def test_an_archive_member_climbing_out_is_refused(tmp_path: Path):
 
 def test_a_base_of_another_architecture_is_refused_before_its_layers_are_read(tmp_path: Path):
     layout, archive = _image(tmp_path, oci.Platform("linux", "amd64"))
-    check = lambda c: container.check_base_platform(c, ARM64, "l4t-base")  # noqa: E731
+    check = lambda c: ocibase.check_base_platform(c, ARM64, "l4t-base")  # noqa: E731
     for read in (lambda: ociread.read_oci_layout(layout, None, oci.Platform("linux", "amd64"),
                                              check_config=check),
                  lambda: ociread.read_docker_archive(archive, None, tmp_path / "w", check_config=check)):
@@ -350,8 +358,8 @@ def test_a_base_of_another_architecture_is_refused_before_its_layers_are_read(tm
 def test_an_armhf_board_refuses_an_arm_v6_base():
     config = {"os": "linux", "architecture": "arm", "variant": "v6"}
     with pytest.raises(DescriptorError, match="linux/arm/v6, the board needs linux/arm/v7"):
-        container.check_base_platform(config, oci.platform_for(Arch.ARMHF), "base")
-    container.check_base_platform({"os": "linux", "architecture": "arm"},
+        ocibase.check_base_platform(config, oci.platform_for(Arch.ARMHF), "base")
+    ocibase.check_base_platform({"os": "linux", "architecture": "arm"},
                                   oci.platform_for(Arch.ARMHF), "base")
 
 
@@ -465,10 +473,10 @@ def test_licence_expression_lists_each_once():
 
 
 # ---- the multi-board index ------------------------------------------------------------------------
-def _result(tmp_path: Path, board: str, platform: oci.Platform) -> container.ContainerResult:
+def _result(tmp_path: Path, board: str, platform: oci.Platform) -> ContainerResult:
     layout, archive = _image(tmp_path, platform, name=board)
     index = json.loads((layout / "index.json").read_text())["manifests"][0]
-    return container.ContainerResult(
+    return ContainerResult(
         board=board, repository="edge-infer", version="1.0.0+git1.abc",
         tag=f"edge-infer:1.0.0_git1.abc-{board}", platform=str(platform), oci_layout=layout,
         docker_archive=archive, manifest_digest=index["digest"], manifest_size=index["size"],
@@ -478,7 +486,7 @@ def _result(tmp_path: Path, board: str, platform: oci.Platform) -> container.Con
 def test_index_holds_one_image_per_platform(tmp_path: Path):
     results = [_result(tmp_path, "rpi3-armhf", oci.platform_for(Arch.ARMHF)),
                _result(tmp_path, "jetson-nx", ARM64)]
-    layout = container.write_index(results, tmp_path / "out")
+    layout = write_container_index(results, tmp_path / "out")
     assert layout.name == "edge-infer-1.0.0_git1.abc.oci"
     top = json.loads((layout / "index.json").read_text())["manifests"]
     assert [d["annotations"][oci.REF_NAME] for d in top] == [
@@ -486,22 +494,22 @@ def test_index_holds_one_image_per_platform(tmp_path: Path):
     nested = ociread.read_oci_layout(layout, "1.0.0_git1.abc", oci.platform_for(Arch.ARMHF))
     assert nested.platform == oci.platform_for(Arch.ARMHF)
     assert ociread.read_oci_layout(layout, "1.0.0_git1.abc", ARM64).platform == ARM64
-    again = container.write_index(results, tmp_path / "again")
+    again = write_container_index(results, tmp_path / "again")
     assert (again / "index.json").read_bytes() == (layout / "index.json").read_bytes()
 
 
 def test_index_refuses_two_boards_of_one_platform(tmp_path: Path):
     results = [_result(tmp_path, "jetson-nx", ARM64), _result(tmp_path, "rpi4", ARM64)]
     with pytest.raises(UsageError, match="jetson-nx, rpi4 are all linux/arm64"):
-        container.write_index(results, tmp_path / "out")
+        write_container_index(results, tmp_path / "out")
 
 
 def test_result_record_round_trips(tmp_path: Path):
     r = _result(tmp_path, "jetson-nx", ARM64)
-    r = container.ContainerResult(**{**r.__dict__, "files": (container.ImageFile(
+    r = ContainerResult(**{**r.__dict__, "files": (ContainerImageFile(
         "/lib/libc.so.6", "symlink", "sysroot", "/lib/libc.so.6", "libc6", "2.31", target="x"),)})
-    (tmp_path / container.RECORD).write_text(json.dumps(r.to_json(tmp_path)))
-    assert container.read_result(tmp_path) == r
+    (tmp_path / CONTAINER_RECORD).write_text(json.dumps(r.to_json(tmp_path)))
+    assert read_container_result(tmp_path) == r
 
 
 def test_a_rootfs_tarball_becomes_one_layer_without_device_nodes(tmp_path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from invoke import Exit
 
-from edgeforge.cli import tasks as commands
+from edgeforge import cli
 from edgeforge.context import Context
 from edgeforge.core import CommandFailedError, Reporter, Runner, UsageError, redact, redact_url
 
@@ -111,7 +111,7 @@ def test_ordinary_text_is_not_mangled(text):
 
 # ---- where it is applied ---------------------------------------------------------------------
 def test_the_task_layer_never_shows_a_password_in_an_error():
-    @commands.handled
+    @cli.handled
     def task(c):
         raise UsageError(f"--target 'ssh://edge:{PW}@host': wrong")
 
@@ -123,10 +123,10 @@ def test_the_task_layer_never_shows_a_password_in_an_error():
 def test_a_bug_report_and_its_log_never_hold_a_password(tmp_path: Path, monkeypatch):
     ctx = Context.create(cache_dir=tmp_path / "cache", build_root=tmp_path / "build",
                          reporter=Reporter(quiet=True))
-    monkeypatch.setitem(commands._STATE, "ctx", ctx)
+    monkeypatch.setitem(cli.STATE, "ctx", ctx)
     monkeypatch.setattr(sys, "argv", ["invoke", "deploy", "--target", f"ssh://edge:{PW}@[::1"])
 
-    @commands.handled
+    @cli.handled
     def explode(c):
         with ctx.reporter.step(f"copying to https://u:{PW}@h.example/x"):
             raise ValueError(f"cannot parse ssh://edge:{PW}@[::1")

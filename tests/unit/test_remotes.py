@@ -8,17 +8,23 @@ from pathlib import Path
 import pytest
 
 from edgeforge.core import UsageError
-from edgeforge.deps import DepsResult, PackageNode, conan_env, download_argv
+from edgeforge.deps import (
+    DepsResult,
+    PackageNode,
+    classify_failure,
+    conan_env,
+    download_argv,
+    failing_remote,
+    password_var,
+    user_var,
+)
 from edgeforge.team import (
     add_argv,
     check_name,
     check_url,
-    classify_failure,
     login_argv,
     package_list,
-    password_var,
     upload_argv,
-    user_var,
 )
 
 
@@ -108,7 +114,6 @@ def test_other_failures_are_left_to_the_runners_message():
 
 
 def test_the_failing_remote_is_the_one_conan_names():
-    from edgeforge.team import failing_remote
     text = ("ERROR: Permission denied [Remote: team]\nUnable to connect to remote dead=http://x:9\n")
     assert failing_remote(text) == "dead"
     assert failing_remote("ERROR: Wrong user or password. [Remote: team]") == "team"

@@ -1,12 +1,26 @@
-"""build"""
+"""build: a board's build steps (sysroot, toolchain, smoke, deps, app, manifest), the build
+machine's, the app, the CMake builds and the manifest they record."""
 
 from .app import (
+    APP_DIR,
     APP_NAME,
+    NATIVE,
     check_smoke_output,
     compare,
     conan_build_argv,
     detections,
     generators_dir,
+)
+from .apptests import (
+    run_app_tests,
+    run_native_ctest,
+)
+from .board import (
+    SMOKE_APP,
+    BoardBuild,
+    Prepared,
+    gate_policy,
+    prepare,
 )
 from .cmakebuild import (
     build_project,
@@ -25,20 +39,29 @@ from .manifest import (
     read_manifest,
     write_manifest,
 )
+from .native import (
+    NativeBuild,
+)
 from .samples import (
     opencv_pin,
     sample,
 )
 
 __all__ = [
+    "APP_DIR",
     "APP_NAME",
     "AbiRecord",
     "Artifact",
+    "BoardBuild",
     "CompilerRecord",
     "DependenciesRecord",
     "FAMILIES",
     "Manifest",
+    "NATIVE",
+    "NativeBuild",
     "PackageRecord",
+    "Prepared",
+    "SMOKE_APP",
     "SysrootRecord",
     "artifact_entry",
     "build_project",
@@ -47,9 +70,13 @@ __all__ = [
     "conan_build_argv",
     "configure_argv",
     "detections",
+    "gate_policy",
     "generators_dir",
     "opencv_pin",
+    "prepare",
     "read_manifest",
     "sample",
     "write_manifest",
+    "run_app_tests",
+    "run_native_ctest",
 ]

@@ -39,7 +39,7 @@ class AppBuild:
 
 def generators_dir(ctx: Context, board: str) -> Path:
     """Conan's generated files (CMakeDeps' find_package() files) of the app's build."""
-    return ctx.board_dir(board) / "work" / APP_NAME / "build" / "generators"
+    return ctx.layout(board).generators(APP_NAME)
 
 
 def git_revision(root: Path, runner: Runner) -> str:
@@ -82,9 +82,9 @@ def deploy_runtime(runtime: Path, lib_dir: Path) -> list[str]:
 def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path, runner: Runner,
               env: dict[str, str], *, sanitize: str | None = None,
               variant: str = "") -> AppBuild:
-    bdir = ctx.board_dir(board)
+    layout = ctx.layout(board)
     name = APP_NAME + (f"-{variant}" if variant else "")
-    work = bdir / "work" / name
+    work = layout.work_for(name)
     confs = {
         "user.edge_infer:board": board,
         "user.edge_infer:git_revision": git_revision(ctx.project_root, runner),
@@ -103,12 +103,12 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
         runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),
                    env=env, what=f"build {name} for {board}", log_name=f"conan-build-{name}",
                    timeout=3600)
-    staging = staging_for(bdir / name)
-    runner.run(["cmake", "--install", str(work / "build"), "--prefix", str(staging)],
+    staging = staging_for(layout.app(name))
+    runner.run(["cmake", "--install", str(layout.app_build(name)), "--prefix", str(staging)],
                env=env, what=f"install {name}", echo=False)
     libs = deploy_runtime(work / "runtime", staging / "lib")
     # the build tree mirrors the install layout (RUNPATH $ORIGIN/../lib): ctest runs from it
-    deploy_runtime(work / "runtime", work / "build" / "lib")
+    deploy_runtime(work / "runtime", layout.app_build(name) / "lib")
     ctx.reporter.info(f"{name}: {len(libs)} runtime libraries deployed next to the program")
     return AppBuild(name, work, staging)
 

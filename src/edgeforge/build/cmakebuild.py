@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from edgeforge.core import Runner, base_env
-from edgeforge.toolchain import TEMPLATE_DIR
+from edgeforge.toolchain import TEMPLATE_DIR, pathnames
 
 
 def configure_argv(source: Path, build: Path, toolchain: Path, build_type: str,
@@ -64,7 +64,7 @@ def project_path_maps(name: str, source: Path, build: Path) -> list[str]:
     """Fixed names for a project's source and build folders in its objects (__FILE__, debug
     information): ccache hands the compiler paths relative to the build folder, and the
     working folder is the build folder, so both spellings of both get a name."""
-    src, out = f"/edgeforge-src/{name}", f"/edgeforge-build/{name}"
+    src, out = pathnames.project_source(name), pathnames.project_build(name)
     return [f"-ffile-prefix-map={source}={src}",
             f"-ffile-prefix-map={os.path.relpath(source, build)}={src}",
             f"-ffile-prefix-map={build}={out}"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgeforge.context import BoardLayout
 from edgeforge.core import sha256_file, write_json
 from edgeforge.elf import elfinfo
 
@@ -101,7 +102,7 @@ def artifact_entry(path: Path, base: Path, role: str) -> Artifact:
 
 
 def write_manifest(board_dir: Path, manifest: Manifest) -> Path:
-    path = board_dir / "manifest.json"
+    path = BoardLayout(board_dir).manifest
     data = manifest.model_copy(update={"artifacts": tuple(sorted(manifest.artifacts,
                                                                   key=lambda a: a.path))})
     write_json(path, data.model_dump(mode="json"))
@@ -111,6 +112,6 @@ def write_manifest(board_dir: Path, manifest: Manifest) -> Path:
 def read_manifest(board_dir: Path) -> Manifest | None:
     """The board's manifest, or None when there is none or it is from another version."""
     try:
-        return Manifest.model_validate_json((board_dir / "manifest.json").read_bytes())
+        return Manifest.model_validate_json(BoardLayout(board_dir).manifest.read_bytes())
     except (OSError, ValidationError, ValueError):
         return None

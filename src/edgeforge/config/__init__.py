@@ -2,7 +2,7 @@
 
 from .containerimage import (
     BaseSpec,
-    ImageDef,
+    ContainerImageDef,
     tag_version,
 )
 from .descriptors import (
@@ -19,6 +19,9 @@ from .descriptors import (
 from .deviceimage import (
     DeviceDef,
     public_key_line,
+)
+from .editorschemas import (
+    write_editor_schemas,
 )
 from .model import (
     AbiCeiling,
@@ -38,6 +41,7 @@ from .recipes import (
     recipe_requirement_calls,
 )
 from .yamlfile import (
+    dump_pipeline,
     parse_model,
     read_descriptor,
 )
@@ -49,17 +53,18 @@ __all__ = [
     "BaseSpec",
     "Catalog",
     "CompilerFamily",
+    "ContainerImageDef",
     "DEPS_FILE",
     "DebianSysroot",
     "DeviceDef",
     "DirectorySysroot",
-    "ImageDef",
     "Loaded",
     "MAX_BYTES",
     "TarballSysroot",
     "Target",
     "conandata",
     "deps_list",
+    "dump_pipeline",
     "expand_path",
     "json_schemas",
     "load_yaml",
@@ -72,4 +77,5 @@ __all__ = [
     "tag_version",
     "version_tuple",
     "write_schemas",
+    "write_editor_schemas",
 ]

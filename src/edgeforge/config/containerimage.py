@@ -79,7 +79,7 @@ class BaseSpec(_Frozen):
         return not self.boards or board in self.boards
 
 
-class ImageDef(_Frozen):
+class ContainerImageDef(_Frozen):
     """images/<name>/image.yaml"""
 
     repository: str = Field(pattern=_REPO, max_length=80,
@@ -164,7 +164,7 @@ class ImageDef(_Frozen):
         return v
 
     @model_validator(mode="after")
-    def _entrypoint_absolute(self) -> ImageDef:
+    def _entrypoint_absolute(self) -> ContainerImageDef:
         program = self.entrypoint[0]
         if not program.startswith("/") or posixpath.normpath(program) != program:
             raise ValueError(f"entrypoint: the program {program!r} must be an absolute, normal "
@@ -182,15 +182,16 @@ def tag_version(version: str) -> str:
     return version.replace("+", "_").replace("~", "-")
 
 
-def image_schema() -> dict:
-    return model_schema(ImageDef, "edgeforge container image definition")
+def container_image_schema() -> dict:
+    return model_schema(ContainerImageDef, "edgeforge container image definition")
 
 
 def write_schema(images_dir: Path) -> Path:
-    return write_model_schema(images_dir / SCHEMA_FILE, ImageDef, "edgeforge container image definition")
+    return write_model_schema(images_dir / SCHEMA_FILE, ContainerImageDef,
+                              "edgeforge container image definition")
 
 
-def load(folder: Path) -> ImageDef:
+def load(folder: Path) -> ContainerImageDef:
     """Read and validate <folder>/image.yaml (folder: images/<name>)."""
     path = Path(folder) / IMAGE_FILE
     rel = f"{Path(folder).parent.name}/{Path(folder).name}/{IMAGE_FILE}"
@@ -199,5 +200,5 @@ def load(folder: Path) -> ImageDef:
     return parse(text, rel)
 
 
-def parse(text: str, rel: str) -> ImageDef:
-    return parse_model(text, rel, ImageDef)
+def parse(text: str, rel: str) -> ContainerImageDef:
+    return parse_model(text, rel, ContainerImageDef)

@@ -6,6 +6,9 @@ silently wrong: anchors and aliases (descriptors compose by naming other descrip
 deeper than 32 levels, and duplicate keys (YAML keeps the last). Validation errors from the
 pydantic models become sentences naming the file, the key, what was expected and a fix, with
 values and key lists cut to a readable length. Used for toolchains/ and recipe data.
+
+The one module that imports yaml: it also writes the CI pipelines (`dump_pipeline`), block
+style and deterministic.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgeforge.core import DescriptorError
+
+from . import model as m
 
 #: descriptors are a few hundred bytes; a file larger than this is not one
 MAX_BYTES = 1 << 20
@@ -167,8 +173,6 @@ def _model_fields(model: type[BaseModel]) -> list[str]:
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     """Known keys of the (sub)model at a location, for did-you-mean on unknown keys."""
-    import typing
-
     cur: Any = model
     parts = list(loc)
     while parts:
@@ -228,8 +232,6 @@ def format_validation_error(
                 "tarball": "TarballSysroot",
                 "directory": "DirectorySysroot",
             }
-            from . import model as m
-
             submodel = getattr(m, sub.get(str(loc[0]), ""), None)
             loc = loc[1:]
         else:
@@ -352,3 +354,25 @@ def write_model_schema(path: Path, model: type[BaseModel], title: str) -> Path:
     path.write_text(json.dumps(model_schema(model, title), indent=2, sort_keys=True) + "\n",
                     encoding="utf-8")
     return path
+
+
+# ---- writing: CI pipeline files ---------------------------------------------------------------
+class _PipelineDumper(yaml.SafeDumper):
+    """Block style throughout; a multi-line script as a literal block (`|`); no anchors."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_PipelineDumper.add_representer(str, _str)
+
+
+def dump_pipeline(doc: dict) -> str:
+    """A CI pipeline document as YAML: keys in the order given, block style, multi-line
+    scripts as literal blocks, no anchors, ASCII only; the same document gives the same bytes."""
+    return yaml.dump(doc, Dumper=_PipelineDumper, sort_keys=False, default_flow_style=False,
+                     width=1000, allow_unicode=False)

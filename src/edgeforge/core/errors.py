@@ -135,3 +135,61 @@ class StateFileError(HostSetupError):
     """A state file edgeforge reads back (a debug session, the twin, a push record) is not one
     it wrote: nothing is run, killed or contacted on its word (an unusable build or dist
     folder: exit 8)."""
+
+
+class EscapeError(UsageError):
+    """A path inside a tree that would resolve outside it, or through something that is not a
+    folder."""
+
+
+# ---- container images and registries ---------------------------------------------------------
+class ImageFormatError(SourceError):
+    """A base image is damaged, not of a supported form, or unsafe to read (exit 6)."""
+
+
+class ImageContentError(EdgeforgeError):
+    """A file in the container image would not run on the board (an ELF file of another
+    machine) or must never ship (a private key, credentials)."""
+
+    exit_code = 5
+
+
+class ImageLoadError(EdgeforgeError):
+    """The container engine refused the container image or loaded something else."""
+
+    exit_code = 4
+
+
+class RegistryError(RemoteError):
+    """A container registry could not be reached, or refused the credentials or the image."""
+
+
+class DebugError(DeviceError):
+    """A debug session could not be set up (on a device, the twin or under qemu-user): the
+    device's exit code, 11."""
+
+
+class ClosureError(EdgeforgeError):
+    """A library the app needs is not in the sysroot, or the tree's links are broken."""
+
+    exit_code = 7
+
+
+# ---- installers ----------------------------------------------------------------------------------
+class LintianError(EdgeforgeError):
+    """lintian found errors in a package edgeforge wrote."""
+
+    exit_code = 4
+
+
+class InstallerError(EdgeforgeError):
+    """An installer cannot be written as asked (a file name a .run cannot carry, no app)."""
+
+    exit_code = 4
+
+
+class DependencyError(EdgeforgeError):
+    """The app's system dependencies cannot be computed (a library is not in the sysroot, not
+    in a package, or dpkg-shlibdeps found nothing)."""
+
+    exit_code = 7

@@ -81,10 +81,6 @@ def meson_literal(value) -> str:
     return meson_string(value)
 
 
-def meson_comment(text: str) -> str:
-    return one_line(text)
-
-
 # ---- Conan profiles ------------------------------------------------------------------------
 # A profile is rendered by Jinja2 first (so '{{', '{%' and '{#' anywhere are template syntax),
 # then each line is split at the first of these operators, so a value must not contain them.

@@ -18,18 +18,13 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from .errors import UsageError
+from .errors import EscapeError, UsageError
 from .fsutil import rmtree
 
 #: Linux's own limit of links followed in one lookup (ELOOP)
 MAX_LINKS = 40
 #: the most a device image's file source may weigh (a configuration file, a model, a video)
 MAX_SOURCE_BYTES = 4 << 30
-
-
-class EscapeError(UsageError):
-    """A path inside a tree that would resolve outside it, or through something that is not a
-    folder."""
 
 
 def _parts(path: str) -> list[str]:

@@ -55,6 +55,16 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Exchanged:
+    """What `Runner.exchange` got back: the exit code and the bytes of stdout and stderr."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass(frozen=True)
 class Spawned:
     proc: subprocess.Popen
     log_path: Path
@@ -216,6 +226,28 @@ class Runner:
         """A quick probe: not echoed, output returned (still logged)."""
         return self.run(argv, what=what, env=env, cwd=cwd, check=check, echo=False,
                         timeout=timeout, log_name=f"probe-{slug(what)}")
+
+    def exchange(
+        self, argv: Sequence[str], *, what: str, input: bytes | None = None,
+        attach_stdin: bool = False, env: Mapping[str, str] | None = None,
+        cwd: Path | None = None, timeout: float | None = None,
+    ) -> Exchanged:
+        """A short exchange of bytes with a program (ssh running a command on a device, tar
+        packing a folder): `input` is its stdin (else stdin is closed, or the caller's with
+        `attach_stdin`); its stdout and stderr come back apart, unread, and are neither echoed
+        nor logged (they may be a package or an archive). The program is looked up first; one
+        that outlives `timeout` is killed and TimeoutError raised."""
+        argv = [str(a) for a in argv]
+        env = dict(env) if env is not None else base_env()
+        exe = self.which(argv[0], what, path=env.get("PATH"))
+        stdin = None if input is not None or attach_stdin else subprocess.DEVNULL
+        try:
+            r = subprocess.run([exe, *argv[1:]], input=input, stdin=stdin, capture_output=True,
+                               env=env, cwd=str(cwd) if cwd else None, timeout=timeout,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{what}: no answer within {timeout:g} s") from None
+        return Exchanged(tuple(argv), r.returncode, r.stdout, r.stderr)
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 0.5) -> None:

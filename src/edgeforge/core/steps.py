@@ -29,10 +29,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import jsonfile
+from .errors import EdgeforgeError, HostSetupError
 from .fsutil import canonical_hash, rmtree, sha256_file, write_json
 from .report import Reporter, fmt_seconds
-
-STAMP_DIR = ".stamps"
 
 
 # ---- fingerprints ---------------------------------------------------------------------------
@@ -346,9 +346,6 @@ def staged(final: Path) -> Iterator[Path]:
 def load_json(path: Path, reporter: Reporter | None = None) -> Any:
     """A record edgeforge wrote, read as a hint: None when there is none, or when it is damaged
     (unreadable, truncated, too large or too deep; with `reporter`, one warning names it)."""
-    from . import jsonfile
-    from .errors import EdgeforgeError, HostSetupError
-
     if not os.path.lexists(path):
         return None
     try:

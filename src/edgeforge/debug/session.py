@@ -5,11 +5,11 @@ the gdb command, start gdb-multiarch (--gdb), or leave the server running (--det
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +18,50 @@ from pydantic import ValidationError
 
 from edgeforge.build import APP_NAME
 from edgeforge.config import Target
-from edgeforge.context import Context
-from edgeforge.core import Reporter, ToolMissingError, UsageError, load_json, write_atomic
+from edgeforge.context import BoardLayout, Context, usable_dir
+from edgeforge.core import (
+    Reporter,
+    Runner,
+    ToolMissingError,
+    UsageError,
+    load_json,
+    run_foreground,
+    write_atomic,
+)
+from edgeforge.device import VmPaths, parse_target, read_state, running_pid
 from edgeforge.elf import debuginfo
+from edgeforge.toolchain import pathnames
 from edgeforge.toolchain import sysroot as sysroots
 
-from . import gdb as dbg
+from .gdb import (
+    GDB,
+    LINE_BREAK,
+    GdbSetup,
+    check_build_id,
+    check_core,
+    core_program,
+    gdb_argv,
+    gdbinit_text,
+    substitutions,
+)
+from .remote import (
+    Device,
+    Login,
+    can_sudo,
+    check_gdbserver,
+    device_program,
+    remote_build_id,
+    service_pid,
+)
+from .servers import (
+    SOCKET,
+    save_session,
+    session_pid,
+    start_emulated,
+    start_remote,
+    stop_session,
+)
+from .vscode import VscodeEntry, write_vscode
 
 
 @dataclass(frozen=True)
@@ -77,17 +115,18 @@ class DebugOptions:
 def package_folders(bdir: Path, reporter: Reporter | None = None) -> dict[str, Path]:
     """/conan/<name> prefixes -> the package's Conan build folder (the sources it compiled),
     from the board's deps record (a hint: a damaged one gives none, with a warning)."""
-    data = load_json(bdir / "deps.json", reporter)
+    record = BoardLayout(bdir).deps_record
+    data = load_json(record, reporter)
     dirs = data.get("package_dirs") if isinstance(data, dict) else None
     if data is not None and not isinstance(dirs, dict) and reporter is not None:
-        reporter.warn(f"the record {bdir / 'deps.json'} has no object 'package_dirs': gdb is "
+        reporter.warn(f"the record {record} has no object 'package_dirs': gdb is "
                       "not shown the dependencies' sources (build the board again to fix it)")
     out = {}
     for name, folder in (dirs if isinstance(dirs, dict) else {}).items():
         # a record is data: only plain names and absolute one-line paths reach the gdbinit
         if not (isinstance(folder, str) and folder.startswith("/")
                 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name)
-                and not dbg.LINE_BREAK.search(folder)):
+                and not LINE_BREAK.search(folder)):
             continue
         root = Path(folder).parent          # <conan>/p/b/<name5><hash>/p -> .../<name5><hash>
         if (root / "b").is_dir():
@@ -95,43 +134,41 @@ def package_folders(bdir: Path, reporter: Reporter | None = None) -> dict[str, P
     return out
 
 
-def gdb_setup(ctx: Context, t: Target, sysroot: Path) -> dbg.GdbSetup:
-    bdir = ctx.board_dir(t.name)
-    return dbg.GdbSetup(
-        board=t.name, sysroot=sysroot, app_dir=bdir / APP_NAME,
-        symbols=bdir / debuginfo.SYMBOLS_DIR,
+def gdb_setup(ctx: Context, t: Target, sysroot: Path) -> GdbSetup:
+    layout = ctx.layout(t.name)
+    return GdbSetup(
+        board=t.name, sysroot=sysroot, app_dir=layout.app(APP_NAME),
+        symbols=layout.symbols,
         # the app's build tree (generated headers) has a name of its own (its conanfile)
-        substitutions=(("/edgeforge-build/edge-infer", str(bdir / "work" / APP_NAME / "build")),
-                       *dbg.substitutions(ctx.project_root, ctx.build_root, ctx.cache_dir,
-                                          package_folders(bdir, ctx.reporter))),
+        substitutions=((pathnames.project_build(APP_NAME), str(layout.app_build(APP_NAME))),
+                       *substitutions(ctx.project_root, ctx.build_root, ctx.cache_dir,
+                                          package_folders(layout.root, ctx.reporter))),
         source_dirs=(ctx.project_root / "apps" / APP_NAME,))
 
 
-def device_for(ctx: Context, t: Target, opts: DebugOptions) -> dbg.Device:
+def device_for(ctx: Context, t: Target, opts: DebugOptions) -> Device:
     if opts.vm:
-        from edgeforge.device import twin
-        paths = twin.VmPaths(ctx.board_dir(t.name) / "vm")
-        state = twin.read_state(paths) if twin.running_pid(paths) else None
+        paths = VmPaths(ctx.layout(t.name).vm)
+        state = read_state(paths) if running_pid(paths) else None
         if not state:
             raise UsageError(f"the virtual twin of {t.name} is not running; start it with "
                              f"./edgeforge vm --board {t.name} --detach")
-        return dbg.Device.reached(_login(
+        return Device.reached(_login(
             f"the twin's state {paths.state}", user=state["login"], host="127.0.0.1",
             port=state["port"], identity=opts.identity, known_hosts=paths.known_hosts,
-            twin=True), f"the {t.name} twin")
-    from edgeforge.device import parse_target
+            twin=True), f"the {t.name} twin", ctx.runner(t.name))
     dest = parse_target(opts.target or "")
-    return dbg.Device.reached(_login(
+    return Device.reached(_login(
         f"--target {opts.target}", user=dest.user, host=dest.host, port=dest.port,
         identity=opts.identity, known_hosts=opts.known_hosts),
-        f"{dest.user}@{dest.host}:{dest.port}")
+        f"{dest.user}@{dest.host}:{dest.port}", ctx.runner(t.name))
 
 
 def _login(what: str, *, identity: Path | None, known_hosts: Path | None,
-           **facts) -> dbg.Login:
+           **facts) -> Login:
     """The facts a session records to reach the device again (--stop builds ssh from them)."""
     try:
-        return dbg.Login(**facts, identity=str(identity.absolute()) if identity else None,
+        return Login(**facts, identity=str(identity.absolute()) if identity else None,
                          known_hosts=str(known_hosts.absolute()) if known_hosts else None)
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -144,9 +181,7 @@ def _check_early(ctx: Context, opts: DebugOptions, mode: str | None) -> None:
     if opts.core is not None:
         return
     if mode == "target":
-        from edgeforge.device import parse_target
         parse_target(opts.target or "")
-    from edgeforge.context import usable_dir
     usable_dir(opts.vscode or ctx.project_root / ".vscode", "VSCode folder",
                "--vscode" if opts.vscode else "the default, .vscode in the project",
                "give --vscode a folder edgeforge can write launch.json and tasks.json into",
@@ -175,92 +210,92 @@ def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) ->
 
 def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
     """One debug session as asked; returns what was set up (the gdb command, the session)."""
-    folder = ctx.board_dir(t.name) / dbg.DEBUG_DIR
+    folder = ctx.layout(t.name).debug
     if opts.stop:
-        was = dbg.stop_session(folder)
+        was = stop_session(folder, ctx.runner(t.name))
         ctx.reporter.info(f"{t.name}: debug server stopped" if was
                           else f"{t.name}: no debug server running")
         return {"stopped": was}
     mode = opts.check()
     _check_early(ctx, opts, mode)
-    gdb_path = shutil.which(dbg.GDB)
+    gdb_path = shutil.which(GDB)
     if not gdb_path:
-        raise ToolMissingError(f"{dbg.GDB} is not installed (the host's gdb cannot debug "
+        raise ToolMissingError(f"{GDB} is not installed (the host's gdb cannot debug "
                              f"{t.arch.value}); run ./edgeforge setup, or apt-get install "
                              "gdb-multiarch")
-    bdir = ctx.board_dir(t.name)
+    layout = ctx.layout(t.name)
     setup_default = gdb_setup(ctx, t, sysroots.sysroot_dir(ctx, t.sysroot))
     if not setup_default.program.is_file() or not debuginfo.read_index(setup_default.symbols):
         raise UsageError(f"no build of {APP_NAME} with split debug information for {t.name} in "
-                         f"{bdir}; run ./edgeforge build --board {t.name}")
+                         f"{layout.root}; run ./edgeforge build --board {t.name}")
     sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
-    rootfs = bdir / "release" / "rootfs" / "tree"
+    rootfs = layout.rootfs_tree
     # the twin's own root file system is what its processes (and cores) load, byte for byte
     setup = gdb_setup(ctx, t, rootfs) if opts.vm and rootfs.is_dir() else setup_default
     folder.mkdir(parents=True, exist_ok=True)
     gdbinit = folder / ("gdbinit-vm" if setup is not setup_default else "gdbinit")
-    write_atomic(gdbinit, dbg.gdbinit_text(setup))
+    write_atomic(gdbinit, gdbinit_text(setup))
     runner = ctx.runner(t.name)
 
     if opts.core is not None:
         core = opts.core.expanduser().absolute()
         if not core.is_file():
             raise UsageError(f"--core {opts.core}: no such file")
-        modules = dbg.check_core(core, setup.symbols, runner)
+        modules = check_core(core, setup.symbols, runner)
         ctx.reporter.info(f"{core.name}: {len(modules)} modules; the program's build-id "
-                          f"{dbg.core_program(modules).build_id} matches {setup.symbols}")
-        argv = dbg.gdb_argv(gdbinit, setup.program, core=core, gdb=gdb_path)
-        return _hand_over(ctx, argv, opts, folder, None)
+                          f"{core_program(modules).build_id} matches {setup.symbols}")
+        argv = gdb_argv(gdbinit, setup.program, core=core, gdb=gdb_path)
+        return _hand_over(ctx, runner, argv, opts, folder, None)
 
-    if dbg.session_pid(folder):
+    if session_pid(folder):
         ctx.reporter.info(f"stopping the previous debug server of {t.name}")
-    dbg.stop_session(folder)
+    stop_session(folder, runner)
     dev = device_for(ctx, t, opts) if mode != "emulate" else None  # a twin that is down: say so
-    sock = folder / dbg.SOCKET
-    argv = dbg.gdb_argv(gdbinit, setup.program, address=str(sock), gdb=gdb_path)
+    sock = folder / SOCKET
+    argv = gdb_argv(gdbinit, setup.program, address=str(sock), gdb=gdb_path)
     vscode = (opts.vscode or ctx.project_root / ".vscode").absolute()
-    entry = dbg.VscodeEntry(
+    entry = VscodeEntry(
         mode=mode or "", board=t.name, program=setup.program, gdbinit=gdbinit,
         address=str(sock), server_command=server_command(ctx, t, opts, vscode),
         stop_command=[str(ctx.project_root / "edgeforge"), "debug", "--board", t.name, "--stop"],
         cwd=ctx.project_root)
-    launch, tasks = dbg.write_vscode(vscode, entry)  # before a server runs: a bad file stops here
+    launch, tasks = write_vscode(vscode, entry)  # before a server runs: a bad file stops here
     ctx.reporter.info(f"VSCode: '{entry.name}' in {launch} (pre-launch task in {tasks})")
     t0 = time.monotonic()
     try:
         if mode == "emulate":
             qemu = shutil.which(t.arch.qemu) or t.arch.qemu
             with ctx.reporter.step(f"starting {APP_NAME} under {t.arch.qemu} with its gdb stub"):
-                state = dbg.start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
+                state = start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
                                            list(opts.args))
         else:
             assert dev is not None
             with ctx.reporter.step(f"preparing gdbserver on {dev.name}"):
-                dbg.check_gdbserver(dev)
+                check_gdbserver(dev)
                 attach = opts.attach
                 sudo = False
                 program = None
                 if opts.service or attach is not None:
-                    sudo = dbg.can_sudo(dev)
+                    sudo = can_sudo(dev)
                     if opts.service:
-                        attach = dbg.service_pid(dev, opts.service)
-                    bid = dbg.remote_build_id(dev, attach, sudo, folder / "exe.tmp")
-                    dbg.check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}")
+                        attach = service_pid(dev, opts.service)
+                    bid = remote_build_id(dev, attach, sudo, folder / "exe.tmp")
+                    check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}")
                 else:
-                    program = dbg.device_program(dev, setup.app_dir, ctx.reporter)
-                state = dbg.start_remote(folder, runner, dev, program, list(opts.args),
+                    program = device_program(dev, setup.app_dir, ctx.reporter)
+                state = start_remote(folder, runner, dev, program, list(opts.args),
                                          attach=attach, sudo=sudo)
         state["seconds"] = round(time.monotonic() - t0, 2)
         state["board"] = t.name
-        dbg.save_session(folder, state)
+        save_session(folder, state)
     except BaseException:
-        dbg.stop_session(folder)
+        stop_session(folder, runner)
         raise
-    return _hand_over(ctx, argv, opts, folder, state)
+    return _hand_over(ctx, runner, argv, opts, folder, state)
 
 
-def _hand_over(ctx: Context, argv: list[str], opts: DebugOptions, folder: Path,
-               state: dict | None) -> dict:
+def _hand_over(ctx: Context, runner: Runner, argv: list[str], opts: DebugOptions,
+               folder: Path, state: dict | None) -> dict:
     command = " ".join(shlex.quote(a) for a in argv)
     ctx.reporter.info(f"gdb: {command}")
     result = {"gdb": argv, "session": state}
@@ -273,16 +308,17 @@ def _hand_over(ctx: Context, argv: list[str], opts: DebugOptions, folder: Path,
             # interactive: the terminal is gdb's, and Ctrl-C is gdb's (it interrupts the program)
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                subprocess.call(argv)
+                run_foreground(runner, argv, needed_by="invoke debug --gdb",
+                               env=dict(os.environ), attach_stdin=True, echo=False)
             finally:
                 signal.signal(signal.SIGINT, previous)
         elif state:
             ctx.reporter.info("waiting for gdb to connect and the program to end; Ctrl-C stops")
-            while dbg.session_pid(folder):
+            while session_pid(folder):
                 time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         if state:
-            dbg.stop_session(folder)
+            stop_session(folder, runner)
     return result

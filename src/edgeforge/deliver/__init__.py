@@ -1,4 +1,6 @@
-"""deliver"""
+"""deliver: what a board's release is made of. One `Deliverable` per delivery format (the
+container image, deb, rpm, run, dbg, sdk, sbom, legal) in one registry (formats), each
+step receiving a `Release` (a plain value); the release folder's assembly (release)."""
 
 from .cyclonedx import (
     Component,
@@ -8,15 +10,30 @@ from .cyclonedx import (
     runtime_graph,
     validate,
 )
+from .formats import (
+    ARTEFACTS,
+    DOCUMENTS,
+    Deliverable,
+    release_steps,
+)
 from .inputs import (
     ReleaseInput,
     normalise_times,
 )
+from .oci import (
+    CONTAINER_RECORD,
+    ContainerImageFile,
+    ContainerResult,
+    read_container_result,
+    write_container_image,
+    write_container_index,
+)
 from .release import (
+    Release,
     ReleaseOptions,
-    ReleaseSteps,
     app_version,
     check_version,
+    write_release_index,
     write_sha256sums,
 )
 from .scan import (
@@ -27,17 +44,25 @@ from .sdk import (
     FOLDER_FROM_CMAKE_DIR,
     SdkPackage,
     cmake_package_files,
+    sdk_epoch,
     sdk_summary,
+    write_board_sdk,
     write_sdk,
 )
 
 __all__ = [
+    "ARTEFACTS",
+    "CONTAINER_RECORD",
     "Component",
+    "ContainerImageFile",
+    "ContainerResult",
+    "DOCUMENTS",
+    "Deliverable",
     "FOLDER_FROM_CMAKE_DIR",
     "ImageContentError",
+    "Release",
     "ReleaseInput",
     "ReleaseOptions",
-    "ReleaseSteps",
     "SdkPackage",
     "SourceArchive",
     "app_version",
@@ -45,11 +70,18 @@ __all__ = [
     "cmake_package_files",
     "make_spec",
     "normalise_times",
+    "read_container_result",
+    "release_steps",
     "render",
     "runtime_graph",
     "scan_tree",
+    "sdk_epoch",
     "sdk_summary",
     "validate",
+    "write_board_sdk",
+    "write_container_image",
+    "write_container_index",
+    "write_release_index",
     "write_sdk",
     "write_sha256sums",
 ]

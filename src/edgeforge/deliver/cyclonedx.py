@@ -38,7 +38,6 @@ from packageurl import PackageURL
 
 from edgeforge.core import canonical_hash, write_atomic
 
-SPEC_VERSION = "1.6"
 _NAMESPACE = uuid.UUID("6f2b3c1e-8f44-4b7e-9a43-2f4c0f6d2a11")
 
 
@@ -171,8 +170,8 @@ def render(spec: SbomSpec) -> str:
 
 def validate(text: str) -> list[str]:
     """Schema errors of a CycloneDX 1.6 JSON document (empty: valid)."""
-    # imported here: the JSON schema machinery costs a second and a half at start-up, and
-    # only a release needs it
+    # imported here, as only a release needs it: the JSON schema machinery costs a second
+    # and a half at start-up
     from cyclonedx.validation.json import JsonStrictValidator
 
     err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)

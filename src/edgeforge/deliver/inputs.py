@@ -6,11 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.build import Manifest, PackageRecord
+from edgeforge.build import APP_NAME, Manifest, PackageRecord
 from edgeforge.config import Target, recipe_requirement_calls
 from edgeforge.deps import Pin, load_pins
-
-APP_NAME = "edge-infer"
 
 
 @dataclass(frozen=True)

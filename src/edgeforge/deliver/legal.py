@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.build import APP_NAME
 from edgeforge.config import recipe_licenses
 from edgeforge.context import Context
 from edgeforge.core import Runner, verify_sha256, write_atomic
@@ -29,7 +30,7 @@ from edgeforge.deps import mirror_path
 from edgeforge.elf import dpkg_status
 
 from . import shlibdeps
-from .inputs import APP_NAME, ReleaseInput, shipped_packages
+from .inputs import ReleaseInput, shipped_packages
 
 COPYLEFT = ("GPL", "LGPL", "AGPL", "MPL", "EPL")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+from edgeforge.build import APP_NAME
 from edgeforge.config import recipe_licenses
 from edgeforge.context import Context
 from edgeforge.core import Runner, sha256_file
@@ -28,8 +29,8 @@ from edgeforge.elf import dpkg_status
 
 from . import shlibdeps
 from .cyclonedx import Component, SourceArchive, make_spec, write_sbom
-from .inputs import APP_NAME, ReleaseInput, shipped_packages
-from .oci.image import ImageFile, read_result
+from .inputs import ReleaseInput, shipped_packages
+from .oci import ContainerImageFile, read_container_result
 from .sdk import packages_from_manifest
 
 MODEL_FILE = "pedestrian-grid.onnx"
@@ -93,7 +94,7 @@ def conan_components(inp: ReleaseInput) -> list[Component]:
 
 
 def system_components(inp: ReleaseInput, runner: Runner,
-                      image_files: list[ImageFile]) -> list[Component]:
+                      image_files: list[ContainerImageFile]) -> list[Component]:
     """One component per Debian package of the sysroot that the app loads or the container
     image carries."""
     arch = deb_arch(inp)
@@ -139,7 +140,7 @@ def folder_files(folder: Path) -> tuple[tuple[str, str], ...]:
 
 
 def artefact_components(inp: ReleaseInput, shipped: dict[str, Path],
-                        image_files: list[ImageFile], image_tag: str = "") -> list[Component]:
+                        image_files: list[ContainerImageFile], image_tag: str = "") -> list[Component]:
     """The container image and the installers: one component each, holding every file of its
     folder with its sha256; each uses the app (the image also the Debian packages it copies)."""
     out = []
@@ -269,7 +270,7 @@ def dbg_component(inp: ReleaseInput, folder: Path, components: list[Component]) 
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
           shipped: dict[str, Path]) -> Path:
     image = shipped.get("image")
-    result = read_result(image) if image else None
+    result = read_container_result(image) if image else None
     image_files = result.system_files() if result else []
     t = inp.target
     components = [model_component(inp), *conan_components(inp),

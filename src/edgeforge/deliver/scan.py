@@ -17,18 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgeforge.config import Arch
-from edgeforge.core import EdgeforgeError
+from edgeforge.core import ImageContentError
 
 from .oci.layout import MAX_JSON
 from .oci.read import TreeIndex
-
-
-class ImageContentError(EdgeforgeError):
-    """A file in the image would not run on the board (an ELF file of another machine) or must
-    never ship (a private key, credentials)."""
-
-    exit_code = 5
-
 
 EM_NAMES = {3: "x86 (EM_386)", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "S/390",
             40: "32-bit ARM (EM_ARM)", 62: "x86-64 (EM_X86_64)", 183: "AArch64 (EM_AARCH64)",

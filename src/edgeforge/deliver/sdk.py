@@ -36,8 +36,10 @@ import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edgeforge.build import Manifest
-from edgeforge.core import rmtree, sh, write_atomic
+from edgeforge.build import APP_NAME, Manifest, read_manifest
+from edgeforge.config import Target
+from edgeforge.context import Context
+from edgeforge.core import Runner, rmtree, sh, source_date_epoch, write_atomic
 from edgeforge.toolchain import (
     COMPAT_HEADER,
     ToolchainInputs,
@@ -422,3 +424,27 @@ def sdk_summary(archive: Path) -> str:
            "environment-setup`"
 
 
+
+
+def sdk_epoch(project_root: Path, runner: Runner) -> int:
+    """The SDK archive's time (core's one SOURCE_DATE_EPOCH rule): the environment's
+    SOURCE_DATE_EPOCH, else the last commit's time, else 0 (a checkout without history)."""
+    return source_date_epoch(project_root, runner, default=0)
+
+
+def write_board_sdk(ctx: Context, t: Target, inp: ToolchainInputs, runner: Runner) -> Path:
+    """`invoke sdk`: the board's SDK archive in dist/<board>/, from its toolchain files (as
+    rendered from `inp`) and the dependency packages its last build recorded; without a built
+    graph, a warning and the system's libraries only. Returns the archive."""
+    board = t.name
+    layout = ctx.layout(board)
+    manifest = read_manifest(layout.root)
+    if manifest is None or manifest.dependencies is None:
+        ctx.reporter.warn(f"no dependency graph built for {board} yet (`invoke build --board "
+                          f"{board}`): the SDK's sysroot has the system's libraries only")
+    mtime = sdk_epoch(ctx.project_root, runner)
+    with ctx.reporter.step(f"writing the SDK for {board}"):
+        archive = write_sdk(inp, manifest, ctx.dist_dir(board), layout.work, mtime,
+                            cmake_generators=layout.generators(APP_NAME))
+    ctx.reporter.info(sdk_summary(archive))
+    return archive

@@ -27,7 +27,7 @@ from pathlib import Path
 from debian.deb822 import PkgRelation
 
 from edgeforge.config import Arch
-from edgeforge.core import EdgeforgeError, Runner, SysrootError, base_env
+from edgeforge.core import DependencyError, Runner, SysrootError, base_env
 from edgeforge.elf import elfinfo, find_in_tree, lib_dirs
 
 from .inputs import ReleaseInput
@@ -60,13 +60,6 @@ done
     esac
 done
 """
-
-
-class DependencyError(EdgeforgeError):
-    """The app's system dependencies cannot be computed (a library is not in the sysroot, not
-    in a package, or dpkg-shlibdeps found nothing)."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)
@@ -205,6 +198,7 @@ def copyright_licence(text: str) -> str | None:
     """The licence a Debian copyright file gives for the package as a whole: the `Files: *`
     paragraph of a machine-readable (DEP-5) file, or a recognised phrase of a free-form one."""
     if re.match(r"^Format:\s*\S*copyright-format", text):
+        # start-up: 10 ms (python-debian's deb822 parser), and only a release reads these
         from debian.copyright import Copyright, NotMachineReadableError
 
         try:

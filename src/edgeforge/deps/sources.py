@@ -21,8 +21,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from edgeforge.config import recipes as recipedata
 from edgeforge.context import Context
 from edgeforge.core import (
@@ -214,21 +212,3 @@ def lying_mirror_message(pin: Pin, url: str, actual: str) -> str:
             f"s/{pin.sha256} on the server with a verified copy (`sha256sum` must print that "
             f"name), or unset {MIRROR_URL_VAR} to fetch the archive from Debian or upstream")
 
-
-def load_pin_file(path: Path) -> list[Pin]:
-    """Pins kept outside recipes/ (e.g. the outside projects the SDK's tests cross-build): a
-    YAML mapping `name: {version, sha256, debian: {package, version, file}, url}`."""
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SourceError(f"{path}: cannot read the pins ({exc})") from None
-    pins = []
-    for name, entry in sorted(data.items()):
-        sha = str(entry.get("sha256", ""))
-        if len(sha) != 64:
-            raise SourceError(f"{path}: {name} has no valid sha256 pin")
-        deb = entry.get("debian") or {}
-        urls = entry.get("url") or ()
-        pins.append(Pin(name, str(entry["version"]), sha, (urls,) if isinstance(urls, str)
-                        else tuple(urls), deb.get("package"), deb.get("version"), deb.get("file")))
-    return pins

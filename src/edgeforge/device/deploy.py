@@ -14,14 +14,12 @@ kept as the next rollback point. The report shows each instance's state and the 
 
 from __future__ import annotations
 
-import re
 import shlex
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from edgeforge.core import DeviceError, Runner, UsageError, redact_url
+from edgeforge.core import DeviceError, Runner, UsageError
+
+from .ssh import SshTarget, ssh_run
 
 KEEP_DIR = "/var/lib/edgeforge/deploy"      # the last good package, for rollback
 REMOTE_OUT = "/tmp/edgeforge-deploy.out"     # what the install script said (its unit's stdout)
@@ -79,46 +77,6 @@ exit 4
 """.replace("__KEEP__", KEEP_DIR).replace("__PACKAGE__", PACKAGE)
 
 
-@dataclass(frozen=True)
-class SshTarget:
-    user: str
-    host: str
-    port: int
-
-    def argv(self, identity: Path | None, known_hosts: Path | None) -> list[str]:
-        argv = ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]
-        if known_hosts:
-            argv += ["-o", f"UserKnownHostsFile={known_hosts}",
-                     "-o", "StrictHostKeyChecking=accept-new"]
-        if identity:
-            argv += ["-i", str(identity), "-o", "IdentitiesOnly=yes"]
-        return [*argv, f"{self.user}@{self.host}"]
-
-
-def parse_target(text: str) -> SshTarget:
-    """ssh://user@host[:port] (user is required: deploying as root is not assumed). A message
-    about the target never repeats a password it holds."""
-    shown = redact_url(text)
-    try:
-        parts = urlsplit(text)
-        hostname = parts.hostname
-    except ValueError:  # an IPv6 address without its ']'
-        raise UsageError(f"--target {shown!r}: expected ssh://user@host[:port] (an IPv6 "
-                         "address in brackets: ssh://edge@[::1]:2222)") from None
-    if parts.scheme != "ssh" or not hostname or parts.path not in ("", "/") or \
-            parts.query or parts.fragment or parts.password is not None:
-        raise UsageError(f"--target {shown!r}: expected ssh://user@host[:port], e.g. "
-                         "ssh://edge@127.0.0.1:2222 (no password: log in with a key, "
-                         "--identity KEY_FILE or ssh's own keys and agent)")
-    if not parts.username or not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", parts.username):
-        raise UsageError(f"--target {shown!r}: name the user, e.g. ssh://edge@{hostname}")
-    try:
-        port = parts.port or 22
-    except ValueError:
-        raise UsageError(f"--target {shown!r}: the port must be a number from 1 to 65535") from None
-    return SshTarget(parts.username, hostname, port)
-
-
 def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path | None = None,
            known_hosts: Path | None = None, reporter=None) -> dict:
     """Copy, install (or roll back), restart; returns {"installed", "version", "instances"}."""
@@ -129,8 +87,9 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
     base = target.argv(identity, known_hosts)
 
     def ssh(command: list[str], what: str, stdin: bytes | None = None, check: bool = True):
-        argv = [*base, " ".join(shlex.quote(w) for w in command)]
-        r = subprocess.run(argv, input=stdin, capture_output=True, timeout=1800)
+        # without input, ssh reads the caller's stdin (as it always has here)
+        r = ssh_run(runner, base, " ".join(shlex.quote(w) for w in command), what=what,
+                    input=stdin, attach_stdin=True, timeout=1800)
         if check and r.returncode != 0:
             raise DeviceError(f"{what} on {target.host} failed (exit {r.returncode}): "
                                  f"{r.stderr.decode(errors='replace').strip()[-800:]}")

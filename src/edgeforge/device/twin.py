@@ -31,6 +31,8 @@ from edgeforge.core import (
     write_atomic,
 )
 
+from . import ssh
+
 STATE = "vm.json"
 QEMU = "qemu-system-aarch64"
 
@@ -166,12 +168,8 @@ def ssh_argv(state: dict, paths: VmPaths, identity: Path | None = None,
              batch: bool = True) -> list[str]:
     """How to log in: the forwarded port, the twin's own known_hosts (its host keys are new at
     every first boot), key authentication only."""
-    argv = ["ssh", "-p", str(state["port"]), "-o", f"UserKnownHostsFile={paths.known_hosts}",
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "PasswordAuthentication=no",
-            *(["-o", "BatchMode=yes"] if batch else [])]
-    if identity:
-        argv += ["-i", str(identity), "-o", "IdentitiesOnly=yes"]
-    return [*argv, f"{state['login']}@127.0.0.1"]
+    return ssh.ssh_argv(state["login"], ssh.TWIN_HOST, state["port"], identity=identity,
+                        known_hosts=paths.known_hosts, twin=True, batch=batch)
 
 
 def connect_hint(state: dict, paths: VmPaths) -> str:

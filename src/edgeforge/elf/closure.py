@@ -19,20 +19,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from debian.deb822 import Deb822
+
 from edgeforge.config import Arch
-from edgeforge.core import EdgeforgeError
+from edgeforge.core import ClosureError
 
 from . import elfinfo
 from .libdirs import LinkLoop, find_in_tree, lib_dirs, walk_links
 
 #: symbolic links followed while resolving one path before it counts as a loop (as Linux)
 MAX_LINKS = 40
-
-
-class ClosureError(EdgeforgeError):
-    """A library the app needs is not in the sysroot, or the tree's links are broken."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)
@@ -243,8 +239,6 @@ class DpkgPackage:
 
 def dpkg_status(root: Path) -> dict[str, DpkgPackage]:
     """Installed packages of the tree's var/lib/dpkg/status (empty without one)."""
-    from debian.deb822 import Deb822
-
     status = Path(root) / "var/lib/dpkg/status"
     out: dict[str, DpkgPackage] = {}
     try:

@@ -23,7 +23,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection
 
-from edgeforge.core import AbiViolationError, HostSetupError, Runner, ToolMissingError
+from edgeforge.core import AbiViolationError, HostSetupError, Runner, ToolMissingError, jsonfile
 
 from . import elfinfo
 from .elfinfo import is_elf
@@ -155,8 +155,6 @@ def split_tree(tree: Path, symbols: Path, objcopy: str, runner: Runner) -> list[
 def read_index(symbols: Path) -> list[SplitFile]:
     """What `split_tree` kept aside ([]: nothing, the app was not built); a damaged index is
     HostSetupError naming it and the fix (an unusable build folder, exit 8)."""
-    from edgeforge.core import jsonfile
-
     path = symbols / INDEX
     if not os.path.lexists(path):
         return []

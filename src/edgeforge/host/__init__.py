@@ -5,6 +5,14 @@ from .aptsources import (
     debian_mirror,
     enable_deb_src,
 )
+from .qemu import (
+    env_options,
+    qemu_user_argv,
+)
+from .readiness import (
+    check_host,
+    make_host_ready,
+)
 from .setup import (
     DOCKER_SOCK,
     binfmt_ok,
@@ -17,5 +25,9 @@ __all__ = [
     "deb_src_enabled",
     "debian_mirror",
     "enable_deb_src",
+    "env_options",
+    "qemu_user_argv",
     "require_binfmt",
+    "check_host",
+    "make_host_ready",
 ]

@@ -1,39 +1,65 @@
 """team"""
 
 from .ci import (
+    CiOptions,
     parse_only,
 )
+from .ci import write as write_ci_pipeline
 from .registry import (
     Credentials,
     Destination,
     parse_destination,
 )
+from .remoteconfig import (
+    add_remote,
+    login_remote,
+    remote_action,
+    remove_remote,
+    show_remotes,
+    switch_remote,
+)
 from .remotes import (
     add_argv,
     check_name,
     check_url,
-    classify_failure,
-    failing_remote,
     login_argv,
     package_list,
-    password_var,
     upload_argv,
-    user_var,
+)
+from .sharing import (
+    describe_push,
+    push_board_graph,
+    push_destination,
+    push_release,
+    show_board_graph_status,
+)
+from .suite import (
+    run_suite,
 )
 
 __all__ = [
+    "CiOptions",
     "Credentials",
     "Destination",
     "add_argv",
     "check_name",
     "check_url",
-    "classify_failure",
-    "failing_remote",
     "login_argv",
     "package_list",
     "parse_destination",
     "parse_only",
-    "password_var",
     "upload_argv",
-    "user_var",
+    "add_remote",
+    "login_remote",
+    "remote_action",
+    "remove_remote",
+    "show_remotes",
+    "switch_remote",
+    "describe_push",
+    "push_board_graph",
+    "push_destination",
+    "push_release",
+    "show_board_graph_status",
+    "run_suite",
+    "write_ci_pipeline",
 ]

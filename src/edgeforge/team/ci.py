@@ -53,9 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from edgeforge.config import Target, deps_list, recipe_requirement_calls
+from edgeforge.config import Target, deps_list, dump_pipeline, recipe_requirement_calls
 from edgeforge.context import Context, usable_dir
 from edgeforge.core import DescriptorError, Runner, UsageError, check_destination, write_atomic
 from edgeforge.deps import (
@@ -323,25 +321,6 @@ def header(provider: str, boards: Sequence[BoardLevels], opts: CiOptions) -> str
     return "".join(f"# {ln}\n" for ln in lines)
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style throughout; a multi-line script as a literal block (`|`); no anchors."""
-
-    def ignore_aliases(self, data: object) -> bool:
-        return True
-
-
-def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def _dump(doc: dict) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000,
-                     allow_unicode=False)
-
-
 PREREQUISITES = ("command -v git >/dev/null || { apt-get update -qq && "
                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git ca-certificates; }")
 
@@ -443,7 +422,7 @@ def render(provider: str, boards: Sequence[BoardLevels], opts: CiOptions) -> str
     check_options(opts)
     jobs = plan_jobs(boards, opts)
     doc = (gitlab_document if provider == "gitlab" else github_document)(jobs, opts)
-    return header(provider, boards, opts) + _dump(doc)
+    return header(provider, boards, opts) + dump_pipeline(doc)
 
 
 # ---- computing the levels (thin) ---------------------------------------------------------------

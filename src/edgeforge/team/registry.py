@@ -35,14 +35,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgeforge.config import tag_version
+from edgeforge.context import Context
 from edgeforge.core import (
     CommandFailedError,
-    RemoteError,
+    RegistryError,
+    Runner,
     ToolMissingError,
     UsageError,
     base_env,
@@ -51,12 +53,7 @@ from edgeforge.core import (
     statefile,
     write_json,
 )
-from edgeforge.deliver.oci import image as container
-from edgeforge.deliver.oci import layout as oci
-
-if TYPE_CHECKING:
-    from edgeforge.context import Context
-    from edgeforge.core import Runner
+from edgeforge.deliver import CONTAINER_RECORD, oci, read_container_result
 
 ENV_USER = "EDGEFORGE_REGISTRY_USER"
 ENV_PASSWORD = "EDGEFORGE_REGISTRY_PASSWORD"
@@ -75,10 +72,6 @@ _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
-class RegistryError(RemoteError):
-    """A container registry could not be reached, or refused the credentials or the image."""
 
 
 # ---- pure: the destination -----------------------------------------------------------------------
@@ -367,10 +360,10 @@ class Source:
 def release_source(folder: Path) -> Source:
     """The container image of a board's release folder (dist/<board>/<version>/)."""
     folder = Path(folder)
-    if not (folder / container.RECORD).is_file():
-        raise UsageError(f"no release with a container image at {folder} ({container.RECORD} is "
+    if not (folder / CONTAINER_RECORD).is_file():
+        raise UsageError(f"no release with a container image at {folder} ({CONTAINER_RECORD} is "
                          "missing); run `invoke release --board BOARD --version VERSION` first")
-    r = container.read_result(folder)
+    r = read_container_result(folder)
     if not (r.oci_layout / "index.json").is_file():
         raise UsageError(f"the release {folder} has no OCI layout {r.oci_layout.name}; release "
                          "it again with `invoke release`")

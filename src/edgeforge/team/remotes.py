@@ -27,13 +27,14 @@ from pathlib import Path
 from edgeforge.context import Context
 from edgeforge.core import CommandFailedError, RemoteError, Runner, UsageError, redact_url, write_atomic
 from edgeforge.deps import (
-    DEPS_RECORD,
     DepsResult,
     PackageNode,
+    classify_failure,
     conan_env,
     conan_lock,
     ensure_conan_home_files,
     graph_order,
+    password_var,
     root_requires,
 )
 
@@ -79,15 +80,6 @@ def check_url(url: str) -> str:
     return url
 
 
-def password_var(name: str) -> str:
-    """Conan's own variable for a remote's password (and CONAN_LOGIN_USERNAME_<...>)."""
-    return "CONAN_PASSWORD_" + name.replace("-", "_").upper()
-
-
-def user_var(name: str) -> str:
-    return "CONAN_LOGIN_USERNAME_" + name.replace("-", "_").upper()
-
-
 def add_argv(name: str, url: str) -> list[str]:
     return ["conan", "remote", "add", name, url, "--force"]
 
@@ -116,43 +108,6 @@ def package_list(deps: DepsResult, prevs: dict[tuple[str, str], str]) -> dict:
         if prev:
             entry["packages"][node.package_id] = {"revisions": {prev: {}}}
     return {"Local Cache": out}
-
-
-_FAILING = (r"Unable to connect to remote ([\w.-]+)=", r"\[Remote: ([\w.-]+)\]",
-            r"[Rr]emote '([\w.-]+)'")
-
-
-def failing_remote(output: str) -> str | None:
-    """The name of the remote Conan's error output is about (None: no remote named)."""
-    for pattern in _FAILING:
-        m = re.search(pattern, output)
-        if m:
-            return m.group(1)
-    return None
-
-
-def classify_failure(output: str, remote: str, user: str | None = None) -> str | None:
-    """A sentence for the usual ways a remote says no (Conan's own messages for them); None
-    when the output says nothing known."""
-    low = output.lower()
-    who = f"user {user!r}" if user else "the logged-in user"
-    if "wrong user or password" in low or "401 client error" in low:
-        return (f"remote {remote!r} refused the credentials of {who} (wrong user or password); "
-                f"fix: `./edgeforge remote login {remote} --user USER` with the right password "
-                f"(from {password_var(remote)} or the prompt)")
-    if "permission denied for user" in low or "forbiddenexception" in low \
-            or "403 client error" in low:
-        return (f"remote {remote!r} does not let {who} upload (read-only access); fix: log in "
-                f"as a user with write permission (`./edgeforge remote login {remote} --user "
-                "WRITER`), or leave pushing to CI")
-    if "authenticationexception" in low or "please log in" in low:
-        return (f"remote {remote!r} needs a login; fix: `./edgeforge remote login {remote} --user "
-                f"USER` or set {user_var(remote)} / {password_var(remote)}")
-    if "unable to connect to remote" in low or "max retries exceeded" in low:
-        return (f"cannot reach remote {remote!r}; fix: check that the server runs and the URL "
-                f"(`./edgeforge remote list`), or build without it: `./edgeforge remote disable "
-                f"{remote}`")
-    return None
 
 
 # ---- running ---------------------------------------------------------------------------------------
@@ -259,7 +214,7 @@ def _prevs(ctx: Context, runner: Runner, deps: DepsResult) -> dict[tuple[str, st
 
 def push(ctx: Context, runner: Runner, board: str, remote_name: str | None) -> dict:
     """Upload the board's recipes, binaries and lockfile; returns what went where."""
-    record = ctx.board_dir(board) / DEPS_RECORD
+    record = ctx.layout(board).deps_record
     deps = DepsResult.read(record)  # checked: its lockfile is uploaded
     if not deps:
         raise UsageError(f"no dependency build recorded for {board} ({record}); fix: "

@@ -1,55 +1,81 @@
 """toolchain"""
 
+from . import pathnames
 from .compilers import (
     Toolset,
     locate_tools,
     probe,
 )
 from .files import (
+    BLOCKS,
     COMPAT_HEADER,
     TEMPLATE_DIR,
     TEMPLATES,
+    Block,
     ToolchainFiles,
-    ToolchainInputs,
-    compile_flags,
-    link_flags,
     meson_literal,
     native_profile,
-    present_overlays,
-    relocate_pc,
     render,
-    sysroot_pc_files,
     write_toolchain,
 )
+from .flags import (
+    compile_flags,
+    link_flags,
+)
+from .inputs import (
+    ToolchainInputs,
+    present_overlays,
+)
+from .overview import (
+    show_boards,
+    show_sysroot,
+    show_toolchain_files,
+)
+from .pcfiles import (
+    relocate_pc,
+    sysroot_pc_files,
+)
 from .sysroot import (
-    SOURCE_DATE_EPOCH,
     STAMP,
+    SysrootInfo,
+    ensure_sysroot,
     make_links_relative,
     mmdebstrap_argv,
+    pack_sysroot,
     sysroot_dir,
+    sysroot_key,
 )
 
 __all__ = [
+    "BLOCKS",
+    "Block",
     "TEMPLATE_DIR",
     "COMPAT_HEADER",
-    "SOURCE_DATE_EPOCH",
     "STAMP",
+    "SysrootInfo",
     "TEMPLATES",
     "ToolchainFiles",
     "ToolchainInputs",
     "Toolset",
     "compile_flags",
+    "ensure_sysroot",
     "link_flags",
     "locate_tools",
     "make_links_relative",
     "meson_literal",
+    "pathnames",
     "mmdebstrap_argv",
     "native_profile",
+    "pack_sysroot",
     "present_overlays",
     "probe",
     "relocate_pc",
     "render",
     "sysroot_dir",
+    "sysroot_key",
     "sysroot_pc_files",
     "write_toolchain",
+    "show_boards",
+    "show_sysroot",
+    "show_toolchain_files",
 ]

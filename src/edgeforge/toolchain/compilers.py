@@ -8,6 +8,7 @@ CPU flags must compile an empty file. Answers are cached by the tool's path, siz
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,6 @@ def locate_tools(target: Target) -> dict[str, str]:
                     " - set 'prefix' to match"
                 )
         return found
-    import shutil
-
     for role, name in names.items():
         p = shutil.which(name)
         if p:

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeforge.config import AbiStrategy, version_tuple
-from edgeforge.core import Reporter, Runner, canonical_hash, file_lock, rmtree, write_atomic, write_json
+from edgeforge.core import (
+    HostSetupError,
+    Reporter,
+    Runner,
+    cached_tree,
+    canonical_hash,
+    jsonfile,
+    write_atomic,
+    write_json,
+)
 
 ARCHIVE = "libedgeforge-stdcxx-compat.a"
 SCRIPT = "libstdc++.so"
@@ -121,49 +130,40 @@ class ShimRequest:
 
 
 def ensure_shim(req: ShimRequest, runner: Runner) -> Path:
-    """Build the archive and linker script into req.out_dir unless they are current."""
+    """Build the archive and linker script into req.out_dir unless they are current (a cached
+    tree: built aside under a lock, renamed into place)."""
     key = req.key()
+    asked: list[bool] = []
 
-    def current(reporter: Reporter | None = None) -> bool:
-        return _stamp_key(req.out_dir / STAMP, reporter) == key and \
-            (req.out_dir / ARCHIVE).is_file()
+    def current(folder: Path) -> bool:
+        # a damaged stamp is said once, when first looked at (not again under the lock)
+        reporter = None if asked else runner.reporter
+        asked.append(True)
+        return _stamp_key(folder / STAMP, reporter) == key and (folder / ARCHIVE).is_file()
 
-    if current(runner.reporter):
-        return req.out_dir
-    req.out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(req.out_dir.parent / f".{req.out_dir.name}.lock"):
-        if current():  # another build finished it while we waited
-            return req.out_dir
-        partial = req.out_dir.parent / f".{req.out_dir.name}.partial-{os.getpid()}"
-        rmtree(partial)
-        partial.mkdir()
-        try:
-            srcs = sources(req.members)
-            for name, text in srcs.items():
-                (partial / name).write_text(text)
-            runner.run([req.cxx, *req.compile_flags, f"--sysroot={req.sysroot}", "-c", *srcs],
-                       cwd=partial, what=f"compile the libstdc++ shim ({len(srcs)} members)")
-            objects = [name.replace(".cpp", ".o") for name in srcs]
-            runner.run([req.ar, "rcsD", ARCHIVE, *objects], cwd=partial,
-                       what="archive libstdc++ shim")
-            write_atomic(partial / SCRIPT, linker_script(req.out_dir / ARCHIVE, req.libstdcxx))
-            write_json(partial / STAMP, {
-                "key": key, "members": [f"GLIBCXX_{m.introduced} {m.label}" for m in req.members],
-            })
-            for name in (*srcs, *objects):
-                (partial / name).unlink()
-            rmtree(req.out_dir)
-            os.rename(partial, req.out_dir)
-        finally:
-            rmtree(partial)
-    return req.out_dir
+    def build(partial: Path) -> Path:
+        srcs = sources(req.members)
+        for name, text in srcs.items():
+            (partial / name).write_text(text)
+        runner.run([req.cxx, *req.compile_flags, f"--sysroot={req.sysroot}", "-c", *srcs],
+                   cwd=partial, what=f"compile the libstdc++ shim ({len(srcs)} members)")
+        objects = [name.replace(".cpp", ".o") for name in srcs]
+        runner.run([req.ar, "rcsD", ARCHIVE, *objects], cwd=partial,
+                   what="archive libstdc++ shim")
+        write_atomic(partial / SCRIPT, linker_script(req.out_dir / ARCHIVE, req.libstdcxx))
+        write_json(partial / STAMP, {
+            "key": key, "members": [f"GLIBCXX_{m.introduced} {m.label}" for m in req.members],
+        })
+        for name in (*srcs, *objects):
+            (partial / name).unlink()
+        return partial
+
+    return cached_tree(req.out_dir, current, build)
 
 
 def _stamp_key(stamp: Path, reporter: Reporter | None) -> str | None:
     """The key the shim in the folder was built for (None: none, or a damaged stamp, which
     `reporter` says in one warning: the shim is built again)."""
-    from edgeforge.core import HostSetupError, jsonfile
-
     if not os.path.lexists(stamp):
         return None
     try:

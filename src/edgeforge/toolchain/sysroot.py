@@ -1,9 +1,10 @@
 """Build or import a board's sysroot into the cache, once, atomically.
 
 A sysroot lives at <cache>/sysroots/<name>-<key>, where the key hashes the descriptor's
-inputs. It is built aside (<cache>/sysroots/.partial-...), made usable for cross-linking
-(absolute symlinks made relative, linker scripts checked), stamped, then renamed into place:
-an interrupted build never leaves a tree that later runs would use.
+inputs. It is a cached tree (core.cached_tree): built aside (<cache>/sysroots/.partial-...)
+under a lock, made usable for cross-linking (absolute symlinks made relative, linker scripts
+checked), stamped, then renamed into place: an interrupted build never leaves a tree that later
+runs would use.
 
 A team shares Debian sysroots as archives (`invoke sysroot --pack DIR`, see sysrootpack.py)
 on a static file server: with EDGEFORGE_SYSROOT_URL set, a missing Debian sysroot is fetched
@@ -35,6 +36,7 @@ from edgeforge.config import (
 )
 from edgeforge.context import Context
 from edgeforge.core import (
+    CACHED_TREE_EPOCH,
     EdgeforgeError,
     HostSetupError,
     RemoteError,
@@ -43,25 +45,23 @@ from edgeforge.core import (
     UsageError,
     base_env,
     base_url_from_env,
+    cached_tree,
     canonical_hash,
     download,
-    file_lock,
     join_url,
     jsonfile,
-    rmtree,
     safe_extract,
     sha256_file,
     verify_sha256,
     write_json,
 )
 from edgeforge.elf import lib_dirs, probe_tree
-from edgeforge.host import debian_mirror
+from edgeforge.host import debian_mirror, require_binfmt
 
 from . import sysrootpack
 
 FORMAT = 3  # bump when the post-processing changes, so cached trees are rebuilt
 STAMP = ".edgeforge-sysroot.json"
-SOURCE_DATE_EPOCH = "1700000000"
 
 
 @dataclass(frozen=True)
@@ -200,32 +200,30 @@ def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> Sy
     key = sysroot_key(loaded.spec)
     fix = (f"fix: delete {final} and run `invoke sysroot --board {board or 'BOARD'}` again (it "
            "is built or fetched anew)")
-    info = load_info(final, fix=fix)
-    if info:
-        return info
-    ctx.sysroots_dir.mkdir(parents=True, exist_ok=True)
-    with file_lock(ctx.sysroots_dir / f".{final.name}.lock"):
-        info = load_info(final, fix=fix)  # someone else finished it while we waited
+    found: list[SysrootInfo] = []
+    built: list[Path] = []
+
+    def complete(folder: Path) -> bool:
+        info = load_info(folder, fix=fix)
         if info:
-            return info
-        if final.exists():
-            ctx.reporter.warn(f"removing unfinished sysroot {final} (no stamp)")
-            rmtree(final)
-        _clean_stale_partials(ctx, loaded.name)
-        partial = ctx.sysroots_dir / f".partial-{final.name}-{os.getpid()}"
-        rmtree(partial)
-        partial.mkdir(parents=True)
-        try:
-            fetched = None
-            if isinstance(loaded.spec, DebianSysroot):
-                fetched = fetch_published(ctx, loaded, key, partial)
-            if fetched is not None:
-                os.rename(fetched, final)
-            else:
-                _build_and_stamp(ctx, loaded, key, partial, board)
-                os.rename(partial / "root", final)
-        finally:
-            rmtree(partial)
+            found.append(info)
+        return info is not None
+
+    def build(partial: Path) -> Path:
+        """The tree to rename into place: the team's published one, else built here."""
+        fetched = None
+        if isinstance(loaded.spec, DebianSysroot):
+            fetched = fetch_published(ctx, loaded, key, partial)
+        if fetched is None:
+            _build_and_stamp(ctx, loaded, key, partial, board)
+            fetched = partial / "root"
+        built.append(fetched)
+        return fetched
+
+    cached_tree(final, complete, build, on_unfinished=lambda p: ctx.reporter.warn(
+        f"removing unfinished sysroot {p} (no stamp)"))
+    if not built:  # the cache held it, or another process finished it while we waited
+        return found[-1]
     info = load_info(final)
     assert info is not None
     ctx.reporter.info(f"sysroot {loaded.name} ready at {final}")
@@ -389,7 +387,7 @@ def pack_sysroot(ctx: Context, loaded: Loaded, info: SysrootInfo,
             "'url:' and 'sha256:'). --pack is for Debian sysroots built with mmdebstrap")
     with ctx.reporter.step(f"packing sysroot {loaded.name} into {out_dir}"):
         try:
-            packed = sysrootpack.pack(info.path, info.path.name, out_dir, int(SOURCE_DATE_EPOCH))
+            packed = sysrootpack.pack(info.path, info.path.name, out_dir, CACHED_TREE_EPOCH)
         except OSError as exc:  # an unreadable file, a full disk: no half archive is left
             raise SysrootError(f"--pack: cannot write the archive of {loaded.name} into {out_dir}:"
                                f" {exc}; fix: free space or choose another folder") from None
@@ -399,16 +397,7 @@ def pack_sysroot(ctx: Context, loaded: Loaded, info: SysrootInfo,
     return packed
 
 
-def _clean_stale_partials(ctx: Context, name: str) -> None:
-    for p in ctx.sysroots_dir.glob(f".partial-{name}-*"):
-        pid = p.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            rmtree(p)
-
-
 def _build_debian(ctx: Context, spec: DebianSysroot, tree: Path, board: str | None) -> None:
-    from edgeforge.host import require_binfmt
-
     mirror = debian_mirror()
     if not mirror:
         raise SysrootError(
@@ -416,7 +405,7 @@ def _build_debian(ctx: Context, spec: DebianSysroot, tree: Path, board: str | No
             "/etc/apt; set EDGEFORGE_DEBIAN_MIRROR to the mirror's URL"
         )
     require_binfmt(spec.arch, why=f"mmdebstrap runs {spec.arch.value} maintainer scripts")
-    env = base_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    env = base_env({"SOURCE_DATE_EPOCH": str(CACHED_TREE_EPOCH)})
     ctx.runner(board).run(
         mmdebstrap_argv(spec, tree, mirror),
         what=f"mmdebstrap {spec.suite} {spec.arch.value}",

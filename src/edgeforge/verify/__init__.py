@@ -1,12 +1,19 @@
 """verify"""
 
+from edgeforge.host import env_options  # qemu-user's -E options (host.qemu), for callers
+
 from .abi import (
     Policy,
     gate,
 )
+from .crossrun import (
+    GateTargets,
+    gate_files,
+    gate_targets,
+    run_program,
+)
 from .emulation import (
     capture_emulated,
-    env_options,
     exit_status,
     library_path,
     qemu_argv,
@@ -22,4 +29,8 @@ __all__ = [
     "library_path",
     "qemu_argv",
     "run_emulated",
+    "GateTargets",
+    "gate_files",
+    "gate_targets",
+    "run_program",
 ]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from edgeforge.config import Arch
 from edgeforge.core import Runner, ToolMissingError, UsageError, base_env, run_foreground
 from edgeforge.elf import elfinfo
-from edgeforge.host import require_binfmt
+from edgeforge.host import qemu_user_argv, require_binfmt
 
 
 def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
@@ -18,24 +17,9 @@ def library_path(program: Path, extra: tuple[Path, ...] = ()) -> list[str]:
     return [str(d) for d in dirs if d.is_dir()]
 
 
-def env_options(env: dict[str, str]) -> list[str]:
-    """qemu-user's -E options: one per variable. qemu splits an -E value at every ',' (it has
-    no escape for one), so a value holding a ',' would set variables of its own (a folder
-    named 'q,BASH_ENV=/x'): refused."""
-    out: list[str] = []
-    for name, value in env.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UsageError(f"{name!r} is not an environment variable's name")
-        if "," in value or "\0" in value:
-            raise UsageError(f"{name}={value!r} cannot be given to qemu-user: it splits -E "
-                             "values at ',' and would set the text after it as variables "
-                             "of their own")
-        out += ["-E", f"{name}={value}"]
-    return out
-
-
 def qemu_argv(qemu: str, sysroot: Path, program: Path, args: list[str],
               lib_dirs: list[str]) -> list[str]:
+    """qemu-user running `program` with its own library folders first (LD_LIBRARY_PATH)."""
     for d in lib_dirs:
         for c in (",", ":"):
             if c in d:
@@ -44,10 +28,8 @@ def qemu_argv(qemu: str, sysroot: Path, program: Path, args: list[str],
                     "its -E values at ',' and the loader splits LD_LIBRARY_PATH at ':', so "
                     "the rest would become variables or folders of their own. Move the "
                     "program to a folder whose path has neither")
-    argv = [qemu, "-L", str(sysroot)]
-    if lib_dirs:
-        argv += env_options({"LD_LIBRARY_PATH": ":".join(lib_dirs)})
-    return [*argv, str(program), *args]
+    env = {"LD_LIBRARY_PATH": ":".join(lib_dirs)} if lib_dirs else None
+    return qemu_user_argv(qemu, sysroot, program, args, env=env)
 
 
 def check_program(program: Path, arch: Arch, board: str) -> None:

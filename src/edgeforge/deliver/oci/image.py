@@ -1,18 +1,18 @@
-"""The release's container image: an OCI image layout, a docker archive, and the image loaded
-into the local engine as <repository>:<version>-<board>.
+"""The release's container image: what goes in, and writing it as an OCI image layout and a
+docker archive (loaded into the local engine as <repository>:<version>-<board> by engine.py).
 
-What goes in (`plan_image`, computed from the release input and images/<name>/image.yaml,
-testable without an engine): the app under its prefix, the exact DT_NEEDED closure of its system
-libraries with the loader (closure.py) taken from the board's sysroot, /etc/passwd, /etc/group
-and /etc/nsswitch.conf for a non-root user, /tmp; nothing else. With a base image its layers come
-first, and the system libraries it already has are left out. Two layers of our own, the system
-part and the app, so a new app version reuses the first.
+What goes in (`plan_container_image`, computed from the release input and
+images/<name>/image.yaml, testable without an engine): the app under its prefix, the exact
+DT_NEEDED closure of its system libraries with the loader (closure.py) taken from the board's
+sysroot, /etc/passwd, /etc/group and /etc/nsswitch.conf for a non-root user, /tmp; nothing else.
+With a base image (base.py) its layers come first, and the system libraries it already has are
+left out. Two layers of our own, the system part and the app, so a new app version reuses the
+first.
 
-Writing (`write_container_image`): oci.py's deterministic writer; no engine is involved until the
-archive is loaded, so rebuilding gives the same bytes (times come from SOURCE_DATE_EPOCH). Every
-layer, the base's included, is scanned: an ELF file of another machine, or a private key or a
-credentials file, stops the release. After `docker load` the engine is asked what it loaded:
-the image ID must be the config digest and the platform the board's.
+Writing (`write_container_image`): layout.py's deterministic writer; no engine is involved until
+the archive is loaded, so rebuilding gives the same bytes (times come from SOURCE_DATE_EPOCH).
+Every layer, the base's included, is scanned: an ELF file of another machine, or a private key
+or a credentials file, stops the release. The result is recorded as image.json (record.py).
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgeforge import __version__
-from edgeforge.config import Arch, BaseSpec, ImageDef, expand_path, tag_version
+from edgeforge.config import Arch, ContainerImageDef, recipe_licenses, tag_version
 from edgeforge.core import (
     DescriptorError,
-    EdgeforgeError,
-    HostSetupError,
+    ImageContentError,
     Runner,
     UsageError,
     rmtree,
@@ -40,88 +39,18 @@ from edgeforge.core import (
 from edgeforge.elf import closure
 
 from ..inputs import ReleaseInput, shipped_packages
-from ..scan import ContentScan, ImageContentError
+from ..scan import ContentScan
+from ..shlibdeps import package_licence
 from . import layout as oci
 from . import read as ociread
+from .base import Base, base_history, open_base
+from .engine import load_into_engine
+from .record import CONTAINER_RECORD, ContainerImageFile, ContainerResult
 
-if TYPE_CHECKING:
-    from edgeforge.config import Target
-    from edgeforge.context import Context
-
-RECORD = "image.json"
 LABEL_PREFIX = "io.edgeforge"
 OCI_LABEL = "org.opencontainers.image"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NSSWITCH = b"passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"
-
-
-class ImageLoadError(EdgeforgeError):
-    """The container engine refused the image or loaded something else."""
-
-    exit_code = 4
-
-
-# ---- the result ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ImageFile:
-    """A file or link of the image's own layers, and where it came from (for the SBOM)."""
-
-    path: str                        # in the image
-    kind: str                        # file | symlink
-    source: str                      # app | sysroot | generated
-    origin: str                      # app: path in the app folder; sysroot: path in the sysroot
-    package: str | None = None       # sysroot: the Debian package that ships it
-    package_version: str | None = None
-    sha256: str | None = None
-    size: int = 0
-    target: str | None = None        # a link's target
-
-
-@dataclass(frozen=True)
-class ContainerResult:
-    board: str
-    repository: str
-    version: str
-    tag: str                         # edge-infer:1.0.0_git20261124.e79c14f-jetson-nx
-    platform: str                    # linux/arm64, linux/arm/v7
-    oci_layout: Path                 # folder: oci-layout, index.json, blobs/
-    docker_archive: Path             # `docker load -i` it
-    manifest_digest: str
-    manifest_size: int
-    config_digest: str               # = the image ID in the engine
-    compressed_size: int             # config and layer blobs, as a registry stores them
-    uncompressed_size: int           # the layers' tar streams, as the engine unpacks them
-    files: tuple[ImageFile, ...]
-    base: str | None = None          # name@digest of the base image, if any
-    loaded: bool = False
-
-    def to_json(self, folder: Path) -> dict[str, Any]:
-        d = asdict(self)
-        d["oci_layout"] = str(self.oci_layout.relative_to(folder))
-        d["docker_archive"] = str(self.docker_archive.relative_to(folder))
-        d["files"] = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.files]
-        d.pop("loaded")
-        return d
-
-    def system_files(self) -> list[ImageFile]:
-        return [f for f in self.files if f.source == "sysroot"]
-
-
-def read_result(folder: Path) -> ContainerResult:
-    """The ContainerResult recorded in `folder` (the image step's folder or a release folder)."""
-    from edgeforge.core import jsonfile
-
-    folder = Path(folder)
-    path = folder / RECORD
-    fix = f"fix: delete {folder} and run `invoke release` for its board again"
-    r = jsonfile.read_typed(path, ContainerResult, f"the image record {path}", HostSetupError,
-                            fix=fix)
-    for key in ("oci_layout", "docker_archive"):  # written as names inside the folder
-        rel = getattr(r, key)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise HostSetupError(f"the image record {path}: key '{key}' is not a name inside "
-                                 f"{folder}; {fix}")
-    return replace(r, oci_layout=folder / r.oci_layout, docker_archive=folder / r.docker_archive)
 
 
 # ---- users ----------------------------------------------------------------------------------------
@@ -152,75 +81,27 @@ def passwd_files(user_name: str, uid: int, gid: int, home: str, base_passwd: byt
     return passwd.encode(), group.encode()
 
 
-# ---- the base image -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Base:
-    image: ociread.SourceImage
-    tree: ociread.TreeIndex
-    spec: BaseSpec
-
-    @property
-    def label(self) -> str:
-        return f"{self.image.name or self.image.source.name}@{self.image.digest}"
-
-
-def check_base_platform(config: Mapping[str, Any], want: oci.Platform, where: str) -> None:
-    got = oci.Platform(str(config.get("os", "")), str(config.get("architecture", "")),
-                       config.get("variant") or None)
-    if got.os != want.os or got.architecture != want.architecture or (
-            want.variant and got.variant not in (None, want.variant)):
-        raise DescriptorError(
-            f"the base image {where} is for {got}, the board needs {want}; use the base built "
-            f"for {want} (e.g. `docker save` after `docker pull --platform {want}`) or remove "
-            "base: from image.yaml")
-    env = config.get("config", {}).get("Env") if isinstance(config.get("config"), dict) else None
-    if env is not None and (not isinstance(env, list) or not all(isinstance(e, str) for e in env)):
-        raise DescriptorError(f"the base image {where}: its config's Env is not a list of texts")
-
-
-def open_base(spec: BaseSpec, platform: oci.Platform, arch: Arch, work: Path,
-              scan: ContentScan) -> Base:
-    path = expand_path(spec.path)
-    if "$" in str(path):
-        raise DescriptorError(f"base.path {spec.path!r} in image.yaml names an environment "
-                              "variable that is not set; set it to the base image's path")
-    if not path.exists():
-        raise DescriptorError(f"base.path {spec.path!r} in image.yaml: {path} does not exist; "
-                              "point it at an OCI layout folder or a `docker save` tar")
-    where = str(path)
-    if spec.format == "oci":
-        image = ociread.read_oci_layout(path, spec.ref, platform,
-                                    check_config=lambda c: check_base_platform(c, platform, where),
-                                    visit=lambda i: scan.visitor(f"base layer {i}"))
-    else:
-        image = ociread.read_docker_archive(path, spec.ref, work,
-                                        check_config=lambda c: check_base_platform(c, platform,
-                                                                                   where),
-                                        visit=lambda i: scan.visitor(f"base layer {i}"))
-    assert scan.tree is not None
-    return Base(image, scan.tree, spec)
-
 
 # ---- what goes in -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ImagePlan:
+class ContainerImagePlan:
     tag: str
     ref_name: str                                  # the tag's version-board part
     platform: oci.Platform
     layers: tuple[tuple[str, tuple[oci.Entry, ...]], ...]   # (what, entries)
-    files: tuple[ImageFile, ...]
+    files: tuple[ContainerImageFile, ...]
     config: dict[str, Any]                         # User, Env, Entrypoint, Cmd, WorkingDir, Labels
     annotations: dict[str, str]
 
 
 def system_entries(libs: closure.Closure, sysroot: Path, arch: Arch, base: Base | None
-                   ) -> tuple[list[oci.Entry], list[ImageFile]]:
+                   ) -> tuple[list[oci.Entry], list[ContainerImageFile]]:
     """The closure's links and files as layer entries, each with its package. On a base, only
     the libraries it lacks, put into the base's own folders (its /lib may be a folder where the
     sysroot has a link, or the other way round)."""
     owners = closure.dpkg_owners(sysroot)
     entries: list[oci.Entry] = []
-    files: list[ImageFile] = []
+    files: list[ContainerImageFile] = []
 
     def add(e: closure.TreeEntry, at: str | None = None) -> None:
         path = at or e.path
@@ -228,11 +109,11 @@ def system_entries(libs: closure.Closure, sysroot: Path, arch: Arch, base: Base 
         package, version = (pkg.package, pkg.version) if pkg else (None, None)
         if e.kind == "file":
             entries.append(oci.file_entry(path, e.source))
-            files.append(ImageFile(path, "file", "sysroot", e.path, package, version,
+            files.append(ContainerImageFile(path, "file", "sysroot", e.path, package, version,
                                    sha256_file(e.source), e.source.stat().st_size))
         else:
             entries.append(oci.Entry(path, "symlink", target=e.target))
-            files.append(ImageFile(path, "symlink", "sysroot", e.path, package, version,
+            files.append(ContainerImageFile(path, "symlink", "sysroot", e.path, package, version,
                                    target=e.target))
 
     if base is None:
@@ -256,10 +137,10 @@ def system_entries(libs: closure.Closure, sysroot: Path, arch: Arch, base: Base 
     return entries, files
 
 
-def app_entries(app_dir: Path, prefix: str) -> tuple[list[oci.Entry], list[ImageFile]]:
+def app_entries(app_dir: Path, prefix: str) -> tuple[list[oci.Entry], list[ContainerImageFile]]:
     """The installed app under `prefix`; a link leaving the app folder is refused."""
     entries: list[oci.Entry] = [oci.Entry(prefix, "dir", 0o755)]
-    files: list[ImageFile] = []
+    files: list[ContainerImageFile] = []
     for p in sorted(app_dir.rglob("*")):
         rel = str(p.relative_to(app_dir))
         path = f"{prefix}/{rel}"
@@ -268,19 +149,20 @@ def app_entries(app_dir: Path, prefix: str) -> tuple[list[oci.Entry], list[Image
             resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
             if target.startswith("/") or not resolved.startswith(prefix + "/"):
                 raise ImageContentError(f"{p} links to {target!r}, outside the app folder: the "
-                                        "image would carry a dangling link")
+                                        "container image would carry a dangling link")
             entries.append(oci.Entry(path, "symlink", target=target))
-            files.append(ImageFile(path, "symlink", "app", rel, target=target))
+            files.append(ContainerImageFile(path, "symlink", "app", rel, target=target))
         elif p.is_dir():
             entries.append(oci.Entry(path, "dir", 0o755))
         elif p.is_file():
             entries.append(oci.file_entry(path, p))
-            files.append(ImageFile(path, "file", "app", rel, sha256=sha256_file(p),
+            files.append(ContainerImageFile(path, "file", "app", rel, sha256=sha256_file(p),
                                    size=p.stat().st_size))
     return entries, files
 
 
-def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None) -> ImagePlan:
+def plan_container_image(inp: ReleaseInput, image_def: ContainerImageDef,
+                         base: Base | None = None) -> ContainerImagePlan:
     arch = inp.target.arch
     prefix = image_def.prefix
     needed, private, interpreters = closure.app_needed(inp.app_dir, prefix)
@@ -304,7 +186,7 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
         system.append(oci.Entry("/tmp", "dir", 0o1777))
     for path, data in generated.items():
         system.append(oci.Entry(path, "file", 0o644, data=data))
-        files.append(ImageFile(path, "file", "generated", "edgeforge",
+        files.append(ContainerImageFile(path, "file", "generated", "edgeforge",
                                sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
     app, app_files = app_entries(inp.app_dir, prefix)
     files += app_files
@@ -313,10 +195,12 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
     program = image_def.entrypoint[0]
     if program not in in_image:
         programs = sorted(f.path for f in files if f.source == "app" and "/bin/" in f.path)
-        raise DescriptorError(f"entrypoint in image.yaml: {program} is not a file of the image "
-                              f"(the app installs {', '.join(programs) or 'no program'})")
+        raise DescriptorError(f"entrypoint in image.yaml: {program} is not a file of the "
+                              f"container image (the app installs "
+                              f"{', '.join(programs) or 'no program'})")
 
-    labels = image_labels(inp, image_def, [f for f in files if f.source == "sysroot"], base)
+    labels = container_image_labels(inp, image_def, [f for f in files if f.source == "sysroot"],
+                                    base)
     base_env = list((base.image.config.get("config") or {}).get("Env") or []) if base else []
     env = merge_env(base_env, prefix, image_def.env, libs.search_dirs if base is None else ())
     config = {
@@ -332,7 +216,7 @@ def plan_image(inp: ReleaseInput, image_def: ImageDef, base: Base | None = None)
                f"{inp.target.sysroot.name}, user {user.name}", tuple(oci.layer_entries(system))),
               (f"{inp.app_name} {inp.version} in {prefix}", tuple(oci.layer_entries(app))))
     ref_name = f"{tag_version(inp.version)}-{inp.board}"
-    return ImagePlan(image_def.tag_for(inp.version, inp.board), ref_name,
+    return ContainerImagePlan(image_def.tag_for(inp.version, inp.board), ref_name,
                      oci.platform_for(arch), layers,
                      tuple(sorted(files, key=lambda f: f.path)), config, annotations)
 
@@ -363,12 +247,9 @@ def licence_expression(licences: Sequence[str]) -> str:
     return " AND ".join(sorted(parts))
 
 
-def image_labels(inp: ReleaseInput, image_def: ImageDef, system: Sequence[ImageFile],
-                 base: Base | None) -> dict[str, str]:
-    from edgeforge.config import recipe_licenses
-
-    from ..shlibdeps import package_licence
-
+def container_image_labels(inp: ReleaseInput, image_def: ContainerImageDef,
+                           system: Sequence[ContainerImageFile], base: Base | None
+                           ) -> dict[str, str]:
     licences = [image_def.license]
     for pkg in shipped_packages(inp):
         licences += recipe_licenses(pkg.recipe_dir)
@@ -404,15 +285,16 @@ def image_labels(inp: ReleaseInput, image_def: ImageDef, system: Sequence[ImageF
     return labels
 
 
+
 # ---- writing --------------------------------------------------------------------------------------
 def stem(repository: str, version: str, board: str | None = None) -> str:
     name = repository.rsplit("/", 1)[-1]
     return f"{name}-{tag_version(version)}" + (f"-{board}" if board else "")
 
 
-def write_container_image(inp: ReleaseInput, image_def: ImageDef, out_dir: Path, runner: Runner,
-                          *, load: bool = True) -> ContainerResult:
-    """Write the board's image into `out_dir` (a staging folder): <stem>.oci/ (OCI layout),
+def write_container_image(inp: ReleaseInput, image_def: ContainerImageDef, out_dir: Path,
+                          runner: Runner, *, load: bool = True) -> ContainerResult:
+    """Write the board's container image into `out_dir` (a staging folder): <stem>.oci/ (OCI layout),
     <stem>.docker.tar (docker archive) and image.json (this result); with `load`, load the
     archive into the local engine and check what it holds."""
     out_dir = Path(out_dir)
@@ -432,12 +314,13 @@ def write_container_image(inp: ReleaseInput, image_def: ImageDef, out_dir: Path,
                                    ociread.TreeIndex(wanted=("/etc/passwd", "/etc/group")))
                 base = open_base(spec, platform, arch, work, scan)
                 scan.check(inp.board)
-        plan = plan_image(inp, image_def, base)
+        plan = plan_container_image(inp, image_def, base)
         result = write_plan(plan, inp, image_def, out_dir, work, base)
     finally:
         rmtree(work)
-    reporter.info(f"image {result.tag} ({result.platform}): {result.compressed_size / 1e6:.1f} MB "
-                  f"compressed, {result.uncompressed_size / 1e6:.1f} MB unpacked, "
+    reporter.info(f"container image {result.tag} ({result.platform}): "
+                  f"{result.compressed_size / 1e6:.1f} MB compressed, "
+                  f"{result.uncompressed_size / 1e6:.1f} MB unpacked, "
                   f"id {result.config_digest[:19]}")
     if load:
         load_into_engine(result)
@@ -445,8 +328,8 @@ def write_container_image(inp: ReleaseInput, image_def: ImageDef, out_dir: Path,
     return result
 
 
-def write_plan(plan: ImagePlan, inp: ReleaseInput, image_def: ImageDef, out_dir: Path,
-               work: Path, base: Base | None) -> ContainerResult:
+def write_plan(plan: ContainerImagePlan, inp: ReleaseInput, image_def: ContainerImageDef,
+               out_dir: Path, work: Path, base: Base | None) -> ContainerResult:
     epoch = inp.source_date_epoch
     name = stem(image_def.repository, inp.version, inp.board)
     layout_dir = out_dir / f"{name}.oci"
@@ -486,8 +369,8 @@ def write_plan(plan: ImagePlan, inp: ReleaseInput, image_def: ImageDef, out_dir:
     scan = ContentScan(inp.target.arch, elf_keys_under=image_def.prefix)
     for i, blob in enumerate(own):
         digest, diff_id = ociread.layer_digests(layout.blob_path(blob.descriptor.digest), True,
-                                            f"layer {i + 1} of {plan.tag}",
-                                            visit=scan.visitor(plan.layers[i][0]))
+                                                f"layer {i + 1} of {plan.tag}",
+                                                visit=scan.visitor(plan.layers[i][0]))
         if (digest, diff_id) != (blob.descriptor.digest, blob.diff_id):
             raise RuntimeError(f"layer {i + 1} of {plan.tag} reads back differently: a bug")
     scan.check(inp.board)
@@ -510,167 +393,7 @@ def write_plan(plan: ImagePlan, inp: ReleaseInput, image_def: ImageDef, out_dir:
         compressed_size=config_desc.size + sum(d.size for d in layer_descs),
         uncompressed_size=sum(p.stat().st_size for _, p in tars),
         files=plan.files, base=base.label if base else None)
-    write_atomic(out_dir / RECORD, json.dumps(result.to_json(out_dir), indent=2, sort_keys=True)
-                 + "\n")
+    write_atomic(out_dir / CONTAINER_RECORD,
+                 json.dumps(result.to_json(out_dir), indent=2, sort_keys=True) + "\n")
     return result
 
-
-def base_history(base: Base) -> list[dict[str, Any]]:
-    """The base's history when it matches its layers, else one line per layer."""
-    hist = base.image.config.get("history")
-    if isinstance(hist, list) and all(isinstance(h, dict) for h in hist) and \
-            sum(1 for h in hist if not h.get("empty_layer")) == len(base.image.layers):
-        return [dict(h) for h in hist]
-    created = str(base.image.config.get("created", ""))
-    return [{"created": created, "created_by": f"base image {base.label}, layer {i + 1}"}
-            for i in range(len(base.image.layers))]
-
-
-# ---- the engine -----------------------------------------------------------------------------------
-def load_into_engine(result: ContainerResult) -> None:
-    """`docker load` the archive through the docker SDK, then check the engine holds the image
-    under its tag, with the config digest as its ID and the board's platform."""
-    from edgeforge.host import DOCKER_SOCK
-
-    try:
-        import docker
-        from docker.errors import DockerException
-    except ImportError:  # pragma: no cover - a dependency of the project
-        raise HostSetupError("the docker Python SDK is missing: reinstall edgeforge "
-                             "(./edgeforge setup)") from None
-    if not DOCKER_SOCK.exists():
-        raise HostSetupError(f"no container engine at {DOCKER_SOCK} to load {result.tag} into; "
-                             "fix: invoke setup (starts dockerd)")
-    try:
-        client = docker.DockerClient(base_url=f"unix://{DOCKER_SOCK}", timeout=900)
-    except DockerException as exc:
-        raise HostSetupError(f"cannot talk to dockerd at {DOCKER_SOCK} ({exc}); fix: invoke "
-                             "setup") from None
-    try:
-        with open(result.docker_archive, "rb") as fh:
-            client.images.load(fh)
-        image = client.images.get(result.tag)
-        attrs = image.attrs
-    except DockerException as exc:
-        raise ImageLoadError(f"docker load of {result.docker_archive} failed: {exc}") from None
-    finally:
-        client.close()
-    check_loaded(attrs, result)
-
-
-def check_loaded(attrs: Mapping[str, Any], result: ContainerResult) -> None:
-    got = "/".join(p for p in (attrs.get("Os"), attrs.get("Architecture"), attrs.get("Variant"))
-                   if p)
-    problems = []
-    if attrs.get("Id") != result.config_digest:
-        problems.append(f"image ID {attrs.get('Id')} (expected {result.config_digest})")
-    if got != result.platform:
-        problems.append(f"platform {got} (expected {result.platform})")
-    if problems:
-        raise ImageLoadError(f"the engine holds {result.tag} with " + " and ".join(problems)
-                             + ": it did not load this archive as written")
-
-
-# ---- a base made from the board's stand-in suite ------------------------------------------------
-def stand_in_base(ctx: Context, target: Target, runner: Runner) -> Path:
-    """An OCI layout of the board's stand-in Debian suite (mmdebstrap --variant=minbase, no
-    extra packages) written by oci.py: a base image like a vendor's, made from what is
-    reachable. Built once into <cache>/images/ (aside, then renamed) and reused."""
-    from edgeforge.config import DebianSysroot, sysroot_json
-    from edgeforge.core import base_env, canonical_hash, file_lock
-    from edgeforge.host import debian_mirror, require_binfmt
-    from edgeforge.toolchain import SOURCE_DATE_EPOCH, mmdebstrap_argv
-
-    spec = target.sysroot.spec
-    if not isinstance(spec, DebianSysroot):
-        raise UsageError(f"the sysroot of {target.name} ({target.sysroot.name}) is not made from "
-                         "a Debian suite: there is no stand-in suite to make a base image from")
-    spec = spec.model_copy(update={"packages": (), "variant": "minbase"})
-    key = canonical_hash({"format": 1, "spec": sysroot_json(spec)})[:16]
-    name = f"debian-{spec.suite}-{spec.arch.value}-minbase-{key}"
-    folder = ctx.cache_dir / "images"
-    final = folder / f"{name}.oci"
-    if (final / "index.json").is_file():
-        return final
-    folder.mkdir(parents=True, exist_ok=True)
-    with file_lock(folder / f".{name}.lock"):
-        if (final / "index.json").is_file():
-            return final
-        mirror = debian_mirror()
-        if not mirror:
-            raise HostSetupError("cannot tell which Debian mirror to use: set "
-                                 "EDGEFORGE_DEBIAN_MIRROR to the mirror's URL")
-        require_binfmt(spec.arch, why=f"mmdebstrap runs {spec.arch.value} maintainer scripts")
-        work = folder / f".partial-{name}"
-        rmtree(work)
-        work.mkdir()
-        try:
-            rootfs = work / "mmdebstrap.tar"
-            epoch = int(SOURCE_DATE_EPOCH)
-            runner.run(mmdebstrap_argv(spec, rootfs, mirror),
-                       what=f"mmdebstrap {spec.suite} {spec.arch.value} base image",
-                       needed_by="the stand-in base image", timeout=3600,
-                       env=base_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}))
-            layout = oci.Layout(work / "layout")
-            layer = oci.write_rootfs_layer(rootfs, layout, work, epoch)
-            platform = oci.platform_for(spec.arch)
-            config = layout.put_json(oci.image_config(
-                platform, epoch, {"Env": [f"PATH={DEFAULT_PATH}"], "Cmd": ["/bin/bash"]},
-                [layer.diff_id], [{"created": oci.rfc3339(epoch),
-                                   "created_by": f"mmdebstrap --variant=minbase {spec.suite}"}]),
-                oci.MEDIA_CONFIG)
-            manifest = layout.put_json(oci.image_manifest(config, [layer.descriptor]),
-                                       oci.MEDIA_MANIFEST)
-            layout.finish([oci.Descriptor(oci.MEDIA_MANIFEST, manifest.digest, manifest.size,
-                                          annotations={oci.REF_NAME: spec.suite},
-                                          platform=platform)])
-            rmtree(final)
-            (work / "layout").rename(final)
-        finally:
-            rmtree(work)
-    return final
-
-
-# ---- several boards -------------------------------------------------------------------------------
-def write_index(results: Sequence[ContainerResult], out_dir: Path) -> Path:
-    """One OCI image layout holding every board's image: its index.json names an image index
-    (ref <version>) whose manifests carry each board's platform, and each board's image
-    (ref <version>-<board>). Platforms must differ: an engine picks an image by platform."""
-    if not results:
-        raise UsageError("an image index needs at least one board's image")
-    results = sorted(results, key=lambda r: r.board)
-    first = results[0]
-    for r in results:
-        if (r.repository, r.version) != (first.repository, first.version):
-            raise UsageError(f"cannot index {r.tag} with {first.tag}: one index holds one "
-                             "repository and version")
-    by_platform: dict[str, list[str]] = {}
-    for r in results:
-        by_platform.setdefault(r.platform, []).append(r.board)
-    clashes = {p: b for p, b in by_platform.items() if len(b) > 1}
-    if clashes:
-        p, boards = next(iter(clashes.items()))
-        raise UsageError(f"boards {', '.join(boards)} are all {p}: an image index selects an "
-                         "image by platform, so it can hold one of them only; release them in "
-                         "separate runs (each keeps its own <version>-<board> tag)")
-    out_dir = Path(out_dir)
-    layout_dir = out_dir / f"{stem(first.repository, first.version)}.oci"
-    rmtree(layout_dir)
-    layout = oci.Layout(layout_dir)
-    manifests = []
-    for r in results:
-        for blob in sorted((r.oci_layout / "blobs" / "sha256").iterdir()):
-            layout.put_file(blob, "", digest="sha256:" + blob.name)
-        parts = r.platform.split("/")
-        platform = oci.Platform(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
-        manifests.append(oci.Descriptor(oci.MEDIA_MANIFEST, r.manifest_digest, r.manifest_size,
-                                        platform=platform,
-                                        annotations={f"{LABEL_PREFIX}.board": r.board}))
-    index = layout.put_json(oci.image_index(manifests), oci.MEDIA_INDEX)
-    version = tag_version(first.version)
-    top = [oci.Descriptor(oci.MEDIA_INDEX, index.digest, index.size,
-                          annotations={oci.REF_NAME: version})]
-    top += [oci.Descriptor(oci.MEDIA_MANIFEST, m.digest, m.size, platform=m.platform,
-                           annotations={oci.REF_NAME: f"{version}-{r.board}"})
-            for m, r in zip(manifests, results, strict=True)]
-    return layout.finish(top)

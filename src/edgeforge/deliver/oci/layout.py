@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgeforge.config import Arch
-from edgeforge.core import SourceError
+from edgeforge.core import ImageFormatError
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -52,10 +52,6 @@ MAX_JSON = 4 << 20
 GZIP_LEVEL = 9
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _CHUNK = 1 << 20
-
-
-class ImageFormatError(SourceError):
-    """A base image is damaged, not of a supported form, or unsafe to read (exit 6)."""
 
 
 # ---- pure: platforms, entries, JSON -------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from edgeforge.core import jsonfile
+from edgeforge.core import ImageFormatError, jsonfile
 from edgeforge.elf import LinkLoop, walk_links
 
 from .layout import (
@@ -37,7 +37,6 @@ from .layout import (
     MEDIA_INDEX,
     MEDIA_MANIFEST,
     REF_NAME,
-    ImageFormatError,
     Platform,
     check_member,
     digest_hex,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from debian.deb822 import Deb822
 
-from edgeforge.core import CheckFailedError, EdgeforgeError, Runner, base_env
+from edgeforge.core import CheckFailedError, LintianError, Runner, base_env
 
 from .. import shlibdeps
 from ..inputs import ReleaseInput, normalise_times
@@ -39,12 +39,6 @@ from .staging import (
 
 UNIT_DIR = "/lib/systemd/system"  # bullseye/focal devices: systemd looks here (not merged /usr)
 SCRIPTS = ("postinst", "prerm", "postrm")
-
-
-class LintianError(EdgeforgeError):
-    """lintian found errors in a package edgeforge wrote."""
-
-    exit_code = 4
 
 
 # ---- pure parts -----------------------------------------------------------------------------

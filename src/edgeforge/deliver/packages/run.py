@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeforge.config import Arch
-from edgeforge.core import EdgeforgeError, Runner
+from edgeforge.core import InstallerError, Runner
 
 from ..inputs import ReleaseInput
 from ..scan import scan_tree
@@ -46,10 +46,6 @@ from .staging import (
 
 OFFSET_WIDTH = 12
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._+@=-][A-Za-z0-9._+@=/-]*$")
-
-
-class InstallerError(EdgeforgeError):
-    exit_code = 4
 
 
 @dataclass(frozen=True)

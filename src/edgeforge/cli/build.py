@@ -1,0 +1,143 @@
+"""Tasks of the build wing: a board cross-built (or part of it), its dependency graph and
+sources, the app tested, and the user's own programs run and gated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Exit, task
+
+from edgeforge import pipeline
+from edgeforge.build import run_app_tests, run_native_ctest
+from edgeforge.build import sample as sample_path
+from edgeforge.core import UsageError
+from edgeforge.deps import fill_and_show_mirror, recipe_names, show_deps
+from edgeforge.toolchain import ensure_sysroot
+from edgeforge.verify import gate_files, gate_targets, run_program
+
+from ._common import handled, new_context, number, remainder, resolve_target, team_wing
+
+
+@task(help={
+    "board": "board name (default: toolchains/defaults.yaml)",
+    "compiler": "override the board's compiler descriptor",
+    "sysroot": "override the board's sysroot descriptor",
+    "build-type": "Release, Debug, RelWithDebInfo or MinSizeRel",
+    "dry-run": "print the resolution and the plan, do nothing",
+    "force": "rebuild even when the plan is up to date",
+    "smoke-only": "toolchain check only: sysroot, toolchain files, smoke program (no Conan deps)",
+})
+@handled
+def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
+          force=False, smoke_only=False):
+    """Cross-build everything for a board; outputs recorded in build/<board>/manifest.json."""
+    ctx = new_context()
+    t = resolve_target(ctx, board, compiler, sysroot, build_type)
+    if dry_run:
+        ctx.reporter.info(t.describe_resolution())
+        ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only).render())
+        return
+    pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
+
+
+@task(help={"board": "board name",
+            "test": "also run the test_package of packages that were already built",
+            "only": "build only these packages of the graph (recipe names, comma-separated: "
+                    "one level of `invoke ci`'s pipeline); their dependencies must be built "
+                    "or on the team's remote"})
+@handled
+def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False, only=None):
+    """Cross-build the dependency graph (FFmpeg, ...) for a board with Conan."""
+    ctx = new_context()
+    t = resolve_target(ctx, board, compiler, sysroot, build_type)
+    ctx.reporter.info(t.describe_resolution())
+    if only is not None:
+        names = team_wing().parse_only(only, recipe_names(ctx.project_root))
+        result = pipeline.build_some_deps(ctx, t, names, deps_tests=test)
+    else:
+        # the graph is always asked again (seconds when everything is cached): `invoke deps`
+        # is how a user checks that nothing is missing
+        result = pipeline.run_until(ctx, t, "deps", rerun=("deps",), deps_tests=test)["deps"]
+    show_deps(ctx, result)
+
+
+@task
+@handled
+def sources(c):
+    """Fill the offline source mirror and verify every pin.
+
+    The archives come from the team's mirror (EDGEFORGE_SOURCE_MIRROR_URL), else Debian's
+    source archive or upstream."""
+    fill_and_show_mirror(new_context())
+
+
+@task(help={"board": "board name",
+            "frames": "frames of the sample video for the smoke run (default 16)"})
+@handled
+def test(c, board=None, frames=None):
+    """Run the app's ctest suite under qemu-user, then a smoke run on the sample video."""
+    n = int(number("frames", frames, 16))
+    ctx = new_context()
+    t = resolve_target(ctx, board)
+    pipeline.build(ctx, t)  # nothing runs when the outputs are up to date
+    run_app_tests(ctx, t, n)
+
+
+@task(help={"name": "sample file name (vtest.avi, Megamind.avi)"})
+@handled
+def sample(c, name="vtest.avi"):
+    """Print the path of a sample video (extracted from the pinned OpenCV source archive)."""
+    print(sample_path(new_context(), name))
+
+
+@task(help={"sanitize": "build the app with -fsanitize=address,undefined (into build/host/edge-infer-asan)",
+            "test": "run the native ctest suite afterwards"})
+@handled
+def native(c, sanitize=False, test=False):
+    """Build the dependencies and the app for this x86_64 machine (parity and sanitizer checks)."""
+    ctx = new_context()
+    final = pipeline.build_native(ctx, sanitize="address,undefined" if sanitize else None)
+    if test:
+        run_native_ctest(ctx, final.name)
+
+
+@task(help={"board": "board name; the program and its arguments follow --",
+            "timeout": "kill the program after this many seconds (exit 124)",
+            "verbose": "print the qemu-user command line on stderr"})
+@handled
+def run(c, board=None, timeout=None, verbose=False):
+    """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS...
+
+    stdin, stdout and the exit code are the program's (pipelines work); edgeforge's own
+    messages go to stderr."""
+    argv = remainder(c)
+    if not argv:
+        raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]")
+    seconds = number("timeout", timeout, seconds=True)
+    ctx = new_context()
+    ctx.reporter.out = ctx.reporter.err  # stdout is the program's: edgeforge's own go to stderr
+    code = run_program(ctx, resolve_target(ctx, board), argv, seconds, verbose)
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(help={"board": "board name; files (or folders) to check follow --",
+            "exclude": "skip files matching this pattern or inside a folder matching it "
+                       "(e.g. 'meson-private', '*.exe', 'tests/*'); repeatable",
+            "build-tree": "the folders are build trees: programs for the build machine (code "
+                          "generators, Meson's sanity checks) are listed, not checked, and "
+                          "RUNPATHs into the tree itself are accepted"},
+      iterable=["exclude"])
+@handled
+def gate(c, board=None, exclude=None, build_tree=False):
+    """Run the ABI gate on files: invoke gate --board X [--exclude PAT] -- FILE_OR_DIR..."""
+    paths = [Path(p).absolute() for p in remainder(c)]
+    if not paths:
+        raise UsageError("usage: invoke gate --board X [--exclude PATTERN] [--build-tree] -- "
+                         "FILE_OR_DIR...")
+    ctx = new_context()
+    t = resolve_target(ctx, board)
+    info = ensure_sysroot(ctx, t.sysroot, t.name)
+    found = gate_targets(paths, build_tree)
+    policy = pipeline.gate_policy(ctx, t, info.path, found.own).with_build_trees(found.trees)
+    gate_files(ctx.reporter, found.files, policy, exclude or (), build_tree)

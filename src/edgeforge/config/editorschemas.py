@@ -1,0 +1,15 @@
+"""`invoke schema`: the JSON schemas editors use to check descriptors as they are typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import containerimage, deviceimage
+from .descriptors import write_schemas
+
+
+def write_editor_schemas(project_root: Path) -> list[Path]:
+    """toolchains/schema/*.schema.json, then images/' container and device image schemas."""
+    images = project_root / "images"
+    return [*write_schemas(project_root / "toolchains" / "schema"),
+            containerimage.write_schema(images), deviceimage.write_schema(images)]

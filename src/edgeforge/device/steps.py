@@ -1,0 +1,158 @@
+"""The device image steps of a release (`invoke image`, `invoke release --device`): delivery
+formats registered against deliver's `Deliverable` protocol, listed in `DEVICE_FORMATS`.
+
+    rootfs -> twin [-> l4t-rootfs | raspi-sd (as the board asks)]
+
+`rootfs` writes the device's root file system (build/<board>/release/rootfs/tree): the cached
+base, the board's .deb installed by apt, the login, services, files and first boot. Each
+device image format is a writer of disks.py on that tree, into build/<board>/release/<name>/,
+copied into the release. A new device image format is one writer and one line below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeforge.build import APP_NAME
+from edgeforge.config import DeviceDef, deviceimage, public_key_line
+from edgeforge.core import Execution, Step, UsageError, publish, read_limited, staged
+from edgeforge.deliver import Deliverable, Release, scan_tree
+
+from .disks import raspi_partuuid, write_l4t_rootfs, write_raspi_sd, write_twin
+from .rootfs import COMPLETE, configure, ensure_base, install_app, stand_in_suite
+
+ROOTFS = "rootfs"
+
+
+def device_def(rel: Release) -> DeviceDef:
+    """images/<app>/device.yaml."""
+    return deviceimage.load(rel.images_dir)
+
+
+def login_key(rel: Release) -> str:
+    """The login's public key: --ssh-key, EDGEFORGE_SSH_KEY, or ~/.ssh/id_ed25519.pub
+    (then id_ecdsa.pub, id_rsa.pub)."""
+    given = rel.opts.ssh_key or os.environ.get("EDGEFORGE_SSH_KEY")
+    if given:
+        path = Path(given).expanduser()
+    else:
+        home = Path.home() / ".ssh"
+        found = [home / n for n in ("id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub")
+                 if (home / n).is_file()]
+        if not found:
+            raise UsageError("a device image needs the login's public key: give "
+                             "--ssh-key FILE.pub (or EDGEFORGE_SSH_KEY), or make one with "
+                             "ssh-keygen -t ed25519")
+        path = found[0]
+    # a regular file of at most 20 KB (never /dev/zero, a folder or a named pipe)
+    origin = "--ssh-key" if rel.opts.ssh_key else \
+        "EDGEFORGE_SSH_KEY" if given else "the default"
+    raw = read_limited(path, f"the SSH public key {path} (from {origin})", limit=20000,
+                       fix="fix: give --ssh-key FILE.pub, a public key ssh-keygen wrote")
+    return public_key_line(raw.decode(errors="replace"), str(path))
+
+
+def device_inputs(rel: Release) -> dict:
+    """What every device step's signature holds: the release's, images/ and the login key."""
+    return {**rel.common, "images": rel.images, "ssh_key": login_key(rel)}
+
+
+@dataclass(frozen=True)
+class RootFileSystem:
+    """The device's root file system: not shipped itself, described by the SBOM."""
+
+    name: str = ROOTFS
+    place: str | None = None
+    described: bool = True
+
+    def wanted(self, rel: Release) -> bool:
+        return rel.opts.device
+
+    def write(self, rel: Release, ex: Execution) -> Path:
+        t, runner = rel.target, rel.runner
+        dev = device_def(rel)
+        base = ensure_base(rel.ctx, t, dev, runner)
+        debs = sorted(ex["deb"].glob("*.deb"))
+        final = rel.layout.release_step(self.name)
+        with staged(final) as out:
+            out.mkdir(parents=True)
+            tree = out / "tree"
+            with rel.ctx.reporter.step(f"root file system of {t.name}: copy the base, "
+                                       f"install {debs[0].name}, configure"):
+                runner.run(["cp", "-a", "--reflink=auto", str(base), str(tree)],
+                           what="copy the base root file system", needed_by="the device image")
+                (tree / COMPLETE).unlink()
+                install_app(tree, debs[0], runner, rel.epoch)
+                partuuid = (raspi_partuuid(t.name, rel.version)
+                            if "raspi-sd" in t.board.spec.device_images else None)
+                configure(rel.ctx, tree, dev, rel.images_dir, login_key(rel), runner, rel.epoch,
+                          raspi_partuuid=partuuid)
+                scan_tree(tree, f"the device image of {t.name}", t.name)
+            return publish(out, final)
+
+    def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
+        t = rel.target
+        if "deb" not in rel.installers:
+            raise UsageError(f"a device image installs the board's .deb, and "
+                             f"{t.name}'s descriptor does not ask for one "
+                             "(installers:); add deb to it")
+        stand_in_suite(t)  # a board that cannot have one says so now
+        return rel.step(self.name, f"root file system of {t.name} (its stand-in suite, "
+                        "the .deb through apt, login, services, first boot)",
+                        lambda ex: self.write(rel, ex), inputs=device_inputs(rel),
+                        needs=("deb",))
+
+
+def twin_disk(rel: Release, tree: Path, out: Path, name: str) -> Path:
+    return write_twin(tree, out, name, device_def(rel), rel.target, rel.version, rel.runner,
+                      rel.epoch)
+
+
+def l4t_rootfs(rel: Release, tree: Path, out: Path, name: str) -> Path:
+    return write_l4t_rootfs(tree, out, name, rel.epoch)
+
+
+def raspi_sd(rel: Release, tree: Path, out: Path, name: str) -> Path:
+    return write_raspi_sd(tree, out, name, device_def(rel), rel.target, rel.version, rel.runner,
+                          rel.epoch)
+
+
+@dataclass(frozen=True)
+class DeviceImage:
+    """One device image format: a writer on the root file system's tree."""
+
+    name: str
+    description: str
+    suffix: str          # the last part of its files' names: <app>-<version>-<board>-<suffix>
+    writer: Callable[[Release, Path, Path, str], Path]   # (release, tree, out, file name)
+    board_asks: bool     # written only when the board's descriptor lists it (device_images:)
+    place: str | None = ""
+    described: bool = True
+
+    def wanted(self, rel: Release) -> bool:
+        return rel.opts.device and (not self.board_asks
+                                    or self.name in rel.target.board.spec.device_images)
+
+    def write(self, rel: Release, ex: Execution) -> Path:
+        name = f"{APP_NAME}-{rel.version}-{rel.target.name}-{self.suffix}"
+        tree = ex[ROOTFS] / "tree"
+        return rel.into(self.name, lambda out: self.writer(rel, tree, out, name))
+
+    def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
+        return rel.step(self.name, self.description, lambda ex: self.write(rel, ex),
+                        inputs=device_inputs(rel), needs=(ROOTFS,))
+
+
+#: the device steps, in plan order: the root file system, the twin's disk, then the board's own
+DEVICE_FORMATS: tuple[Deliverable, ...] = (
+    RootFileSystem(),
+    DeviceImage("twin", "disk image of the virtual twin (GPT, ext4; qcow2, kernel, initramfs)",
+                "twin", twin_disk, board_asks=False),
+    DeviceImage("l4t-rootfs", "root file system tarball for NVIDIA's Linux_for_Tegra/rootfs",
+                "l4t-rootfs", l4t_rootfs, board_asks=True),
+    DeviceImage("raspi-sd", "Raspberry Pi SD-card image (raspi-firmware boot partition, root)",
+                "sdcard", raspi_sd, board_asks=True),
+)
