@@ -19,7 +19,7 @@ TARGET_MB = 60
 
 
 def main() -> None:
-    from edgeforge.build import read_manifest
+    from edgeforge.build import APP_NAME, read_manifest
     from edgeforge.config import containerimage as imagedefs
     from edgeforge.context import Context
     from edgeforge.core import Reporter, Runner
@@ -32,10 +32,10 @@ def main() -> None:
     timed(invoke("build", "--board", board))
     ctx = Context.create(project_root=PROJECT)
     t = ctx.catalog.resolve(board, env={})
-    manifest = read_manifest(ctx.board_dir(board))
+    manifest = read_manifest(ctx.layout(board).root)
     if manifest is None:
-        raise SystemExit(f"no manifest in {ctx.board_dir(board)}: the build did not finish")
-    inp = ReleaseInput(target=t, manifest=manifest, app_dir=ctx.board_dir(board) / "edge-infer",
+        raise SystemExit(f"no manifest in {ctx.layout(board).root}: the build did not finish")
+    inp = ReleaseInput(target=t, manifest=manifest, app_dir=ctx.layout(board).app(APP_NAME),
                        sysroot=sysroot_dir(ctx, t.sysroot), project_root=PROJECT,
                        version=app_version(PROJECT), revision="benchmark",
                        source_date_epoch=1_700_000_000, mirror_dir=ctx.mirror_dir)

@@ -283,10 +283,6 @@ class Context:
         """dist/<board>/: the board's releases (<version>/) and its SDK archive."""
         return self.dist_root / board
 
-    def board_dir(self, board: str) -> Path:
-        """build/<board>/ (`layout(board).root`; ask the layout for the paths inside)."""
-        return self.layout(board).root
-
     def logs_dir(self, board: str | None = None) -> Path:
         return self.layout(board).logs if board else self.build_root / "logs"
 

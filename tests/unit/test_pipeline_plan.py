@@ -57,7 +57,7 @@ def test_the_board_layout_names_the_paths_of_today(tmp_path: Path):
 
 def test_the_context_gives_each_board_its_layout(tmp_project: Path, tmp_path: Path):
     ctx = ctx_for(tmp_project, tmp_path)
-    assert ctx.layout("rpi4").root == ctx.build_root / "rpi4" == ctx.board_dir("rpi4")
+    assert ctx.layout("rpi4").root == ctx.build_root / "rpi4"
     assert ctx.logs_dir("rpi4") == ctx.build_root / "rpi4" / "logs"
     assert ctx.logs_dir() == ctx.build_root / "logs"
     assert ctx.dist_dir("rpi4") == ctx.dist_root / "rpi4"

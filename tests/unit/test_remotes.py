@@ -132,7 +132,7 @@ def test_a_forged_deps_record_never_has_its_lockfile_uploaded(tmp_path: Path):
 
     ctx = Context.create(project_root=PROJECT, cache_dir=tmp_path / "cache",
                          build_root=tmp_path / "build", reporter=Reporter(quiet=True))
-    bdir = ctx.board_dir("jetson-nx")
+    bdir = ctx.layout("jetson-nx").root
     bdir.mkdir(parents=True)
     node = {"ref": "zlib/1.2.13#" + "a" * 32, "package_id": "b" * 40, "binary": "Build",
             "context": "host"}

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.build import APP_NAME
 from edgeforge.core import DebugError, Runner
 from edgeforge.elf import debuginfo
 from edgeforge.toolchain import pathnames
@@ -31,7 +32,7 @@ class GdbSetup:
 
     @property
     def program(self) -> Path:
-        return self.app_dir / "bin" / "edge-infer"
+        return self.app_dir / "bin" / APP_NAME
 
 
 #: what ends a line in a gdb script (a path holding one would start a command of its own)

@@ -17,14 +17,15 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from edgeforge.build import APP_NAME
 from edgeforge.core import DeviceError, Runner, UsageError
 
 from .ssh import SshTarget, ssh_run
 
 KEEP_DIR = "/var/lib/edgeforge/deploy"      # the last good package, for rollback
 REMOTE_OUT = "/tmp/edgeforge-deploy.out"     # what the install script said (its unit's stdout)
-PROGRAM = "/opt/edge-infer/bin/edge-infer"
-PACKAGE = "edge-infer"
+PROGRAM = f"/opt/{APP_NAME}/bin/{APP_NAME}"
+PACKAGE = APP_NAME
 
 #: runs on the device as root: $1 the new .deb; exit 0 installed, 3 refused (nothing changed),
 #: 4 install failed and the previous package was put back
