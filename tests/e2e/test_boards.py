@@ -115,9 +115,14 @@ def test_app_from_another_checkout_and_build_folder_is_byte_identical(tmp_path: 
 
     manifest = build_board("jetson-nx", smoke_only=False)
     other = tmp_path / "elsewhere"
-    shutil.copytree(PROJECT, other, symlinks=True,
-                    ignore=shutil.ignore_patterns(".venv", "build", "dist", "__pycache__",
-                                                  ".pytest_cache", ".ruff_cache"))
+    caches = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        # the checkout's own outputs, not src/edgeforge/build/ (the build wing)
+        top = {".venv", "build", "dist"} if Path(folder) == PROJECT else set()
+        return set(caches(folder, names)) | (top & set(names))
+
+    shutil.copytree(PROJECT, other, symlinks=True, ignore=ignore)
     r = run_invoke("build", "--board", "jetson-nx", cwd=other,
                    env={"EDGEFORGE_BUILD_DIR": str(tmp_path / "b")})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

@@ -275,3 +275,15 @@ def test_binfmt_entry_without_f_flag_is_not_ok(tmp_path: Path, monkeypatch):
     (tmp_path / "qemu-aarch64").write_text(
         "enabled\ninterpreter /bin/sh\nflags: POCF\noffset 0\nmagic 7f454c46\n")
     assert hostsetup.binfmt_ok(Arch.ARM64)
+
+
+def test_an_exchange_keeps_the_programs_name_as_given_and_keeps_its_streams_apart(tmp_path: Path):
+    """`ssh` shows as `ssh` in the process table (tests and users find the client by it), though
+    the runner runs the program it found on PATH; stdout and stderr come back unmixed."""
+    runner = Runner(Reporter(quiet=True), tmp_path / "logs")
+    r = runner.exchange(["cat", "/proc/self/cmdline"], what="cat")
+    assert r.returncode == 0 and r.stdout == b"cat\0/proc/self/cmdline\0"
+    r = runner.exchange(["sh", "-c", "echo out; echo err >&2; exit 3"], what="sh")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
+    with pytest.raises(TimeoutError):
+        runner.exchange(["sleep", "5"], what="sleep", timeout=0.2)

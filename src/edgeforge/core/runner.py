@@ -242,9 +242,10 @@ class Runner:
         exe = self.which(argv[0], what, path=env.get("PATH"))
         stdin = None if input is not None or attach_stdin else subprocess.DEVNULL
         try:
-            r = subprocess.run([exe, *argv[1:]], input=input, stdin=stdin, capture_output=True,
-                               env=env, cwd=str(cwd) if cwd else None, timeout=timeout,
-                               check=False)
+            # argv[0] stays as given (`ssh`, as ps shows it), the program is the one found
+            r = subprocess.run(argv, executable=exe, input=input, stdin=stdin,
+                               capture_output=True, env=env, cwd=str(cwd) if cwd else None,
+                               timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{what}: no answer within {timeout:g} s") from None
         return Exchanged(tuple(argv), r.returncode, r.stdout, r.stderr)
