@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import edgeforge
-from edgeforge.core import EdgeforgeError
+from edgeforge.core import EdgeforgeError, closure_files
 
 PACKAGE = Path(edgeforge.__file__).resolve().parent
 
@@ -188,3 +188,16 @@ def test_every_error_class_lives_in_the_errors_module():
                  if c.__module__ != "edgeforge.core.errors"]
     assert len(seen) > 10
     assert not elsewhere, f"error classes outside edgeforge.core.errors: {elsewhere}"
+
+
+def test_a_release_steps_code_digest_covers_the_code_it_runs_and_nothing_else():
+    """A change to the CLI, the team or debug code, or the plan composer does not make the
+    release steps run again; a change to anything they run does."""
+    deliver = {str(p.relative_to(PACKAGE)) for p in closure_files("deliver")}
+    assert {"deliver/formats.py", "deliver/packages/deb.py", "core/runner.py",
+            "build/manifest.py", "toolchain/templates/toolchain.cmake.j2"} <= deliver
+    assert not {f for f in deliver if f.split("/")[0] in ("cli", "team", "debug", "device")}
+    assert "pipeline.py" not in deliver
+    device = {str(p.relative_to(PACKAGE)) for p in closure_files("device")}
+    assert deliver < device and "device/steps.py" in device
+    assert not {f for f in device if f.split("/")[0] in ("cli", "team", "debug")}

@@ -58,7 +58,7 @@ from .fsutil import (
     write_atomic,
     write_json,
 )
-from .owncode import code_digest, code_of
+from .owncode import closure_files, code_closure, code_of
 from .redact import (
     redact,
     redact_url,
@@ -93,7 +93,8 @@ __all__ = [
     "cached_tree",
     "CACHED_TREE_EPOCH",
     "source_date_epoch",
-    "code_digest",
+    "closure_files",
+    "code_closure",
     "code_of",
     "AbiViolationError",
     "CheckFailedError",

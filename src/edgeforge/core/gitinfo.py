@@ -20,8 +20,13 @@ def _git(runner: Runner, root: Path, *args: str) -> str | None:
 
 
 def revision(runner: Runner, root: Path, paths: tuple[str, ...] = ()) -> str:
-    """Short commit id, with "-dirty" when `paths` (or the whole tree) have local changes."""
-    rev = _git(runner, root, "rev-parse", "--short=12", "HEAD")
+    """Short id of the last commit that touched `paths` (default: HEAD), with "-dirty" when
+    they (or the whole tree) have local changes. A commit elsewhere in the checkout leaves the
+    revision of `paths` as it was, so what is built from them is not rebuilt for it."""
+    if paths:
+        rev = _git(runner, root, "log", "-1", "--abbrev=12", "--format=%h", "--", *paths)
+    else:
+        rev = _git(runner, root, "rev-parse", "--short=12", "HEAD")
     if not rev:
         return "unknown"
     dirty = _git(runner, root, "status", "--porcelain", "--", *paths)

@@ -36,7 +36,7 @@ from edgeforge.core import (
     Runner,
     Step,
     UsageError,
-    code_digest,
+    code_closure,
     gitinfo,
     publish,
     sha256_file,
@@ -125,8 +125,9 @@ class Release:
         epoch = source_date_epoch(root, probe)
         revision = gitinfo.revision(probe, root)
         # edgeforge's own code is an input too: a release step whose writer changed runs again
+        # (the deliver wing and all it imports; not the CLI, the team or debug code)
         common = {"version": version, "epoch": epoch, "revision": revision,
-                  "edgeforge": __version__, "code": code_digest()}
+                  "edgeforge": __version__, "code": code_closure("deliver")}
         images = root / IMAGES_DIR
         return cls(ctx=ctx, target=target, layout=ctx.layout(target.name), runner=runner,
                    opts=opts, version=version, epoch=epoch, revision=revision,

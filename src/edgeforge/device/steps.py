@@ -18,7 +18,15 @@ from pathlib import Path
 
 from edgeforge.build import APP_NAME
 from edgeforge.config import DeviceDef, deviceimage, public_key_line
-from edgeforge.core import Execution, Step, UsageError, publish, read_limited, staged
+from edgeforge.core import (
+    Execution,
+    Step,
+    UsageError,
+    code_closure,
+    publish,
+    read_limited,
+    staged,
+)
 from edgeforge.deliver import Deliverable, Release, scan_tree
 
 from .disks import raspi_partuuid, write_l4t_rootfs, write_raspi_sd, write_twin
@@ -57,7 +65,8 @@ def login_key(rel: Release) -> str:
 
 def device_inputs(rel: Release) -> dict:
     """What every device step's signature holds: the release's, images/ and the login key."""
-    return {**rel.common, "images": rel.images, "ssh_key": login_key(rel)}
+    return {**rel.common, "images": rel.images, "ssh_key": login_key(rel),
+            "device_code": code_closure("device")}
 
 
 @dataclass(frozen=True)
