@@ -71,6 +71,9 @@ def find_project_root(start: Path | None = None) -> Path:
     return pkg
 
 
+ROOTFS_TREE = "tree"  # the root file system's folder in release/rootfs/ (`rootfs_tree`)
+
+
 @dataclass(frozen=True)
 class BoardLayout:
     """Every path of a board's build folder, named once (like mkosi's context): build steps,
@@ -168,7 +171,7 @@ class BoardLayout:
     @property
     def rootfs_tree(self) -> Path:
         """release/rootfs/tree/: the device's root file system."""
-        return self.release_step("rootfs") / "tree"
+        return self.release_step("rootfs") / ROOTFS_TREE
 
     # ---- the device side and the debugger --------------------------------------------------
     @property
@@ -269,6 +272,11 @@ class Context:
     @property
     def host_logs_dir(self) -> Path:
         return self.cache_dir / "logs"
+
+    @property
+    def reproducible_root(self) -> Path:
+        """<build>/.reproducible/: the second build of `--check-reproducible`."""
+        return self.build_root / ".reproducible"
 
     def board_cache_dir(self, board: str) -> Path:
         """Generated files shared by every checkout (glibc compat header, libstdc++ shim)."""

@@ -65,7 +65,7 @@ def board_plan(ctx: Context, target: Target, with_deps: bool = True,
         rel = Release.create(ctx, target, board.runner, release)
         formats = (
             *ARTEFACTS,        # image, deb | rpm | run, dbg, [sdk]
-            *DEVICE_FORMATS,   # [rootfs, twin, l4t-rootfs | raspi-sd] (with --device)
+            *DEVICE_FORMATS,   # [rootfs, twin, l4t-rootfs | raspi-sd] (with `invoke image`)
             *DOCUMENTS,        # sbom, legal: they describe everything before them
         )
         steps += release_steps(rel, formats)  # ... and `release`, which assembles the folder
@@ -156,7 +156,7 @@ def check_reproducible(ctx: Context, target: Target, opts: ReleaseOptions, folde
     """Build the same release again in another build folder (so build paths differ) and
     compare it with `folder` byte for byte; on a mismatch name the files (and let diffoscope
     explain the first ones when it is installed)."""
-    second_root = ctx.build_root / ".reproducible"
+    second_root = ctx.reproducible_root
     second = Context.create(project_root=ctx.project_root, cache_dir=ctx.cache_dir,
                             build_root=second_root, dist_root=second_root / "dist",
                             reporter=ctx.reporter)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from edgeforge.core import DescriptorError, UsageError
-from edgeforge.deps import PackageNode, only_nodes
+from edgeforge.deps import PackageNode, only_nodes, parse_only
 from edgeforge.team import ci
 from tests.conftest import PROJECT, run_invoke
 
@@ -240,11 +240,11 @@ def test_graph_profiles_hold_settings_only():
 # ---- deps --only -------------------------------------------------------------------------------
 def test_only_names_known_recipes():
     known = ["ffmpeg", "libpng", "zlib"]
-    assert ci.parse_only(" zlib, libpng ,", known) == frozenset({"zlib", "libpng"})
+    assert parse_only(" zlib, libpng ,", known) == frozenset({"zlib", "libpng"})
     with pytest.raises(UsageError, match="unknown recipe nope; recipes: ffmpeg, libpng, zlib"):
-        ci.parse_only("zlib,nope", known)
+        parse_only("zlib,nope", known)
     with pytest.raises(UsageError, match="no recipe named"):
-        ci.parse_only(",", known)
+        parse_only(",", known)
 
 
 def test_only_nodes_are_the_named_packages_the_remote_lacks():

@@ -166,6 +166,7 @@ def test_each_task_s_first_docstring_line_is_one_short_sentence():
     for name in cli.ns.task_names:
         first = (task_of(name).__doc__ or "").strip().splitlines()[0]
         assert first[0].isupper() and first.endswith(".") and len(first) <= 96, (name, first)
+        assert not first.endswith("..."), (name, first)  # a usage string, not a sentence
 
 
 def test_a_bug_in_a_sub_collection_task_names_it_with_its_dot(tmp_path: Path, monkeypatch):

@@ -27,6 +27,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from edgeforge.config import Arch
+from edgeforge.context import BoardLayout
 from edgeforge.core import HostSetupError, Plan, Reporter, StateFileError, Step, SysrootError, statefile
 from edgeforge.debug import session as debugsession
 from edgeforge.deliver import (
@@ -334,7 +335,7 @@ def test_a_damaged_image_record_is_an_unusable_build_folder(tmp_path: Path, how:
 
 @pytest.mark.parametrize("how", DAMAGE)
 def test_a_damaged_debug_index_is_an_unusable_build_folder(tmp_path: Path, how: str):
-    symbols = tmp_path / "jetson-nx" / debuginfo.SYMBOLS_DIR
+    symbols = BoardLayout(tmp_path / "jetson-nx").symbols
     good = [{"path": "bin/edge-infer", "build_id": "ab12", "debug_file": ".build-id/ab/12.debug"}]
     _damage(symbols / debuginfo.INDEX, how, good, [{**good[0], "build_id": 0xab12}])
     with pytest.raises(HostSetupError) as info:

@@ -67,7 +67,12 @@ def imports(name: str, path: Path) -> list[tuple[int, str, list[str], bool]]:
                 if child.level:
                     base = package[:len(package) - child.level + 1]
                     mod = ".".join(base + ([child.module] if child.module else []))
-                    found.append((child.lineno, mod, names, in_function))
+                    if mod:
+                        found.append((child.lineno, mod, names, in_function))
+                    else:  # `from .. import device`: the package's own wings and modules
+                        for n in names:
+                            found.append((child.lineno, n if n in RANK else "", [n],
+                                          in_function))
                 elif child.module == "edgeforge":
                     for n in names:  # `from edgeforge import core`: a wing, or __version__
                         found.append((child.lineno, n if n in RANK else "", [n], in_function))
@@ -113,6 +118,21 @@ def test_callers_import_from_the_wing_not_its_inner_modules():
             continue
         bad.append(f"{where(path, line)}: from edgeforge.{mod} import {', '.join(names)} "
                    f"(import from edgeforge.{wing_of(mod)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_a_module_taken_from_a_wing_is_one_the_wing_names_as_a_namespace():
+    """`from edgeforge.core import jsonfile` (then `jsonfile.read(...)`) only for the modules a
+    wing declares in its `__all__`; anything else is imported by name from the wing."""
+    bad = []
+    for name, path, line, mod, names, _ in edgeforge_imports():
+        if not name or not mod or "." in mod or wing_of(name) == wing_of(mod):
+            continue
+        for n in names:
+            if f"{mod}.{n}" in MODULES and \
+                    n not in importlib.import_module(f"edgeforge.{mod}").__all__:
+                bad.append(f"{where(path, line)}: module edgeforge.{mod}.{n} is not in "
+                           f"edgeforge.{mod}.__all__")
     assert not bad, "\n".join(bad)
 
 

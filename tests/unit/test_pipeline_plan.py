@@ -13,6 +13,8 @@ import pytest
 from edgeforge.context import BoardLayout, Context
 from edgeforge.core import Reporter, UsageError
 from edgeforge.deliver import ARTEFACTS, DOCUMENTS, Deliverable, ReleaseOptions
+from edgeforge.deliver.formats import sbom_listing
+from edgeforge.deliver.sbom import DEVICE_IMAGE
 from edgeforge.device import DEVICE_FORMATS
 from edgeforge.pipeline import board_plan
 
@@ -65,7 +67,7 @@ def test_the_context_gives_each_board_its_layout(tmp_project: Path, tmp_path: Pa
 
 def test_every_format_is_a_deliverable_registered_once():
     formats = (*ARTEFACTS, *DEVICE_FORMATS, *DOCUMENTS)
-    members = {"name", "place", "described", "wanted", "step"}
+    members = {"name", "place", "described", "sbom_ref", "sbom_type", "sbom_text", "wanted", "step"}
     assert members == set(Deliverable.__annotations__) | {"wanted", "step"}
     assert all(all(hasattr(f, m) for m in members) for f in formats)
     assert all(f.place in ("", "legal", None) for f in formats)
@@ -73,6 +75,30 @@ def test_every_format_is_a_deliverable_registered_once():
     assert names == ["image", "deb", "rpm", "run", "dbg", "sdk", "rootfs", "twin", "l4t-rootfs",
                      "raspi-sd", "sbom", "legal"]
     assert len(set(names)) == len(names)
+
+
+def test_each_format_says_how_the_sbom_lists_it():
+    """The SBOM keeps no table of formats: each format carries its component's bom-ref prefix,
+    CycloneDX type and description (all or none), and the SBOM step passes them on in the
+    plan's order. The texts are those the SBOM has always written."""
+    formats = (*ARTEFACTS, *DEVICE_FORMATS, *DOCUMENTS)
+    for f in formats:
+        given = (f.sbom_ref, f.sbom_type, f.sbom_text)
+        assert given == (None, None, None) or (None not in given and f.described), f.name
+    assert [tuple(vars(f).values()) for f in sbom_listing(formats)] == [
+        ("image", "container-image", "container",
+         "container image {tag}: OCI layout, docker archive and the image's record"),
+        ("deb", "installer", "file", "Debian package of {app} for {board}"),
+        ("rpm", "installer", "file", "RPM package of {app} for {board}"),
+        ("run", "installer", "file", "self-extracting installer of {app} for {board}"),
+        ("twin", DEVICE_IMAGE, "file", "disk image of the virtual twin of {board} (GPT, ext4 "
+                                       "root) with its kernel and initramfs"),
+        ("l4t-rootfs", DEVICE_IMAGE, "file", "root file system of {board} for NVIDIA's "
+                                             "Linux_for_Tegra/rootfs (L4T's kernel comes from "
+                                             "apply_binaries.sh)"),
+        ("raspi-sd", DEVICE_IMAGE, "file", "SD-card image of {board}: raspi-firmware's boot "
+                                           "partition and the root file system"),
+    ]
 
 
 def test_a_release_plan_is_the_build_then_the_formats_then_the_release(

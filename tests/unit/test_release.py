@@ -25,6 +25,7 @@ from edgeforge.deliver import (
     write_sha256sums,
 )
 from edgeforge.deliver import sbom as releasesbom
+from edgeforge.deliver.formats import ARTEFACTS, sbom_listing
 from edgeforge.pipeline import differing_files
 from tests.conftest import PROJECT
 
@@ -180,7 +181,8 @@ def test_sbom_gives_shipped_files_their_sha256_in_the_standard_hashes(tmp_path: 
         f.parent.mkdir(parents=True)
         f.write_bytes(data)
     comps = [releasesbom.model_component(inp),
-             *releasesbom.artefact_components(inp, {"deb": deb.parent}, [])]
+             *releasesbom.artefact_components(inp, sbom_listing(ARTEFACTS), {"deb": deb.parent},
+                                              [])]
     comps.append(releasesbom.dbg_component(inp, dbg.parent, comps))
     text = render(make_spec(releasesbom.app_component(inp), comps, inp.source_date_epoch))
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None

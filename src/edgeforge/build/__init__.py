@@ -9,7 +9,6 @@ from .app import (
     compare,
     conan_build_argv,
     detections,
-    generators_dir,
 )
 from .apptests import (
     run_app_tests,
@@ -71,7 +70,6 @@ __all__ = [
     "configure_argv",
     "detections",
     "gate_policy",
-    "generators_dir",
     "opencv_pin",
     "prepare",
     "read_manifest",

@@ -37,11 +37,6 @@ class AppBuild:
         return self.work / "build"
 
 
-def generators_dir(ctx: Context, board: str) -> Path:
-    """Conan's generated files (CMakeDeps' find_package() files) of the app's build."""
-    return ctx.layout(board).generators(APP_NAME)
-
-
 def git_revision(root: Path, runner: Runner) -> str:
     return gitinfo.revision(runner, root, (APP_DIR,))
 

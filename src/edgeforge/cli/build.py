@@ -11,11 +11,11 @@ from edgeforge import pipeline
 from edgeforge.build import run_app_tests, run_native_ctest
 from edgeforge.build import sample as sample_path
 from edgeforge.core import UsageError
-from edgeforge.deps import fill_and_show_mirror, recipe_names, show_deps
+from edgeforge.deps import fill_and_show_mirror, parse_only, recipe_names, show_deps
 from edgeforge.toolchain import ensure_sysroot
 from edgeforge.verify import gate_files, gate_targets, run_program
 
-from ._common import handled, new_context, number, remainder, resolve_target, team_wing
+from ._common import handled, new_context, number, remainder, resolve_target
 
 
 @task(help={
@@ -52,7 +52,7 @@ def deps(c, board=None, compiler=None, sysroot=None, build_type=None, test=False
     t = resolve_target(ctx, board, compiler, sysroot, build_type)
     ctx.reporter.info(t.describe_resolution())
     if only is not None:
-        names = team_wing().parse_only(only, recipe_names(ctx.project_root))
+        names = parse_only(only, recipe_names(ctx.project_root))
         result = pipeline.build_some_deps(ctx, t, names, deps_tests=test)
     else:
         # the graph is always asked again (seconds when everything is cached): `invoke deps`
@@ -106,7 +106,9 @@ def native(c, sanitize=False, test=False):
             "verbose": "print the qemu-user command line on stderr"})
 @handled
 def run(c, board=None, timeout=None, verbose=False):
-    """Run a cross-built program under qemu-user: invoke run --board X -- PROGRAM ARGS...
+    """Run a cross-built program under qemu-user.
+
+    Usage: invoke run --board X -- PROGRAM ARGS...
 
     stdin, stdout and the exit code are the program's (pipelines work); edgeforge's own
     messages go to stderr."""
@@ -130,7 +132,9 @@ def run(c, board=None, timeout=None, verbose=False):
       iterable=["exclude"])
 @handled
 def gate(c, board=None, exclude=None, build_tree=False):
-    """Run the ABI gate on files: invoke gate --board X [--exclude PAT] -- FILE_OR_DIR..."""
+    """Run the ABI gate on files.
+
+    Usage: invoke gate --board X [--exclude PAT] -- FILE_OR_DIR..."""
     paths = [Path(p).absolute() for p in remainder(c)]
     if not paths:
         raise UsageError("usage: invoke gate --board X [--exclude PATTERN] [--build-tree] -- "

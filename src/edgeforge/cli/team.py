@@ -108,7 +108,9 @@ def remote_list(c):
 })
 @handled(name="remote")
 def remote_any(c, action, name="", url="", user=""):
-    """Run a remote action by name, the older spelling: invoke remote ACTION --name N ..."""
+    """Run a remote action by name, the older spelling.
+
+    Usage: invoke remote ACTION --name N ..."""
     team_wing().remote_action(new_context(), action, name, url, user)
 
 

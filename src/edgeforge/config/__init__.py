@@ -1,5 +1,8 @@
-"""config"""
+"""config: the descriptor models and the one YAML reader (boards, compilers, sysroots, recipes,
+container image and device image definitions); runs no tool."""
 
+# modules used as namespaces (module.function reads better than a re-exported name)
+from . import containerimage, deviceimage, recipes
 from .containerimage import (
     BaseSpec,
     ContainerImageDef,
@@ -47,6 +50,9 @@ from .yamlfile import (
 )
 
 __all__ = [
+    "containerimage",
+    "deviceimage",
+    "recipes",
     "AbiCeiling",
     "AbiStrategy",
     "Arch",

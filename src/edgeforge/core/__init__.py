@@ -1,5 +1,9 @@
-"""core"""
+"""core: the ground floor. Every error class and its exit code, the one subprocess runner,
+reporting, file helpers, downloads, safe extraction, steps and stamps, the SOURCE_DATE_EPOCH
+rule, the own-code digest and cached trees."""
 
+# modules used as namespaces (module.function reads better than a re-exported name)
+from . import escaping, gitinfo, intree, jsonfile, statefile
 from .cachedtree import cached_tree
 from .download import (
     base_url_from_env,
@@ -90,6 +94,11 @@ from .steps import (
 )
 
 __all__ = [
+    "escaping",
+    "gitinfo",
+    "intree",
+    "jsonfile",
+    "statefile",
     "cached_tree",
     "CACHED_TREE_EPOCH",
     "source_date_epoch",

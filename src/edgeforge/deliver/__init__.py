@@ -2,6 +2,8 @@
 container image, deb, rpm, run, dbg, sdk, sbom, legal) in one registry (formats), each
 step receiving a `Release` (a plain value); the release folder's assembly (release)."""
 
+# modules used as namespaces (module.function reads better than a re-exported name)
+from . import oci
 from .cyclonedx import (
     Component,
     SourceArchive,
@@ -51,6 +53,7 @@ from .sdk import (
 )
 
 __all__ = [
+    "oci",
     "ARTEFACTS",
     "CONTAINER_RECORD",
     "Component",

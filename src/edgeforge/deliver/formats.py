@@ -3,15 +3,17 @@
 A format is one step of a board's release: it says whether the board and the options ask for
 it, and gives the step that writes build/<board>/release/<name>/ from a `Release` (a plain
 value, never the builder). A new format is one module (its writer and a `Deliverable`) and
-one line in a registry below. The device image formats register in device/ (device/steps.py)
-against the same protocol: the plan composer (pipeline.py) puts them between the artefacts and
-the documents, since the documents describe them.
+one line in a registry below: the format also says how the SBOM lists it (`sbom_ref`,
+`sbom_type`, `sbom_text`), and the SBOM step passes that on to sbom.py for the formats of the
+plan, so sbom.py keeps no table of formats. The device image formats register in device/
+(device/steps.py) against the same protocol: the plan composer (pipeline.py) puts them between
+the artefacts and the documents, since the documents describe them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +43,14 @@ class Deliverable(Protocol):
     place: str | None
     #: the SBOM describes its files (and so needs its step)
     described: bool
+    #: how the SBOM lists its folder as a component of its own: the component's bom-ref prefix
+    #: (container-image, installer, device-image: sbom.DEVICE_IMAGE), its CycloneDX type and
+    #: its description ({app}, {board}, {tag}: the container image's tag); all None when the
+    #: SBOM does not list it so (dbg and sdk: components of their own making in sbom.py;
+    #: rootfs: its Debian packages; sbom, legal: not described)
+    sbom_ref: str | None
+    sbom_type: str | None
+    sbom_text: str | None
 
     def wanted(self, rel: Release) -> bool:
         """Whether this release has it (the board's descriptor, the options)."""
@@ -64,6 +74,10 @@ class ContainerImage:
     name: str = "image"
     place: str | None = ""
     described: bool = True
+    sbom_ref: str | None = "container-image"
+    sbom_type: str | None = "container"
+    sbom_text: str | None = ("container image {tag}: OCI layout, docker archive and the "
+                             "image's record")
 
     def wanted(self, rel: Release) -> bool:
         return True
@@ -86,8 +100,11 @@ class Installer:
 
     name: str
     writer: Callable[[ReleaseInput, Path, Runner], Path]
+    sbom_text: str | None       # how the SBOM describes it ({app}, {board})
     place: str | None = ""
     described: bool = True
+    sbom_ref: str | None = "installer"
+    sbom_type: str | None = "file"
 
     def wanted(self, rel: Release) -> bool:
         return self.name in rel.installers
@@ -108,6 +125,9 @@ class DebugArtifacts:
     name: str = "dbg"
     place: str | None = ""
     described: bool = True
+    sbom_ref: str | None = None
+    sbom_type: str | None = None
+    sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
         return True
@@ -131,6 +151,9 @@ class SdkArchive:
     name: str = "sdk"
     place: str | None = ""
     described: bool = True
+    sbom_ref: str | None = None
+    sbom_type: str | None = None
+    sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
         return rel.opts.sdk
@@ -157,23 +180,37 @@ class Sbom:
     name: str = "sbom"
     place: str | None = ""
     described: bool = False
+    sbom_ref: str | None = None
+    sbom_type: str | None = None
+    sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
         return True
 
-    def write(self, rel: Release, ex: Execution, sources: tuple[str, ...]) -> Path:
+    def write(self, rel: Release, ex: Execution, sources: tuple[str, ...],
+              listed: tuple[releasesbom.Listed, ...]) -> Path:
         inp = rel.input(ex)
         return rel.into(self.name, lambda out: releasesbom.write(
             inp, rel.ctx, rel.runner, out / "sbom.cdx.json",
-            shipped={k: ex[k] for k in sources}))
+            shipped={k: ex[k] for k in sources}, listed=listed))
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
         # what ships, then what is described without shipping (the device's root file system)
         sources = (*(f.name for f in plan if f.described and f.place is not None),
                    *(f.name for f in plan if f.described and f.place is None))
+        listed = sbom_listing(plan)
+        # the formats' descriptions are inputs too: device/ (not in deliver's code) has some
         return rel.step(self.name, "CycloneDX SBOM of everything that ships",
-                        lambda ex: self.write(rel, ex, sources), inputs=rel.common,
+                        lambda ex: self.write(rel, ex, sources, listed),
+                        inputs={**rel.common, "listed": [list(astuple(f)) for f in listed]},
                         needs=("deps", *sources))
+
+
+def sbom_listing(formats: Sequence[Deliverable]) -> tuple[releasesbom.Listed, ...]:
+    """How the SBOM lists the formats it lists as components of their own, in their order."""
+    return tuple(releasesbom.Listed(f.name, f.sbom_ref, f.sbom_type, f.sbom_text) for f in formats
+                 if f.sbom_ref is not None and f.sbom_type is not None
+                 and f.sbom_text is not None)
 
 
 @dataclass(frozen=True)
@@ -183,6 +220,9 @@ class Legal:
     name: str = "legal"
     place: str | None = "legal"
     described: bool = False
+    sbom_ref: str | None = None
+    sbom_type: str | None = None
+    sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
         return True
@@ -200,9 +240,9 @@ class Legal:
 #: what ships, in plan order (the device image formats of device/ come after these)
 ARTEFACTS: tuple[Deliverable, ...] = (
     ContainerImage(),
-    Installer("deb", debpkg.write_deb),
-    Installer("rpm", rpmpkg.write_rpm),
-    Installer("run", runinstaller.write_run),
+    Installer("deb", debpkg.write_deb, "Debian package of {app} for {board}"),
+    Installer("rpm", rpmpkg.write_rpm, "RPM package of {app} for {board}"),
+    Installer("run", runinstaller.write_run, "self-extracting installer of {app} for {board}"),
     DebugArtifacts(),
     SdkArchive(),
 )

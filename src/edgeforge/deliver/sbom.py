@@ -11,19 +11,23 @@
   every Conan package installed into it;
 - the release's own artefacts (the container image, the installers, the debug artefacts, the
   device images): each of their files in the release folder, with its sha256 (in CycloneDX
-  `hashes`, see sbom.py);
+  `hashes`, see sbom.py); the container image, the installers and the device images as each
+  format describes itself (its `sbom_ref`, `sbom_type`, `sbom_text`: formats.py), which the
+  SBOM step passes in as `Listed` values, in the plan's order;
 - the runtime dependency graph (who needs whom, from DT_NEEDED);
 - the board, its ABI ceiling, compiler, sysroot and the commit, as metadata properties.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from edgeforge.build import APP_NAME
 from edgeforge.config import recipe_licenses
-from edgeforge.context import Context
+from edgeforge.context import ROOTFS_TREE, Context
 from edgeforge.core import Runner, sha256_file
 from edgeforge.elf import dpkg_status
 
@@ -34,6 +38,20 @@ from .oci import ContainerImageFile, read_container_result
 from .sdk import packages_from_manifest
 
 MODEL_FILE = "pedestrian-grid.onnx"
+#: the bom-ref prefix of a device image's component: listed after the SDK and the debug
+#: artefacts, with the Debian packages of the root file system the images hold
+DEVICE_IMAGE = "device-image"
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A format whose folder the SBOM lists as a component of its own, as the format describes
+    itself (a `Deliverable`'s sbom_ref, sbom_type and sbom_text: formats.py)."""
+
+    name: str       # the format's name: its folder's key in `shipped`
+    ref: str        # its component's bom-ref prefix: container-image, installer, device-image
+    cdx_type: str   # its CycloneDX type
+    text: str       # its description: {app}, {board} and {tag} (the container image's tag)
 
 
 def _name_version(ref: str) -> tuple[str, str]:
@@ -124,14 +142,6 @@ def system_components(inp: ReleaseInput, runner: Runner,
     return out
 
 
-#: the artefacts every release ships: CycloneDX type and description
-ARTEFACTS = {"image": ("container", "container image {tag}: OCI layout, docker archive and the "
-                                    "image's record"),
-             "deb": ("file", "Debian package of {app} for {board}"),
-             "rpm": ("file", "RPM package of {app} for {board}"),
-             "run": ("file", "self-extracting installer of {app} for {board}")}
-
-
 def folder_files(folder: Path) -> tuple[tuple[str, str], ...]:
     """Every file of a step's folder as the release folder holds it (the same files
     SHA256SUMS lists): its path there and its sha256, sorted."""
@@ -139,23 +149,23 @@ def folder_files(folder: Path) -> tuple[tuple[str, str], ...]:
                  for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink())
 
 
-def artefact_components(inp: ReleaseInput, shipped: dict[str, Path],
+def artefact_components(inp: ReleaseInput, listed: Sequence[Listed], shipped: dict[str, Path],
                         image_files: list[ContainerImageFile], image_tag: str = "") -> list[Component]:
-    """The container image and the installers: one component each, holding every file of its
-    folder with its sha256; each uses the app (the image also the Debian packages it copies)."""
+    """The container image and the installers (the listed formats that are not device images,
+    in the plan's order): one component each, holding every file of its folder with its
+    sha256; each uses the app (the image also the Debian packages it copies)."""
     out = []
-    for kind, (cdx_type, what) in ARTEFACTS.items():
-        if kind not in shipped:
+    for f in listed:
+        if f.ref == DEVICE_IMAGE or f.name not in shipped:
             continue
         uses = {f"app:{APP_NAME}"}
-        if kind == "image":
-            uses |= {f"deb:{f.package}" for f in image_files if f.package}
-        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{kind}"
+        if f.name == "image":
+            uses |= {f"deb:{i.package}" for i in image_files if i.package}
+        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{f.name}"
         out.append(Component(
-            ref=f"{'container-image' if kind == 'image' else 'installer'}:{name}", name=name,
-            version=inp.version, kind=cdx_type,
-            description=what.format(tag=image_tag, app=APP_NAME, board=inp.target.name),
-            files=folder_files(shipped[kind]), uses=tuple(sorted(uses))))
+            ref=f"{f.ref}:{name}", name=name, version=inp.version, kind=f.cdx_type,
+            description=f.text.format(tag=image_tag, app=APP_NAME, board=inp.target.name),
+            files=folder_files(shipped[f.name]), uses=tuple(sorted(uses))))
     return out
 
 
@@ -224,28 +234,21 @@ def debian_components(inp: ReleaseInput, root: Path, have: set[str], where: str,
     return out, refs
 
 
-DEVICE_IMAGES = {"twin": "disk image of the virtual twin of {board} (GPT, ext4 root) with its "
-                          "kernel and initramfs",
-                 "l4t-rootfs": "root file system of {board} for NVIDIA's Linux_for_Tegra/rootfs "
-                               "(L4T's kernel comes from apply_binaries.sh)",
-                 "raspi-sd": "SD-card image of {board}: raspi-firmware's boot partition and the "
-                             "root file system"}
-
-
-def device_components(inp: ReleaseInput, folders: dict[str, Path], rootfs: Path,
+def device_components(inp: ReleaseInput, images: Sequence[tuple[Listed, Path]], rootfs: Path,
                       have: set[str]) -> list[Component]:
-    """The device images (one component each, every file with its sha256) and the Debian
-    packages of the root file system they hold; each image uses them and the app."""
+    """The device images (each listed format with its folder: one component each, every file
+    with its sha256) and the Debian packages of the root file system they hold; each image
+    uses them and the app."""
     out, uses = debian_components(inp, rootfs, have, "device-image",
                                   f"the device image's root file system, {inp.target.sysroot.name}"
                                   " stand-in suite")
-    for kind, folder in folders.items():
+    for f, folder in images:
         files = tuple((p.name, sha256_file(p)) for p in sorted(folder.iterdir())
                       if p.is_file() and not p.name.startswith("."))
-        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{kind}"
+        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{f.name}"
         out.append(Component(
-            ref=f"device-image:{name}", name=name, version=inp.version, kind="file",
-            description=DEVICE_IMAGES[kind].format(board=inp.target.name),
+            ref=f"{f.ref}:{name}", name=name, version=inp.version, kind=f.cdx_type,
+            description=f.text.format(app=APP_NAME, board=inp.target.name),
             files=files, uses=tuple(sorted(set(uses))) + (f"app:{APP_NAME}",),
             properties=(("edgeforge:sysroot", inp.target.sysroot.name),)))
     return out
@@ -268,22 +271,24 @@ def dbg_component(inp: ReleaseInput, folder: Path, components: list[Component]) 
 
 
 def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
-          shipped: dict[str, Path]) -> Path:
+          shipped: dict[str, Path], listed: Sequence[Listed] = ()) -> Path:
+    """The SBOM of the formats' folders in `shipped` (name -> folder); `listed`: the formats
+    listed as components of their own, as they describe themselves, in the plan's order."""
     image = shipped.get("image")
     result = read_container_result(image) if image else None
     image_files = result.system_files() if result else []
     t = inp.target
     components = [model_component(inp), *conan_components(inp),
                   *system_components(inp, runner, image_files),
-                  *artefact_components(inp, shipped, image_files,
+                  *artefact_components(inp, listed, shipped, image_files,
                                        result.tag if result else "")]
     if "sdk" in shipped:
         components += sdk_components(inp, shipped["sdk"], {c.ref for c in components})
     if "dbg" in shipped:
         components.append(dbg_component(inp, shipped["dbg"], components))
-    images = {k: shipped[k] for k in DEVICE_IMAGES if k in shipped}
+    images = [(f, shipped[f.name]) for f in listed if f.ref == DEVICE_IMAGE and f.name in shipped]
     if images:
-        components += device_components(inp, images, shipped["rootfs"] / "tree",
+        components += device_components(inp, images, shipped["rootfs"] / ROOTFS_TREE,
                                         {c.ref for c in components})
     spec = make_spec(
         app_component(inp),

@@ -1,4 +1,5 @@
-"""deps"""
+"""deps: edgeforge's Conan home (running conan, telling remote failures), the dependency graph
+of a board, the source mirror."""
 
 from .conan import (
     DepsResult,
@@ -13,6 +14,7 @@ from .conan import (
     lock_argv,
     only_nodes,
     parse_build_order,
+    parse_only,
     prepare_sources,
     program_output,
     recipe_names,
@@ -72,6 +74,7 @@ __all__ = [
     "mirror_path",
     "only_nodes",
     "parse_build_order",
+    "parse_only",
     "password_var",
     "prepare_sources",
     "program_output",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +23,7 @@ from edgeforge.context import BoardLayout, Context
 from edgeforge.core import (
     CommandFailedError,
     Runner,
+    UsageError,
     statefile,
     tree_digest,
 )
@@ -134,6 +135,17 @@ def only_nodes(nodes: list[PackageNode], only: frozenset[str]) -> list[PackageNo
     nothing needs here (building what is missing is the run's job; a later build downloads
     the rest)."""
     return [n for n in nodes if n.name in only and n.binary not in ("Download", "Skip")]
+
+
+def parse_only(text: str, known: Sequence[str]) -> frozenset[str]:
+    """`invoke deps --only a,b`: recipe names, each one of the project's recipes."""
+    names = {n.strip() for n in str(text).split(",") if n.strip()}
+    unknown = sorted(names - set(known))
+    if not names or unknown:
+        what = f"unknown recipe {', '.join(unknown)}" if unknown else "no recipe named"
+        raise UsageError(f"--only {text!r}: {what}; recipes: {', '.join(known)} "
+                         "(comma-separated, e.g. --only zlib,libpng)")
+    return frozenset(names)
 
 
 def present_dirs(runner: Runner, env: dict, nodes: list[PackageNode]) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""The device image steps of a release (`invoke image`, `invoke release --device`): delivery
+"""The device image steps of a release (added to it by `invoke image`): delivery
 formats registered against deliver's `Deliverable` protocol, listed in `DEVICE_FORMATS`.
 
     rootfs -> twin [-> l4t-rootfs | raspi-sd (as the board asks)]
@@ -6,7 +6,8 @@ formats registered against deliver's `Deliverable` protocol, listed in `DEVICE_F
 `rootfs` writes the device's root file system (build/<board>/release/rootfs/tree): the cached
 base, the board's .deb installed by apt, the login, services, files and first boot. Each
 device image format is a writer of disks.py on that tree, into build/<board>/release/<name>/,
-copied into the release. A new device image format is one writer and one line below.
+copied into the release. A new device image format is one writer and one line below (with
+how the SBOM describes it: deliver's SBOM step takes that from the plan).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from edgeforge.build import APP_NAME
 from edgeforge.config import DeviceDef, deviceimage, public_key_line
+from edgeforge.context import ROOTFS_TREE
 from edgeforge.core import (
     Execution,
     Step,
@@ -76,6 +78,10 @@ class RootFileSystem:
     name: str = ROOTFS
     place: str | None = None
     described: bool = True
+    # the SBOM lists its Debian packages, with the device images that hold them
+    sbom_ref: str | None = None
+    sbom_type: str | None = None
+    sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
         return rel.opts.device
@@ -88,7 +94,7 @@ class RootFileSystem:
         final = rel.layout.release_step(self.name)
         with staged(final) as out:
             out.mkdir(parents=True)
-            tree = out / "tree"
+            tree = out / ROOTFS_TREE
             with rel.ctx.reporter.step(f"root file system of {t.name}: copy the base, "
                                        f"install {debs[0].name}, configure"):
                 runner.run(["cp", "-a", "--reflink=auto", str(base), str(tree)],
@@ -138,8 +144,11 @@ class DeviceImage:
     suffix: str          # the last part of its files' names: <app>-<version>-<board>-<suffix>
     writer: Callable[[Release, Path, Path, str], Path]   # (release, tree, out, file name)
     board_asks: bool     # written only when the board's descriptor lists it (device_images:)
+    sbom_text: str | None  # how the SBOM describes it ({board})
     place: str | None = ""
     described: bool = True
+    sbom_ref: str | None = "device-image"   # deliver/sbom.py's DEVICE_IMAGE
+    sbom_type: str | None = "file"
 
     def wanted(self, rel: Release) -> bool:
         return rel.opts.device and (not self.board_asks
@@ -147,7 +156,7 @@ class DeviceImage:
 
     def write(self, rel: Release, ex: Execution) -> Path:
         name = f"{APP_NAME}-{rel.version}-{rel.target.name}-{self.suffix}"
-        tree = ex[ROOTFS] / "tree"
+        tree = ex[ROOTFS] / ROOTFS_TREE
         return rel.into(self.name, lambda out: self.writer(rel, tree, out, name))
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
@@ -159,9 +168,15 @@ class DeviceImage:
 DEVICE_FORMATS: tuple[Deliverable, ...] = (
     RootFileSystem(),
     DeviceImage("twin", "disk image of the virtual twin (GPT, ext4; qcow2, kernel, initramfs)",
-                "twin", twin_disk, board_asks=False),
+                "twin", twin_disk, board_asks=False,
+                sbom_text="disk image of the virtual twin of {board} (GPT, ext4 root) with its "
+                          "kernel and initramfs"),
     DeviceImage("l4t-rootfs", "root file system tarball for NVIDIA's Linux_for_Tegra/rootfs",
-                "l4t-rootfs", l4t_rootfs, board_asks=True),
+                "l4t-rootfs", l4t_rootfs, board_asks=True,
+                sbom_text="root file system of {board} for NVIDIA's Linux_for_Tegra/rootfs "
+                          "(L4T's kernel comes from apply_binaries.sh)"),
     DeviceImage("raspi-sd", "Raspberry Pi SD-card image (raspi-firmware boot partition, root)",
-                "sdcard", raspi_sd, board_asks=True),
+                "sdcard", raspi_sd, board_asks=True,
+                sbom_text="SD-card image of {board}: raspi-firmware's boot partition and the "
+                          "root file system"),
 )

@@ -1,5 +1,8 @@
-"""elf"""
+"""elf: reading ELF files and a tree's library folders, a program's library closure, split debug
+information."""
 
+# modules used as namespaces (module.function reads better than a re-exported name)
+from . import closure, debuginfo, elfinfo
 from .closure import (
     dpkg_status,
 )
@@ -19,6 +22,9 @@ from .libdirs import (
 )
 
 __all__ = [
+    "closure",
+    "debuginfo",
+    "elfinfo",
     "BUILD_ID_DIR",
     "ElfInfo",
     "LinkLoop",

@@ -30,8 +30,6 @@ from .elfinfo import is_elf
 
 BUILD_ID_DIR = ".build-id"
 INDEX = "build-ids.json"
-#: build/<board>/symbols/: the app's split debug files, beside build/<board>/edge-infer/
-SYMBOLS_DIR = "symbols"
 
 
 @dataclass(frozen=True)

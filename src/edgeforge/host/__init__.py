@@ -1,4 +1,5 @@
-"""host"""
+"""host: what the build machine needs (`invoke setup`, `invoke doctor`), its apt sources, the
+qemu-user command line."""
 
 from .aptsources import (
     deb_src_enabled,

@@ -1,8 +1,8 @@
-"""team"""
+"""team: what a team shares. Conan remotes (`remote.*`, `cache.*`), registry pushes, CI
+pipelines, and edgeforge's own test suite."""
 
 from .ci import (
     CiOptions,
-    parse_only,
 )
 from .ci import write as write_ci_pipeline
 from .registry import (
@@ -47,7 +47,6 @@ __all__ = [
     "login_argv",
     "package_list",
     "parse_destination",
-    "parse_only",
     "upload_argv",
     "add_remote",
     "login_remote",

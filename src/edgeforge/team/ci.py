@@ -147,17 +147,6 @@ def check_options(opts: CiOptions) -> CiOptions:
     return opts
 
 
-def parse_only(text: str, known: Sequence[str]) -> frozenset[str]:
-    """`invoke deps --only a,b`: recipe names, each one of the project's recipes."""
-    names = {n.strip() for n in str(text).split(",") if n.strip()}
-    unknown = sorted(names - set(known))
-    if not names or unknown:
-        what = f"unknown recipe {', '.join(unknown)}" if unknown else "no recipe named"
-        raise UsageError(f"--only {text!r}: {what}; recipes: {', '.join(known)} "
-                         "(comma-separated, e.g. --only zlib,libpng)")
-    return frozenset(names)
-
-
 def job_base(board: str) -> str:
     """The board's part of job ids: letters, digits, '_' and '-' (GitHub's rule for ids)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", board)

@@ -1,6 +1,7 @@
-"""toolchain"""
+"""toolchain: sysroots (built, imported, packed), compilers, the libstdc++ shim, flags, the
+fixed path names, and the generated toolchain files with their templates."""
 
-from . import pathnames
+from . import pathnames, stdcxx_compat, sysroot
 from .compilers import (
     Toolset,
     locate_tools,
@@ -47,6 +48,8 @@ from .sysroot import (
 )
 
 __all__ = [
+    "stdcxx_compat",
+    "sysroot",
     "BLOCKS",
     "Block",
     "TEMPLATE_DIR",

@@ -1,7 +1,9 @@
-"""verify"""
+"""verify: the ABI gate and runs under qemu-user (`invoke run`, `invoke gate`)."""
 
+# modules used as namespaces (module.function reads better than a re-exported name)
 from edgeforge.host import env_options  # qemu-user's -E options (host.qemu), for callers
 
+from . import abi
 from .abi import (
     Policy,
     gate,
@@ -21,6 +23,7 @@ from .emulation import (
 )
 
 __all__ = [
+    "abi",
     "Policy",
     "capture_emulated",
     "env_options",
