@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.config import MAX_BYTES, AbiStrategy, Arch, Catalog, CompilerFamily, json_schemas, load_yaml
+from edgeforge.config import (
+    MAX_BYTES,
+    AbiStrategy,
+    Arch,
+    Catalog,
+    CompilerFamily,
+    json_schemas,
+    load_yaml,
+    write_editor_schemas,
+)
 from edgeforge.context import Context
 from edgeforge.core import DescriptorError, HostSetupError, Reporter, ToolMissingError
 from edgeforge.toolchain import locate_tools
@@ -139,12 +148,20 @@ def test_invoke_boards_lists_every_board_with_ceilings():
                      r"arm-linux-gnueabihf", r.stdout)
 
 
-def test_committed_json_schemas_match_the_models():
+def test_committed_json_schemas_match_the_models(tmp_path: Path):
     import json
 
     for name, schema in json_schemas().items():
         committed = json.loads((PROJECT / "toolchains" / "schema" / f"{name}.schema.json").read_text())
         assert committed == json.loads(json.dumps(schema)), f"run `invoke schema` ({name})"
+    # every schema `invoke schema` writes (toolchains/, images/, apps/) is the one in the tree
+    written = write_editor_schemas(tmp_path)
+    assert {str(p.relative_to(tmp_path)) for p in written} >= {
+        "toolchains/schema/board.schema.json", "images/image.schema.json",
+        "images/device.schema.json", "apps/app.schema.json"}
+    for path in written:
+        rel = path.relative_to(tmp_path)
+        assert path.read_bytes() == (PROJECT / rel).read_bytes(), f"run `invoke schema` ({rel})"
 
 
 def test_schema_lists_board_keys_and_strategies():

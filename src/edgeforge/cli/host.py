@@ -65,7 +65,7 @@ def toolchain(c, board=None, compiler=None, sysroot=None, build_type=None):
 @task
 @handled
 def schema(c):
-    """Write JSON schemas for editors into toolchains/schema/ and images/."""
+    """Write JSON schemas for editors into toolchains/schema/, images/ and apps/."""
     ctx = new_context()
     for p in write_editor_schemas(ctx.project_root):
         ctx.reporter.info(f"wrote {p}")

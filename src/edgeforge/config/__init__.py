@@ -1,8 +1,25 @@
 """config: the descriptor models and the one YAML reader (boards, compilers, sysroots, recipes,
-container image and device image definitions); runs no tool."""
+apps, container image and device image definitions); runs no tool."""
 
 # modules used as namespaces (module.function reads better than a re-exported name)
 from . import containerimage, deviceimage, recipes
+from .app import (
+    APP_FILE,
+    APPS_DIR,
+    AppDef,
+    app_schema,
+    parse_app,
+    write_app_schema,
+)
+from .apploader import (
+    App,
+    app_names,
+    app_version,
+    cmake_project_version,
+    load_app,
+    load_apps,
+    meson_project_version,
+)
 from .containerimage import (
     BaseSpec,
     ContainerImageDef,
@@ -53,7 +70,11 @@ __all__ = [
     "containerimage",
     "deviceimage",
     "recipes",
+    "APPS_DIR",
+    "APP_FILE",
     "AbiCeiling",
+    "App",
+    "AppDef",
     "AbiStrategy",
     "Arch",
     "BaseSpec",
@@ -68,12 +89,20 @@ __all__ = [
     "MAX_BYTES",
     "TarballSysroot",
     "Target",
+    "app_names",
+    "app_schema",
+    "app_version",
+    "cmake_project_version",
     "conandata",
     "deps_list",
     "dump_pipeline",
     "expand_path",
     "json_schemas",
+    "load_app",
+    "load_apps",
     "load_yaml",
+    "meson_project_version",
+    "parse_app",
     "parse_model",
     "public_key_line",
     "read_descriptor",
@@ -82,6 +111,7 @@ __all__ = [
     "sysroot_json",
     "tag_version",
     "version_tuple",
+    "write_app_schema",
     "write_schemas",
     "write_editor_schemas",
 ]

@@ -168,7 +168,16 @@ def load_yaml(text: str, rel: str) -> Document:
 
 
 def _model_fields(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
+    """The keys a model reads, as written in YAML (a field's alias, e.g. `from`, else its name)."""
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    """A model's field by the key written in YAML (its alias or its name)."""
+    for name, f in model.model_fields.items():
+        if key in (name, f.alias):
+            return f
+    return None
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -179,7 +188,7 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
         part = parts.pop(0)
         if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
             return []
-        f = cur.model_fields.get(str(part))
+        f = _field(cur, str(part))
         if f is None:
             return []
         ann = f.annotation
@@ -246,7 +255,7 @@ def format_validation_error(
         elif etype == "missing":
             desc = ""
             if submodel is not None and len(loc) == 1:
-                f = submodel.model_fields.get(str(loc[0]))
+                f = _field(submodel, str(loc[0]))
                 if f is not None and f.description:
                     desc = f" ({f.description})"
             msgs.append(f"missing key {key!r} in {rel}: add it{desc}")
@@ -280,6 +289,14 @@ def format_validation_error(
                 f"key {key!r} in {rel}: YAML read {cut(written)} as {what}; "
                 f"write it quoted: \"{cut(written)}\""
             )
+        elif etype == "value_error":  # a validator's sentence: the value only where it adds
+            text = str(err["msg"]).removeprefix("Value error, ")
+            value = err.get("input")
+            said = isinstance(value, (dict, list, tuple)) or shorten(value) in text
+            msgs.append(f"key {key!r} in {rel}: {text}" + ("" if said else f"; got {got}"))
+        elif etype in ("tuple_type", "list_type"):
+            msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}; write a list: "
+                        "[a, b] or one '- item' per line")
         else:
             msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}")
     def unknown_keys(where: tuple[Any, ...]) -> str:
@@ -308,6 +325,9 @@ def _pattern_hint(key: str) -> str:
         "triple": "write it like aarch64-linux-gnu",
         "version": "give the major version only, e.g. \"12\"",
         "suite": "give a Debian suite name such as bullseye",
+        "license": "give an SPDX licence id such as Apache-2.0",
+        "prefix": "write it like /opt/<app>",
+        "user": "give a user name: lower-case letters, digits, '_' and '-'",
     }.get(key, "check the documented form in the JSON schema")
 
 
@@ -351,6 +371,7 @@ def model_schema(model: type[BaseModel], title: str) -> dict:
 
 
 def write_model_schema(path: Path, model: type[BaseModel], title: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model_schema(model, title), indent=2, sort_keys=True) + "\n",
                     encoding="utf-8")
     return path
