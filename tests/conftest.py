@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -16,12 +17,32 @@ from edgeforge.context import default_cache_dir
 
 PROJECT = Path(__file__).resolve().parents[1]
 INVOKE = Path(sys.executable).with_name("invoke")
-#: where the suite builds the repository's boards: never the checkout's build/ (a user's
-#: builds stay as they are). It lives in the cache, one folder per checkout, so a second run
-#: of the suite finds its builds up to date.
-BUILD = Path(os.environ.get("EDGEFORGE_TEST_BUILD_DIR") or (
-    default_cache_dir() / "test-build"
-    / hashlib.sha256(str(PROJECT).encode()).hexdigest()[:12]))
+#: the suite's builds of the repository's boards, shared by every checkout on this machine (the
+#: steps are keyed on their inputs, and their outputs hold no checkout path): a clean clone
+#: finds the builds of the last run up to date where its inputs did not change.
+_LOCK_FD: int | None = None
+
+
+def _suite_build_dir() -> Path:
+    """`EDGEFORGE_TEST_BUILD_DIR`, else `<cache>/test-build/shared`, held under a lock for this
+    process; while another suite holds it, a folder of this checkout's own. Never the
+    checkout's build/ (a user's builds stay as they are)."""
+    global _LOCK_FD
+    if os.environ.get("EDGEFORGE_TEST_BUILD_DIR"):
+        return Path(os.environ["EDGEFORGE_TEST_BUILD_DIR"])
+    parent = default_cache_dir() / "test-build"
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent / "shared.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return parent / hashlib.sha256(str(PROJECT).encode()).hexdigest()[:12]
+    _LOCK_FD = fd  # held until this process ends
+    return parent / "shared"
+
+
+BUILD = _suite_build_dir()
 DIST = BUILD / "dist"  # the suite's releases: never the checkout's dist/
 STALE_DAYS = 3
 
@@ -33,7 +54,7 @@ def _drop_stale_test_builds() -> None:
         return
     for d in parent.iterdir():
         old = time.time() - d.stat().st_mtime > STALE_DAYS * 86400
-        if d != BUILD and d.is_dir() and old:
+        if d not in (BUILD, parent / "shared") and d.is_dir() and old:
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -249,6 +249,10 @@ def twin(imaged: Path):
 
 def test_the_twin_boots_and_lets_in_the_key_only(twin, key: Path):
     state, paths = twin
+    # SSH answers before systemd has finished starting the rest: wait for the boot's end
+    booted = ssh(state, paths, key, "timeout", "180", "systemctl", "is-system-running", "--wait",
+                 check=False)
+    assert booted.stdout.strip() == "running", booted.stdout + booted.stderr
     r = ssh(state, paths, key, "systemctl", "is-active", "multi-user.target")
     assert r.stdout.strip() == "active"
     assert ssh(state, paths, key, "cat", "/etc/hostname").stdout == "edge-infer\n"

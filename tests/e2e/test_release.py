@@ -434,9 +434,11 @@ def test_interrupted_release_keeps_the_previous_one(released: Path, tmp_path: Pa
 def test_check_reproducible_rebuilds_elsewhere_and_names_what_differs(released: Path):
     """`--check-reproducible` builds the same release again in another build folder
     (<build>/.reproducible) and compares the two folders byte for byte: identical, exit 0.
-    Then one file of the second build's release is changed with its size and time kept (so
-    its step stays up to date, as make would judge it): the same command names that file
-    and exits 9. The file is put back afterwards."""
+    Then one file of the release is changed with its size and time kept (so its step stays up
+    to date, as make would judge it): the same command names that file
+    and exits 9. The file is put back afterwards. The change goes into this build's release
+    (the fixture's, up to date), not the second one: the second folder may be rebuilt by the
+    command, and the comparison must still name the file."""
     args = ("release", "--board", BOARD, "--version", VERSION, "--sdk", "--check-reproducible")
     r = run_invoke(*args, env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
@@ -445,7 +447,7 @@ def test_check_reproducible_rebuilds_elsewhere_and_names_what_differs(released: 
     assert f"reproducible: {released} and {other} are byte-identical" in r.stdout
     assert digests(other).keys() == digests(released).keys()
 
-    victim = other / "release.json"
+    victim = released / "release.json"
     original, st = victim.read_bytes(), victim.stat()
     changed = original.replace(b'"app": "edge-infer"', b'"app": "edge-infxr"', 1)
     assert changed != original and len(changed) == len(original)

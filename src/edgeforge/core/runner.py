@@ -132,15 +132,20 @@ class Runner:
         with open(log_path, "w", encoding="utf-8", errors="replace") as log:
             log.write(f"# {command_line(argv)[2:]}\n# cwd: {redact(str(cwd or os.getcwd()))}\n")
             log.flush()
-            proc = subprocess.Popen(
-                argv,
-                cwd=str(cwd) if cwd else None,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            held = _HeldSignals()
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=str(cwd) if cwd else None,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except BaseException:
+                held.release()
+                raise
             assert proc.stdout is not None
             # the reader thread writes the log under this lock; the main thread closes it under
             # the lock too, and from then on the reader only drains the pipe (a child killed on
@@ -162,11 +167,12 @@ class Runner:
                         log.flush()
 
             reader = threading.Thread(target=pump, daemon=True)
-            reader.start()
             t0 = time.monotonic()
             last_beat = t0
             timed_out = False
             try:
+                reader.start()
+                held.release()  # a Ctrl-C or SIGTERM held while the child started lands here
                 while True:
                     try:
                         proc.wait(timeout=1.0)
@@ -249,6 +255,34 @@ class Runner:
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{what}: no answer within {timeout:g} s") from None
         return Exchanged(tuple(argv), r.returncode, r.stdout, r.stderr)
+
+
+class _HeldSignals:
+    """Ctrl-C and SIGTERM held while a child starts, delivered by `release()`.
+
+    Python raises a signal's exception at the next bytecode, which may be inside Popen after
+    the fork: the child would then run on with nobody left to stop it. Held, the signal is
+    raised where the caller stops the child's group. Only the main thread handles signals;
+    elsewhere this holds nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self.previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._hold)
+
+    def _hold(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+
+    def release(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self.previous = {}
+        for sig in dict.fromkeys(self.pending):
+            signal.raise_signal(sig)
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 0.5) -> None:
