@@ -19,11 +19,11 @@ TARGET_MB = 60
 
 
 def main() -> None:
-    from edgeforge.build import APP_NAME, read_manifest
+    from edgeforge.build import read_manifest
     from edgeforge.config import containerimage as imagedefs
     from edgeforge.context import Context
     from edgeforge.core import Reporter, Runner
-    from edgeforge.deliver import ReleaseInput, app_version
+    from edgeforge.deliver import ReleaseInput
     from edgeforge.deliver.oci import image as container
     from edgeforge.deliver.oci import read as ociread
     from edgeforge.toolchain import sysroot_dir
@@ -35,9 +35,10 @@ def main() -> None:
     manifest = read_manifest(ctx.layout(board).root)
     if manifest is None:
         raise SystemExit(f"no manifest in {ctx.layout(board).root}: the build did not finish")
-    inp = ReleaseInput(target=t, manifest=manifest, app_dir=ctx.layout(board).app(APP_NAME),
+    app = ctx.app()
+    inp = ReleaseInput(target=t, app=app, manifest=manifest, app_dir=ctx.layout(board).app(app.name),
                        sysroot=sysroot_dir(ctx, t.sysroot), project_root=PROJECT,
-                       version=app_version(PROJECT), revision="benchmark",
+                       version=app.version, revision="benchmark",
                        source_date_epoch=1_700_000_000, mirror_dir=ctx.mirror_dir)
     image_def = imagedefs.load(PROJECT / "images" / "edge-infer")
     with tempfile.TemporaryDirectory(prefix="edgeforge-image-size-") as tmp:

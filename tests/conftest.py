@@ -83,9 +83,10 @@ def run_invoke(*args: str, cwd: Path = PROJECT, env: dict | None = None,
 
 
 def copy_project(dest: Path) -> Path:
-    """A throwaway project: the real descriptors and apps, editable by the test."""
+    """A throwaway project: the real descriptors, apps and image definitions (the apps'
+    descriptors name them), editable by the test."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("toolchains", "apps", "recipes"):
+    for name in ("toolchains", "apps", "recipes", "images"):
         shutil.copytree(PROJECT / name, dest / name,
                         ignore=shutil.ignore_patterns("build", "CMakeUserPresets.json"))
     for name in ("tasks.py", "pyproject.toml"):

@@ -30,15 +30,17 @@ class EdgeInferConan(ConanFile):
 
     def generate(self):
         tc = CMakeToolchain(self)
-        # edgeforge passes what --version shows and the test inputs as user confs
-        for conf, var in (("user.edge_infer:board", "EDGE_INFER_BOARD"),
-                          ("user.edge_infer:git_revision", "EDGE_INFER_GIT_REVISION"),
-                          ("user.edge_infer:sanitize", "EDGE_INFER_SANITIZE"),
-                          ("user.edge_infer:sample_video", "EDGE_INFER_SAMPLE_VIDEO")):
+        # edgeforge passes what --version shows and the test inputs as user confs of its
+        # app namespace (user.edgeforge.app:*; sample: the smoke run's sample, tests.smoke in
+        # app.yaml)
+        for conf, var in (("user.edgeforge.app:board", "EDGE_INFER_BOARD"),
+                          ("user.edgeforge.app:git_revision", "EDGE_INFER_GIT_REVISION"),
+                          ("user.edgeforge.app:sanitize", "EDGE_INFER_SANITIZE"),
+                          ("user.edgeforge.app:sample", "EDGE_INFER_SAMPLE_VIDEO")):
             value = self.conf.get(conf)
             if value:
                 tc.cache_variables[var] = str(value)
-        launcher = self.conf.get("user.edge_infer:compiler_launcher")
+        launcher = self.conf.get("user.edgeforge.app:compiler_launcher")
         if launcher:
             tc.cache_variables["CMAKE_CXX_COMPILER_LAUNCHER"] = str(launcher)
         # no checkout or build path reaches the binaries (__FILE__ in assertions, debug info):

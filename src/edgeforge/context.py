@@ -11,13 +11,21 @@ edgeforge can write, or creatable; a message names the variable the path came fr
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeforge.config import Catalog
-from edgeforge.core import EdgeforgeError, HostSetupError, Reporter, Runner
+from edgeforge.config import APP_FILE, APPS_DIR, App, Catalog, load_apps
+from edgeforge.core import (
+    DescriptorError,
+    EdgeforgeError,
+    HostSetupError,
+    Reporter,
+    Runner,
+    UsageError,
+)
 
 
 def _cache_dir_and_origin() -> tuple[Path, str]:
@@ -193,6 +201,7 @@ class Context:
     reporter: Reporter
     catalog: Catalog
     dist_root: Path
+    _apps: tuple[App, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(
@@ -235,6 +244,34 @@ class Context:
                                  "point EDGEFORGE_DIST_DIR at a writable directory "
                                  "(or unset it to use dist/ in the project)"),
         )
+
+    # ---- the project's apps -------------------------------------------------------------------
+    def apps(self) -> tuple[App, ...]:
+        """Every app of the project (apps/*/app.yaml), sorted by name; read once."""
+        if self._apps is None:
+            self._apps = tuple(load_apps(self.project_root))
+        return self._apps
+
+    def app(self, name: str | None = None) -> App:
+        """The app named `name`, or the project's only app when no name is given."""
+        apps = self.apps()
+        names = [a.name for a in apps]
+        if not apps:
+            raise DescriptorError(
+                f"the project {self.project_root} has no app: no {APPS_DIR}/*/{APP_FILE}; add "
+                f"{APPS_DIR}/<name>/{APP_FILE} describing your app (see README.md)")
+        if name is None:
+            if len(apps) > 1:
+                raise UsageError(f"the project has {len(apps)} apps ({', '.join(names)}): "
+                                 "name the one you mean with --app NAME")
+            return apps[0]
+        for a in apps:
+            if a.name == name:
+                return a
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ";"
+        raise DescriptorError(f"no app named {name!r} (no {APPS_DIR}/{name}/{APP_FILE}){hint} "
+                              f"known apps: {', '.join(names)}; give one of them with --app NAME")
 
     # ---- cache layout -----------------------------------------------------------------------
     @property

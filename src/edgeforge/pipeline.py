@@ -14,17 +14,16 @@ their step. This is the one module that puts steps of several wings into a Plan.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from edgeforge.build import (
-    APP_NAME,
     BoardBuild,
     NativeBuild,
     Prepared,
     gate_policy,
     prepare,
 )
-from edgeforge.config import Target
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 from edgeforge.core import Execution, Plan, ReproducibilityError
 from edgeforge.deliver import (
@@ -59,10 +58,11 @@ __all__ = [
 def board_plan(ctx: Context, target: Target, with_deps: bool = True,
                release: ReleaseOptions | None = None, *, deps_tests: bool = False) -> Plan:
     """The board's steps: its build, then (with `release`) the release and device steps."""
-    board = BoardBuild(ctx, target, with_deps=with_deps, deps_tests=deps_tests)
+    app = ctx.app()
+    board = BoardBuild(ctx, target, app, with_deps=with_deps, deps_tests=deps_tests)
     steps = board.steps()  # sysroot, toolchain, smoke, [deps, app], manifest
     if release is not None:
-        rel = Release.create(ctx, target, board.runner, release)
+        rel = Release.create(ctx, target, app, board.runner, release)
         formats = (
             *ARTEFACTS,        # image, deb | rpm | run, dbg, [sdk]
             *DEVICE_FORMATS,   # [rootfs, twin, l4t-rootfs | raspi-sd] (with `invoke image`)
@@ -81,12 +81,18 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
     ex = plan.execute(ctx.reporter, force=force)
     manifest = ex["manifest"]
     if with_deps:
-        app = ex["app"]
-        ctx.reporter.info(f"app: {app / 'bin' / APP_NAME} (libraries in {app / 'lib'}, "
-                          f"model in {app / 'share' / APP_NAME})")
+        ctx.reporter.info(app_summary(ctx.app(), ex["app"]))
     ctx.reporter.info(f"outputs: {layout.root}\n  smoke program: {layout.smoke / 'bin' / 'smoke'}\n"
                       f"  toolchain files: {layout.toolchain}\n  manifest: {manifest}")
     return manifest
+
+
+def app_summary(app: App, folder: Path) -> str:
+    """Where the built app's program, libraries and models are."""
+    models = sorted({str(PurePosixPath(d.install).parent) for d in app.spec.data
+                     if d.kind == "model"})
+    return (f"app: {folder / app.program} (libraries in {folder / 'lib'}"
+            + "".join(f", model in {folder / m}" for m in models) + ")")
 
 
 def release(ctx: Context, target: Target, opts: ReleaseOptions) -> Path:
@@ -109,7 +115,7 @@ def build_some_deps(ctx: Context, target: Target, only: frozenset[str], *,
     """`invoke deps --only`: the named packages of the board's graph (one level of a CI
     pipeline). deps.json records just them (what `invoke cache push` uploads next); the deps
     step is not stamped, and its changed output makes the next build check the whole graph."""
-    board = BoardBuild(ctx, target, deps_tests=deps_tests)
+    board = BoardBuild(ctx, target, ctx.app(), deps_tests=deps_tests)
     ex = Plan(target.name, board.steps(), board.layout.stamps).execute(ctx.reporter,
                                                                        upto="toolchain")
     return board.some_deps(ex, only)
@@ -117,7 +123,7 @@ def build_some_deps(ctx: Context, target: Target, only: frozenset[str], *,
 
 # ---- the build machine (x86_64): parity and sanitizer builds ------------------------------------
 def native_plan(ctx: Context, *, sanitize: str | None = None) -> Plan:
-    native = NativeBuild(ctx, sanitize)
+    native = NativeBuild(ctx, ctx.app(), sanitize)
     return Plan(native.title, native.steps(), native.layout.stamps)
 
 
@@ -127,7 +133,7 @@ def build_native(ctx: Context, *, sanitize: str | None = None) -> Path:
     ctx.reporter.info(plan.render())
     ex = plan.execute(ctx.reporter)
     final = ex[plan.steps[-1].name]
-    ctx.reporter.info(f"native app: {final / 'bin' / APP_NAME}")
+    ctx.reporter.info(f"native app: {final / ctx.app().program}")
     return final
 
 

@@ -20,7 +20,7 @@ from edgeforge.config import Arch
 from edgeforge.config import containerimage as imagedefs
 from edgeforge.context import Context
 from edgeforge.core import Reporter, Runner
-from edgeforge.deliver import ReleaseInput, app_version
+from edgeforge.deliver import ReleaseInput
 from edgeforge.deliver import scan as imagescan
 from edgeforge.deliver.oci import image as container
 from edgeforge.deliver.oci import read as ociread
@@ -32,6 +32,7 @@ BOARD = "jetson-nx"
 EPOCH = 1_700_000_000
 MAX_IMAGE_MB = 60
 IMAGE_DEF = imagedefs.load(PROJECT / "images" / "edge-infer")
+APP = Context.create(project_root=PROJECT, build_root=BUILD, dist_root=DIST).app()
 
 
 def release_input() -> ReleaseInput:
@@ -39,9 +40,9 @@ def release_input() -> ReleaseInput:
     manifest = read_manifest(BUILD / BOARD)
     assert manifest is not None
     return ReleaseInput(
-        target=ctx.catalog.resolve(BOARD, env={}), manifest=manifest,
+        target=ctx.catalog.resolve(BOARD, env={}), app=APP, manifest=manifest,
         app_dir=BUILD / BOARD / "edge-infer", sysroot=sysroot_of(BOARD), project_root=PROJECT,
-        version=f"{app_version(PROJECT)}+e2e", revision="e2e", source_date_epoch=EPOCH,
+        version=f"{APP.version}+e2e", revision="e2e", source_date_epoch=EPOCH,
         mirror_dir=ctx.mirror_dir)
 
 
@@ -71,7 +72,7 @@ def vtest() -> Path:
 def test_version_in_the_engine(image: container.ContainerResult):
     r = docker_run(image.tag, "--version")
     assert r.returncode == 0, r.stderr
-    assert f"edge-infer {app_version(PROJECT)}" in r.stdout
+    assert f"edge-infer {APP.version}" in r.stdout
     assert "board: jetson-nx (aarch64)" in r.stdout
 
 

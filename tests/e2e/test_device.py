@@ -662,7 +662,8 @@ def test_image_writes_never_follow_a_link_out_of_the_real_base(imaged: Path, key
     ctx = Context.create(project_root=PROJECT, build_root=BUILD, dist_root=DIST)
     runner = Runner(Reporter(quiet=True), tmp_path / "logs")
     dev = devicedefs.load(PROJECT / "images" / "edge-infer")
-    base = devimage.ensure_base(ctx, ctx.catalog.resolve(BOARD, cli={}), dev, runner)  # cached
+    base = devimage.ensure_base(ctx, ctx.catalog.resolve(BOARD, cli={}), dev, runner,
+                                ctx.app().device_image)  # cached
     tree = tmp_path / "tree"
     subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(tree)], check=True)
     (tree / devimage.COMPLETE).unlink()
@@ -698,8 +699,8 @@ def test_image_writes_never_follow_a_link_out_of_the_real_base(imaged: Path, key
     )})
     deb = sorted((BUILD / BOARD / "release" / "deb").glob("*.deb"))[0]
     devimage.install_app(tree, deb, runner, int(EPOCH))
-    devimage.configure(ctx, tree, dev, images, key.with_suffix(".pub").read_text().strip(),
-                       runner, int(EPOCH))
+    devimage.configure(ctx, tree, dev, ctx.app(), images,
+                       key.with_suffix(".pub").read_text().strip(), runner, int(EPOCH))
     for f, d in before.items():
         assert hashlib.sha256(f.read_bytes()).hexdigest() == d, f"{f} was written through a link"
     assert sorted(os.listdir(victims / "dir")) == listing

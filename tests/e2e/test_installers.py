@@ -166,7 +166,7 @@ def release_input(board: str, app_dir: Path, version: str) -> ReleaseInput:
     target = ctx.catalog.resolve(board, env={})
     manifest = read_manifest(BUILD / BOARD)
     assert manifest is not None, f"no manifest in {BUILD / BOARD}"
-    return ReleaseInput(target=target, manifest=manifest, app_dir=app_dir,
+    return ReleaseInput(target=target, app=ctx.app(), manifest=manifest, app_dir=app_dir,
                         sysroot=sysroot_of(board), project_root=PROJECT, version=version,
                         revision="0123456789abcdef0123456789abcdef01234567",
                         source_date_epoch=EPOCH, mirror_dir=ctx.mirror_dir)

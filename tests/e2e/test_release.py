@@ -185,7 +185,8 @@ def test_two_boards_sboms_differ_where_the_boards_do(released: Path, tmp_path: P
     ctx = Context.create(project_root=PROJECT, build_root=BUILD)
     manifest = read_manifest(BUILD / "rpi4")
     assert manifest is not None
-    inp = ReleaseInput(target=ctx.catalog.resolve("rpi4", env={}), manifest=manifest,
+    inp = ReleaseInput(target=ctx.catalog.resolve("rpi4", env={}), app=ctx.app(),
+                       manifest=manifest,
                        app_dir=BUILD / "rpi4" / "edge-infer", sysroot=sysroot_of("rpi4"),
                        project_root=PROJECT, version=VERSION,
                        revision=nx_props["edgeforge:revision"], source_date_epoch=int(EPOCH),

@@ -77,7 +77,7 @@ def release_input(board: str, app: Path, sysroot: Path, epoch: int = EPOCH) -> R
         abi=AbiRecord(glibc=t.abi.glibc, glibcxx=t.abi.glibcxx, cxxabi=t.abi.cxxabi or "",
                       strategy=t.abi.strategy.value, max_needed={}),
         artifacts=())
-    return ReleaseInput(target=t, manifest=manifest, app_dir=app, sysroot=sysroot,
+    return ReleaseInput(target=t, app=c.app(), manifest=manifest, app_dir=app, sysroot=sysroot,
                         project_root=PROJECT, version=VERSION, revision="abc1234",
                         source_date_epoch=epoch, mirror_dir=c.mirror_dir)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.deliver import app_version
+from edgeforge.config import load_app
 from tests.conftest import PROJECT, copy_project, require_tools, run_invoke
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_default_version_comes_from_the_tag_else_the_commit(tmp_path: Path):
     require_tools("git")
     project = copy_project(tmp_path / "project")
     (project / ".gitignore").write_text((PROJECT / ".gitignore").read_text())
-    base = app_version(project)
+    base = load_app(project, "edge-infer").version  # its descriptor's (from its CMakeLists.txt)
     assert base.count(".") == 2, base
     git(project, "init", "-q")
     git(project, "add", "-A")

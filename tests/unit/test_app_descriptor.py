@@ -1,7 +1,8 @@
-"""apps/<name>/app.yaml (issue 23): edge-infer's descriptor says what the code does today, and
-each bad descriptor (unknown keys, bad types, dangling references, paths leaving the project)
-is one sentence naming the file, the key and a fix. Bad descriptors are written into
-throwaway projects under tmp_path, never into the checkout."""
+"""apps/<name>/app.yaml (issue 23): edge-infer's descriptor says what its build, tests and
+deliverables are (the code reads them from it), and each bad descriptor (unknown keys, bad
+types, dangling references, paths leaving the project) is one sentence naming the file, the
+key and a fix. Bad descriptors are written into throwaway projects under tmp_path, never into
+the checkout."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.build.app import APP_DIR, APP_NAME, MODEL, SAMPLE_VIDEO, smoke_args
+from edgeforge.build import smoke_args
 from edgeforge.config import (
     AppDef,
     app_names,
@@ -25,9 +26,7 @@ from edgeforge.config import (
     recipe_licenses,
 )
 from edgeforge.core import DescriptorError
-from edgeforge.debug.remote import INSTALLED
-from edgeforge.deliver.packages.staging import load_installers
-from edgeforge.device.rootfs import CONF_DIR
+from edgeforge.deliver import load_installers
 from tests.conftest import PROJECT
 
 REL = "apps/demo/app.yaml"
@@ -104,17 +103,18 @@ def refused(root: Path, *says: str, name: str = "demo") -> str:
     return message
 
 
-# ---- edge-infer as the code has it today ------------------------------------------------------
+# ---- edge-infer's descriptor: what the code reads -----------------------------------------------
 @pytest.fixture(scope="module")
 def edge_infer():
     return load_app(PROJECT, "edge-infer")
 
 
 def test_edge_infer_loads_with_its_cmake_version(edge_infer):
-    assert edge_infer.name == APP_NAME and edge_infer.folder == PROJECT / APP_DIR
+    assert edge_infer.name == "edge-infer" and edge_infer.folder == PROJECT / "apps/edge-infer"
+    assert edge_infer.rel == "apps/edge-infer"
     assert edge_infer.version == "1.0.0"
     assert edge_infer.spec.version.source == "cmake"
-    assert edge_infer.spec.license == recipe_licenses(PROJECT / APP_DIR)[0]
+    assert edge_infer.spec.license == recipe_licenses(edge_infer.folder)[0]
     assert [a.name for a in load_apps(PROJECT)] == app_names(PROJECT) == ["edge-infer"]
 
 
@@ -127,39 +127,48 @@ def test_edge_infer_requires_the_deps_list_but_googletest(edge_infer):
     assert edge_infer.spec.system_libraries == ()
 
 
-def test_edge_infer_installs_where_the_code_puts_it(edge_infer):
+def test_edge_infer_installs_where_its_image_and_installers_put_it(edge_infer):
     install = edge_infer.spec.install
-    assert install.prefix == INSTALLED == f"/opt/{APP_NAME}"
-    assert install.programs == (f"bin/{APP_NAME}",)
-    image = containerimage.load(PROJECT / "images" / APP_NAME)
+    assert install.prefix == "/opt/edge-infer"
+    assert install.programs == ("bin/edge-infer",) and edge_infer.program == "bin/edge-infer"
+    assert edge_infer.program_name == "edge-infer"
+    image = containerimage.load(PROJECT / "images" / "edge-infer")
     assert image.prefix == install.prefix
     assert image.entrypoint[0] == f"{install.prefix}/{install.programs[0]}"
-    assert load_installers(PROJECT, APP_NAME).prefix == install.prefix
+    assert load_installers(PROJECT, edge_infer).prefix == install.prefix
+    assert edge_infer.device_image == "images/edge-infer/device.yaml"
+    assert (PROJECT / edge_infer.device_image).is_file()
 
 
 def test_edge_infer_ships_its_model_with_provenance(edge_infer):
     (model,) = edge_infer.spec.data
-    assert model.install == MODEL and model.kind == "model"
+    assert model.install == "share/edge-infer/pedestrian-grid.onnx" and model.kind == "model"
     assert (edge_infer.folder / model.source).is_file()
     assert model.card == "model/MODEL.md" and model.license == "Apache-2.0"
     assert "train_detector.py" in model.made_by and "HOG" in model.made_by
+    assert model.origin == "trained here"
 
 
-def test_edge_infer_smoke_run_is_the_one_run_today(edge_infer, tmp_path: Path):
+def test_edge_infer_smoke_run_is_the_one_run_before_the_descriptor(edge_infer, tmp_path: Path):
     tests = edge_infer.spec.tests
     assert tests.ctest and tests.smoke is not None
-    assert tests.smoke.sample == SAMPLE_VIDEO
+    assert tests.smoke.sample == "vtest.avi" and tests.smoke.program == "bin/edge-infer"
     installed, video, out = tmp_path / "app", tmp_path / "vtest.avi", tmp_path / "out.jsonl"
-    values = {"prefix": str(installed), "sample": str(video), "frames": "16", "output": str(out)}
-    args = [a.format(**values) for a in tests.smoke.args]
-    assert args == smoke_args(installed, video, 16, out)
+    # the arguments the code wrote out before it read them from the descriptor
+    assert smoke_args(tests.smoke, prefix=installed, sample=video, frames=16, output=out) == [
+        "--model", str(installed / "share/edge-infer/pedestrian-grid.onnx"), "--max-frames",
+        "16", "--summary", "--output", str(out), str(video)]
 
 
 def test_edge_infer_service_and_deliverables(edge_infer):
     (service,) = edge_infer.spec.services
-    assert service.name == APP_NAME and service.user == "edge-infer"
-    assert service.config == f"{CONF_DIR}/{{instance}}.conf"
-    assert load_installers(PROJECT, APP_NAME).service.user == service.user
+    assert service.name == "edge-infer" and service.user == "edge-infer"
+    assert service.config == "/etc/edge-infer/{instance}.conf"
+    assert service.args_variable == "EDGE_INFER_ARGS"
+    installers = load_installers(PROJECT, edge_infer)
+    assert installers.service.user == service.user and installers.package == service.name
+    # the unit the installers ship passes the instance's arguments on in that variable
+    assert f"${service.args_variable} " in (PROJECT / service.unit_template).read_text()
     assert (PROJECT / service.unit_template).is_file()
     deliver = edge_infer.spec.deliver
     assert deliver.formats == ("deb", "rpm", "run", "dbg", "sdk")

@@ -18,7 +18,7 @@ from edgeforge.elf import debuginfo
 def setup(tmp_path: Path) -> dbg.GdbSetup:
     return dbg.GdbSetup(
         board="jetson-nx", sysroot=tmp_path / "sysroot", app_dir=tmp_path / "app",
-        symbols=tmp_path / "symbols",
+        symbols=tmp_path / "symbols", program_path="bin/edge-infer",
         substitutions=dbg.substitutions(Path("/src/proj"), Path("/src/proj/build"),
                                         Path("/c"), {"openc": Path("/c/conan2/p/b/openc123")}),
         source_dirs=(Path("/src/proj/apps/edge-infer"),))
@@ -38,6 +38,7 @@ def test_gdbinit_names_sysroot_libraries_debug_files_and_source_maps(tmp_path):
                     "set substitute-path /edgeforge-build /src/proj/build",
                     "set substitute-path /edgeforge-cache /c"]
     assert "directory /src/proj/apps/edge-infer" in lines
+    assert setup(tmp_path).program == tmp_path / "app/bin/edge-infer"  # the app's program
 
 
 def test_gdb_argv_reads_the_gdbinit_before_the_program():
@@ -112,15 +113,16 @@ def test_eu_unstrip_lines_give_modules_and_the_program():
             "0xffff9000+0x1000 -@0 - - linux-vdso.so.1\n")
     mods = dbg.parse_unstrip(text)
     assert [m.build_id for m in mods] == ["9aa44ad48460a9d3", "5f42", ""]
-    assert dbg.core_program(mods).path == "/opt/edge-infer/bin/edge-infer"
+    assert dbg.core_program(mods, "bin/edge-infer").path == "/opt/edge-infer/bin/edge-infer"
+    assert dbg.core_program(mods, "bin/other") is None
 
 
 def test_build_id_mismatch_names_both_ids(tmp_path):
     (tmp_path / debuginfo.INDEX).write_text(json.dumps([
         {"path": "bin/edge-infer", "build_id": "aa11", "debug_file": ".build-id/aa/11.debug"}]))
-    dbg.check_build_id("aa11", tmp_path, "x")
-    with pytest.raises(dbg.DebugError, match="has build-id bb22.*build-id aa11"):
-        dbg.check_build_id("bb22", tmp_path, "process 7")
+    dbg.check_build_id("aa11", tmp_path, "x", "bin/edge-infer")
+    with pytest.raises(dbg.DebugError, match=r"has build-id bb22.*build-id aa11 \(bin/edge-infer\)"):
+        dbg.check_build_id("bb22", tmp_path, "process 7", "bin/edge-infer")
 
 
 def test_sha256sum_output_is_read_relative_to_the_install_prefix():
@@ -299,7 +301,7 @@ def test_a_line_break_in_a_recorded_folder_never_becomes_a_gdb_command(tmp_path:
         "opencv": str(evil / "p"), "zlib": str(good / "p"), "x\nshell y": str(good / "p")}}))
     assert package_folders(tmp_path) == {"zlib": good}
     bad = dbg.GdbSetup(board="b", sysroot=tmp_path, app_dir=tmp_path, symbols=tmp_path,
-                       substitutions=(("/conan/openc", str(evil)),))
+                       program_path="bin/x", substitutions=(("/conan/openc", str(evil)),))
     with pytest.raises(dbg.DebugError, match="a line break in it would start a gdb command"):
         dbg.gdbinit_text(bad)
 

@@ -251,15 +251,36 @@ def test_deploy_targets_are_parsed_or_refused_with_the_form():
             parse_target(bad)
 
 
-def test_the_remote_install_script_is_valid_sh_and_checks_before_it_changes(tmp_path: Path):
-    from edgeforge.device import KEEP_DIR, REMOTE_SCRIPT
+@pytest.mark.parametrize("services", [("edge-infer",), ("detector", "uplink"), ()])
+def test_the_remote_install_script_is_valid_sh_and_checks_before_it_changes(tmp_path: Path,
+                                                                             services):
+    from edgeforge.device import KEEP_DIR, remote_script
+    text = remote_script("edge-infer", services)
     script = tmp_path / "deploy.sh"
-    script.write_text(REMOTE_SCRIPT)
+    script.write_text(text)
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
-    text = REMOTE_SCRIPT
     assert text.index("--simulate") < text.index("--allow-downgrades")
     assert f"keep={KEEP_DIR}" in text and "previous.deb" in text
+    assert "dpkg --remove --force-remove-reinstreq edge-infer " in text
     assert "__" not in text  # every placeholder filled
+    # the app's services' instances are restarted; without services, none (never every unit)
+    units = " ".join(f"'{s}@*.service'" for s in services)
+    if services:
+        assert f"systemctl list-units --all --plain --no-legend {units} \\\n" in text
+        assert f"systemctl list-unit-files --plain --no-legend {units} 2>/dev/null" in text
+    else:
+        assert "instances=\nenabled=\n" in text and "list-units" not in text
+
+
+def test_the_deploy_knows_the_app_from_its_descriptor(tmp_path: Path):
+    from edgeforge.context import Context
+    from edgeforge.device.update import installed
+    ctx = Context.create(project_root=PROJECT, cache_dir=tmp_path / "cache",
+                         build_root=tmp_path / "build", dist_root=tmp_path / "dist")
+    app = installed(ctx, ctx.app())
+    assert (app.package, app.program, app.services) == (
+        "edge-infer", "/opt/edge-infer/bin/edge-infer", ("edge-infer",))
+    assert app.program_name == "edge-infer"
 
 
 def test_raspberry_pi_card_layout_and_its_base():

@@ -23,7 +23,7 @@ from edgeforge.build import (
     PackageRecord,
     SysrootRecord,
 )
-from edgeforge.config import Arch
+from edgeforge.config import Arch, load_app
 from edgeforge.context import Context
 from edgeforge.core import DescriptorError, EdgeforgeError, Reporter, Runner
 from edgeforge.deliver import ReleaseInput, shlibdeps
@@ -36,6 +36,7 @@ from edgeforge.elf import ElfInfo
 PROJECT = Path(__file__).resolve().parents[2]
 EPOCH = 1700000000
 SPEC_FILE = PROJECT / "images/edge-infer/installers.yaml"
+APP = load_app(PROJECT, "edge-infer")
 
 
 def fake_elf(soname=None, needed=(), versions=None) -> ElfInfo:
@@ -74,14 +75,14 @@ def inp(tmp_path: Path) -> ReleaseInput:
                         abi=AbiRecord(glibc="2.31", glibcxx="3.4.28", cxxabi="1.3.12",
                                       strategy="sysroot-libstdcxx", max_needed={}),
                         artifacts=(), dependencies=deps)
-    return ReleaseInput(target=target, manifest=manifest, app_dir=app,
+    return ReleaseInput(target=target, app=ctx.app(), manifest=manifest, app_dir=app,
                         sysroot=tmp_path / "sysroot", project_root=PROJECT, version="1.2.0",
                         revision="abc1234", source_date_epoch=EPOCH, mirror_dir=tmp_path)
 
 
 @pytest.fixture
 def spec() -> installers.InstallersSpec:
-    return installers.load_installers(PROJECT, "edge-infer")
+    return installers.load_installers(PROJECT, APP)
 
 
 # ---- installers.yaml ------------------------------------------------------------------------
@@ -115,8 +116,22 @@ def test_installers_yaml_errors_name_file_key_and_fix():
 
 
 def test_missing_installers_yaml_is_a_clear_error(tmp_path):
+    # the file the app's descriptor names (deliver.installer_info), looked for in the project
+    assert installers.installer_info(APP) == "images/edge-infer/installers.yaml"
     with pytest.raises(DescriptorError, match="missing images/edge-infer/installers.yaml"):
-        installers.load_installers(tmp_path, "edge-infer")
+        installers.load_installers(tmp_path, APP)
+
+
+def test_an_app_without_installer_info_has_no_installers():
+    bare = APP.spec.model_copy(update={"deliver": APP.spec.deliver.model_copy(
+        update={"installer_info": None, "formats": ()})})
+    app = type(APP)(bare, APP.folder, APP.version)
+    with pytest.raises(DescriptorError) as exc:
+        installers.load_installers(PROJECT, app)
+    assert exc.value.message == (
+        "key 'deliver.installer_info' in apps/edge-infer/app.yaml is not set, and its "
+        "installers need it; add installer_info: images/edge-infer/installers.yaml (or drop "
+        "deb, rpm, run and dbg from deliver.formats)")
 
 
 @pytest.mark.parametrize("given,expected", [

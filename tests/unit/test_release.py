@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from edgeforge.build import AbiRecord, Artifact, CompilerRecord, Manifest, SysrootRecord
+from edgeforge.config import load_app
 from edgeforge.context import Context
 from edgeforge.core import Reporter, Runner, UsageError, source_date_epoch
 from edgeforge.deliver import (
     Component,
     ReleaseInput,
     SourceArchive,
-    app_version,
     check_version,
     make_spec,
     render,
@@ -47,7 +47,10 @@ def test_bad_release_versions_are_refused_with_the_rule(bad: str):
 
 
 def test_app_version_comes_from_the_apps_cmake_project():
-    assert app_version(PROJECT) == "1.0.0"
+    """The release's version is the app's, as its descriptor says where to read it (version:
+    {from: cmake}: the VERSION of project() in its CMakeLists.txt)."""
+    app = load_app(PROJECT, "edge-infer")
+    assert app.spec.version.source == "cmake" and app.version == "1.0.0"
 
 
 def test_release_time_is_source_date_epoch_or_the_last_commit(tmp_path: Path, monkeypatch):
@@ -158,7 +161,8 @@ def release_input(tmp_path: Path) -> ReleaseInput:
                             sha256=hashlib.sha256(program.read_bytes()).hexdigest(),
                             size=program.stat().st_size, kind="executable",
                             needed=("libc.so.6",)),))
-    return ReleaseInput(target=ctx.catalog.resolve("jetson-nx", env={}), manifest=manifest,
+    return ReleaseInput(target=ctx.catalog.resolve("jetson-nx", env={}), app=ctx.app(),
+                        manifest=manifest,
                         app_dir=app, sysroot=tmp_path / "sysroot", project_root=PROJECT,
                         version="1.2.0", revision="abc1234", source_date_epoch=1700000000,
                         mirror_dir=tmp_path / "mirror")
@@ -180,7 +184,7 @@ def test_sbom_gives_shipped_files_their_sha256_in_the_standard_hashes(tmp_path: 
     for f, data in ((deb, b"!<arch>\ndebian-binary"), (dbg, b"debug information")):
         f.parent.mkdir(parents=True)
         f.write_bytes(data)
-    comps = [releasesbom.model_component(inp),
+    comps = [*releasesbom.data_components(inp),
              *releasesbom.artefact_components(inp, sbom_listing(ARTEFACTS), {"deb": deb.parent},
                                               [])]
     comps.append(releasesbom.dbg_component(inp, dbg.parent, comps))
@@ -201,3 +205,27 @@ def test_sbom_gives_shipped_files_their_sha256_in_the_standard_hashes(tmp_path: 
     # and it needs the app it installs
     deps = {str(d.ref): {str(r.ref) for r in d.dependencies} for d in bom.dependencies}
     assert deps[str(installer.bom_ref)] == {"app:edge-infer"}
+
+
+def test_the_sbom_describes_the_app_and_its_model_from_the_descriptor(tmp_path: Path):
+    """The app's component and its model's come from apps/edge-infer/app.yaml (summary,
+    licence, programs, data with its provenance), as the SBOM has always written them."""
+    inp = release_input(tmp_path)
+    app = releasesbom.app_component(inp)
+    assert (app.ref, app.name, app.licenses) == ("app:edge-infer", "edge-infer", ("Apache-2.0",))
+    assert app.description == "video analytics for edge boxes (FFmpeg decode, OpenCV dnn/HOG/Haar)"
+    assert [f for f, _ in app.files] == ["edge-infer/bin/edge-infer"]
+    assert app.uses == ("model:pedestrian-grid.onnx",)
+    (model,) = releasesbom.data_components(inp)
+    assert (model.ref, model.name, model.kind) == ("model:pedestrian-grid.onnx", "pedestrian-grid",
+                                                   "machine-learning-model")
+    assert model.description == (
+        "single-shot pedestrian detector (ONNX), trained in this repository by "
+        "apps/edge-infer/model/train_detector.py on OpenCV's vtest.avi, labelled by OpenCV's "
+        "HOG people detector")
+    assert model.files == (("edge-infer/share/edge-infer/pedestrian-grid.onnx",
+                            hashlib.sha256(b"model").hexdigest()),)
+    card = PROJECT / "apps/edge-infer/model/MODEL.md"
+    assert model.properties == (
+        ("edgeforge:model-card", "apps/edge-infer/model/MODEL.md"),
+        ("edgeforge:model-card-sha256", hashlib.sha256(card.read_bytes()).hexdigest()))

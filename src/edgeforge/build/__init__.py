@@ -2,13 +2,13 @@
 machine's, the app, the CMake builds and the manifest they record."""
 
 from .app import (
-    APP_DIR,
-    APP_NAME,
+    CONF,
     NATIVE,
     check_smoke_output,
     compare,
     conan_build_argv,
     detections,
+    smoke_args,
 )
 from .apptests import (
     run_app_tests,
@@ -47,11 +47,10 @@ from .samples import (
 )
 
 __all__ = [
-    "APP_DIR",
-    "APP_NAME",
     "AbiRecord",
     "Artifact",
     "BoardBuild",
+    "CONF",
     "CompilerRecord",
     "DependenciesRecord",
     "FAMILIES",
@@ -74,6 +73,7 @@ __all__ = [
     "prepare",
     "read_manifest",
     "sample",
+    "smoke_args",
     "write_manifest",
     "run_app_tests",
     "run_native_ctest",

@@ -1,34 +1,40 @@
-"""The inference app (apps/edge-infer): a Conan consumer of the board's locked dependency graph.
+"""The app (apps/<app>/, described by its app.yaml): a Conan consumer of the board's locked
+dependency graph.
 
 Built with `conan build` against the same lockfile and profiles as the dependencies, installed
 into a staging folder with its runtime libraries next to it (RUNPATH $ORIGIN/../lib), gated
 and renamed into place. Its ctest suite runs under qemu-user through the toolchain's
-CMAKE_CROSSCOMPILING_EMULATOR; a smoke run executes the installed program on the sample video.
+CMAKE_CROSSCOMPILING_EMULATOR; a smoke run executes an installed program on a sample, with the
+arguments its descriptor gives (tests.smoke).
+
+What edgeforge tells the app's conanfile goes in user confs of one app-neutral namespace
+(`CONF`): board, git_revision, sample (the smoke run's sample file, for its tests), sanitize,
+compiler_launcher.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeforge.config import SMOKE_PLACEHOLDERS, App, SmokeSpec
 from edgeforge.context import Context
 from edgeforge.core import CheckFailedError, Runner, UsageError, gitinfo, rmtree, staging_for
 
 from .cmakebuild import ccache_env
 from .samples import sample
 
-APP_DIR = "apps/edge-infer"
-APP_NAME = "edge-infer"
-MODEL = "share/edge-infer/pedestrian-grid.onnx"
-SAMPLE_VIDEO = "vtest.avi"
+#: the Conan conf namespace the app's conanfile reads (`user.edgeforge.app:board`, ...)
+CONF = "user.edgeforge.app"
 
 
 @dataclass(frozen=True)
 class AppBuild:
-    name: str          # edge-infer, or edge-infer-<variant> (its folder name everywhere)
+    name: str          # <app>, or <app>-<variant> (its folder name everywhere)
     work: Path         # Conan output folder (build tree, generators)
     staging: Path      # installed program + runtime libraries, before it is gated
 
@@ -37,8 +43,9 @@ class AppBuild:
         return self.work / "build"
 
 
-def git_revision(root: Path, runner: Runner) -> str:
-    return gitinfo.revision(runner, root, (APP_DIR,))
+def git_revision(root: Path, runner: Runner, app: App) -> str:
+    """The commit of the app's folder (with -dirty for local changes in it)."""
+    return gitinfo.revision(runner, root, (app.rel,))
 
 
 def conan_build_argv(app_dir: Path, host: Path, build: Path, lockfile: Path, out: Path,
@@ -74,28 +81,30 @@ def deploy_runtime(runtime: Path, lib_dir: Path) -> list[str]:
     return copied
 
 
-def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path, runner: Runner,
-              env: dict[str, str], *, sanitize: str | None = None,
+def build_app(ctx: Context, app: App, board: str, host: Path, build: Path, lockfile: Path,
+              runner: Runner, env: dict[str, str], *, sanitize: str | None = None,
               variant: str = "") -> AppBuild:
     layout = ctx.layout(board)
-    name = APP_NAME + (f"-{variant}" if variant else "")
+    name = app.name + (f"-{variant}" if variant else "")
     work = layout.work_for(name)
     confs = {
-        "user.edge_infer:board": board,
-        "user.edge_infer:git_revision": git_revision(ctx.project_root, runner),
-        "user.edge_infer:sample_video": str(sample(ctx, SAMPLE_VIDEO)),
+        f"{CONF}:board": board,
+        f"{CONF}:git_revision": git_revision(ctx.project_root, runner, app),
     }
+    smoke = app.spec.tests.smoke
+    if smoke is not None:
+        confs[f"{CONF}:sample"] = str(sample(ctx, smoke.sample))
     if sanitize:
-        confs["user.edge_infer:sanitize"] = sanitize
+        confs[f"{CONF}:sanitize"] = sanitize
     if shutil.which("ccache"):
-        confs["user.edge_infer:compiler_launcher"] = "ccache"
+        confs[f"{CONF}:compiler_launcher"] = "ccache"
         # the cache every other build uses; the conanfile names the app's source paths
-        env = {**env, **ccache_env(ctx.ccache_dir, ctx.project_root / APP_DIR / "conanfile.py")}
+        env = {**env, **ccache_env(ctx.ccache_dir, app.folder / "conanfile.py")}
     # the step runs because an input changed: a fresh build tree (make would keep objects
     # compiled under other flags, prefix maps or cache settings); ccache makes it quick
     rmtree(work)
     with ctx.reporter.step(f"building {name} for {board}"):
-        runner.run(conan_build_argv(ctx.project_root / APP_DIR, host, build, lockfile, work, confs),
+        runner.run(conan_build_argv(app.folder, host, build, lockfile, work, confs),
                    env=env, what=f"build {name} for {board}", log_name=f"conan-build-{name}",
                    timeout=3600)
     staging = staging_for(layout.app(name))
@@ -108,9 +117,16 @@ def build_app(ctx: Context, board: str, host: Path, build: Path, lockfile: Path,
     return AppBuild(name, work, staging)
 
 
-def smoke_args(installed: Path, video: Path, frames: int, output: Path) -> list[str]:
-    return ["--model", str(installed / MODEL), "--max-frames", str(frames), "--summary",
-            "--output", str(output), str(video)]
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(SMOKE_PLACEHOLDERS) + r")\}")
+
+
+def smoke_args(smoke: SmokeSpec, *, prefix: Path, sample: Path, frames: int,
+               output: Path) -> list[str]:
+    """The smoke run's arguments (tests.smoke.args) with {prefix}, {sample}, {frames} and
+    {output} replaced; any other text, braces included, stays as it is."""
+    values = {"prefix": str(prefix), "sample": str(sample), "frames": str(frames),
+              "output": str(output)}
+    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], word) for word in smoke.args]
 
 
 def check_smoke_output(stdout: str, frames: int) -> dict:
@@ -129,11 +145,12 @@ def check_smoke_output(stdout: str, frames: int) -> dict:
     return {"frames": len(lines), "people": people}
 
 
-def run_ctest(ctx: Context, build_dir: Path, runner: Runner, env: dict[str, str], board: str) -> str:
+def run_ctest(ctx: Context, app: App, build_dir: Path, runner: Runner, env: dict[str, str],
+              board: str) -> str:
     if not (build_dir / "CTestTestfile.cmake").is_file():
         raise UsageError(f"{build_dir} holds no ctest suite; run `invoke build --board {board}`")
-    result = runner.run(ctest_argv(build_dir), env=env, what=f"ctest for {APP_NAME} on {board}",
-                        log_name=f"ctest-{APP_NAME}", timeout=3600)
+    result = runner.run(ctest_argv(build_dir), env=env, what=f"ctest for {app.name} on {board}",
+                        log_name=f"ctest-{app.name}", timeout=3600)
     summary = [ln for ln in result.output.splitlines() if "tests passed" in ln]
     return summary[-1].strip() if summary else "ctest passed"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge import __version__
-from edgeforge.config import Target, version_tuple
+from edgeforge.config import App, Target, version_tuple
 from edgeforge.context import Context
 from edgeforge.core import (
     Execution,
@@ -52,7 +52,7 @@ from edgeforge.toolchain import (
 from edgeforge.toolchain import sysroot as sysroots
 from edgeforge.verify import abi
 
-from .app import APP_DIR, APP_NAME, build_app, git_revision
+from .app import build_app, git_revision
 from .cmakebuild import build_project
 from .manifest import (
     FAMILIES,
@@ -180,10 +180,10 @@ def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
     }
 
 
-def app_inputs(ctx: Context, variant: str = "") -> dict[str, Any]:
-    return {"tree": tree_digest(ctx.project_root / APP_DIR),
+def app_inputs(ctx: Context, app: App, variant: str = "") -> dict[str, Any]:
+    return {"tree": tree_digest(app.folder),
             "code": code_of("build.app", "build.cmakebuild", "elf.debuginfo"),
-            "revision": git_revision(ctx.project_root, ctx.probe_runner()),
+            "revision": git_revision(ctx.project_root, ctx.probe_runner(), app),
             "variant": variant}
 
 
@@ -227,12 +227,13 @@ class GraphBuild:
 
 
 class BoardBuild(GraphBuild):
-    """The build steps of one board; each method is one step's action."""
+    """The build steps of one board and app; each method is one step's action."""
 
-    def __init__(self, ctx: Context, target: Target, *, with_deps: bool = True,
+    def __init__(self, ctx: Context, target: Target, app: App, *, with_deps: bool = True,
                  deps_tests: bool = False):
         super().__init__(ctx, target.name, deps_tests)
         self.t = target
+        self.application = app
         self.with_deps = with_deps
 
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
@@ -265,12 +266,13 @@ class BoardBuild(GraphBuild):
         prepared: Prepared = ex["toolchain"]
         deps: DepsResult = ex["deps"]
         files = prepared.toolchain
-        built = build_app(self.ctx, self.t.name, files.host_profile, files.build_profile,
+        app = self.application
+        built = build_app(self.ctx, app, self.t.name, files.host_profile, files.build_profile,
                           deps.lockfile, self.runner, conan_env(self.ctx))
         # what ships is stripped; its debug information goes to build/<board>/symbols/
         symbols_final = self.layout.symbols
         with staged(symbols_final) as symbols:
-            with self.ctx.reporter.step(f"splitting debug information of {APP_NAME} "
+            with self.ctx.reporter.step(f"splitting debug information of {app.name} "
                                         f"into {symbols_final}"):
                 split = debuginfo.split_tree(built.staging, symbols,
                                              prepared.toolset.tools.get("objcopy", ""),
@@ -278,9 +280,9 @@ class BoardBuild(GraphBuild):
                 self.ctx.reporter.info(
                     f"{sum(1 for f in split if f.debug_file)} of {len(split)} ELF files carried "
                     f"debug information ({self.t.debug_info})")
-            gate_tree(self.ctx, self.t, prepared.sysroot.path, APP_NAME)(built.staging)
+            gate_tree(self.ctx, self.t, prepared.sysroot.path, app.name)(built.staging)
             publish(symbols, symbols_final)
-        return publish(built.staging, self.layout.app(APP_NAME))
+        return publish(built.staging, self.layout.app(app.name))
 
     def manifest(self, ex: Execution) -> Path:
         prepared: Prepared = ex["toolchain"]
@@ -308,9 +310,9 @@ class BoardBuild(GraphBuild):
 
     def steps(self) -> list[Step]:
         """sysroot -> toolchain -> smoke [-> deps -> app] -> manifest."""
-        ctx, t, lay = self.ctx, self.t, self.layout
+        ctx, t, lay, app = self.ctx, self.t, self.layout, self.application
         sysroot_path = sysroots.sysroot_dir(ctx, t.sysroot)
-        app_dir = lay.app(APP_NAME)
+        app_dir = lay.app(app.name)
         steps: list[Step] = []
         steps += [
             Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
@@ -334,9 +336,9 @@ class BoardBuild(GraphBuild):
                      "pinned sources; test_packages under qemu; ABI gate", self.deps,
                      inputs=deps_fingerprint(ctx.project_root), needs=("toolchain",),
                      outputs=(lay.lockfile, lay.deps_record), load=self.load_deps),
-                Step("app", f"build {APP_DIR} against the locked graph; ABI gate; "
+                Step("app", f"build {app.rel} against the locked graph; ABI gate; "
                      f"install into {app_dir}", self.app,
-                     inputs=app_inputs(ctx), needs=("deps", "toolchain"),
+                     inputs=app_inputs(ctx, app), needs=("deps", "toolchain"),
                      outputs=(app_dir, lay.symbols), load=lambda ex: app_dir),
             ]
         needs = tuple(s.name for s in steps)

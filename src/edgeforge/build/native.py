@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeforge import __version__
+from edgeforge.config import App
 from edgeforge.context import Context
 from edgeforge.core import Execution, Step, publish, write_atomic
 from edgeforge.deps import DepsResult, conan_env, deps_fingerprint, root_requires
 from edgeforge.toolchain import native_profile
 
-from .app import APP_NAME, NATIVE, build_app
+from .app import NATIVE, build_app
 from .board import GraphBuild, app_inputs, host_compilers, host_gcc_version
 
 
@@ -24,16 +25,17 @@ def project_cppstd(ctx: Context) -> str:
 class NativeBuild(GraphBuild):
     """The dependency graph and the app for this machine, as steps like a board's."""
 
-    def __init__(self, ctx: Context, sanitize: str | None = None):
+    def __init__(self, ctx: Context, app: App, sanitize: str | None = None):
         super().__init__(ctx, NATIVE)
+        self.application = app
         self.sanitize = sanitize
         self.variant = "asan" if sanitize else ""
-        self.name = APP_NAME + (f"-{self.variant}" if self.variant else "")
+        self.name = app.name + (f"-{self.variant}" if self.variant else "")
         self.profile = self.layout.native_profile
 
     @property
     def title(self) -> str:
-        """The plan's name: host (edge-infer-asan)."""
+        """The plan's name: host (<app>-asan)."""
         return f"{NATIVE} ({self.name})"
 
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
@@ -47,9 +49,9 @@ class NativeBuild(GraphBuild):
 
     def app(self, ex: Execution) -> Path:
         deps: DepsResult = ex["deps"]
-        built = build_app(self.ctx, NATIVE, ex["profile"], ex["profile"], deps.lockfile,
-                          self.runner, conan_env(self.ctx), sanitize=self.sanitize,
-                          variant=self.variant)
+        built = build_app(self.ctx, self.application, NATIVE, ex["profile"], ex["profile"],
+                          deps.lockfile, self.runner, conan_env(self.ctx),
+                          sanitize=self.sanitize, variant=self.variant)
         return publish(built.staging, self.layout.app(built.name))
 
     def steps(self) -> list[Step]:
@@ -67,6 +69,7 @@ class NativeBuild(GraphBuild):
                  needs=("profile",), outputs=(lay.lockfile, lay.deps_record),
                  load=self.load_deps),
             Step(app_step, f"build {self.name} ({self.sanitize or 'no sanitizer'}) into {final}",
-                 self.app, inputs={**app_inputs(ctx, self.variant), "sanitize": self.sanitize},
+                 self.app, inputs={**app_inputs(ctx, self.application, self.variant),
+                                   "sanitize": self.sanitize},
                  needs=("deps",), outputs=(final,), load=lambda ex: final),
         ]

@@ -80,7 +80,7 @@ def test(c, board=None, frames=None):
     ctx = new_context()
     t = resolve_target(ctx, board)
     pipeline.build(ctx, t)  # nothing runs when the outputs are up to date
-    run_app_tests(ctx, t, n)
+    run_app_tests(ctx, ctx.app(), t, n)
 
 
 @task(help={"name": "sample file name (vtest.avi, Megamind.avi)"})
@@ -90,7 +90,7 @@ def sample(c, name="vtest.avi"):
     print(sample_path(new_context(), name))
 
 
-@task(help={"sanitize": "build the app with -fsanitize=address,undefined (into build/host/edge-infer-asan)",
+@task(help={"sanitize": "build the app with -fsanitize=address,undefined (into build/host/<app>-asan)",
             "test": "run the native ctest suite afterwards"})
 @handled
 def native(c, sanitize=False, test=False):
@@ -98,7 +98,7 @@ def native(c, sanitize=False, test=False):
     ctx = new_context()
     final = pipeline.build_native(ctx, sanitize="address,undefined" if sanitize else None)
     if test:
-        run_native_ctest(ctx, final.name)
+        run_native_ctest(ctx, ctx.app(), final.name)
 
 
 @task(help={"board": "board name; the program and its arguments follow --",

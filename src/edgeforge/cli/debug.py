@@ -45,4 +45,4 @@ def debug(c, board=None, emulate=False, vm=False, target=None, attach=None, serv
         service=service, core=Path(core) if core else None, gdb=gdb, detach=detach, stop=stop,
         args=tuple(remainder(c)), identity=user_path(identity), known_hosts=user_path(known_hosts),
         vscode=user_path(vscode))
-    debugging.run(ctx, t, opts)
+    debugging.run(ctx, ctx.app(), t, opts)

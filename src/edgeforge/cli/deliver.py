@@ -65,4 +65,4 @@ def sdk(c, board=None, compiler=None, sysroot=None):
     t = resolve_target(ctx, board, compiler, sysroot)
     runner = ctx.runner(t.name)
     prepared = pipeline.prepare(ctx, t, ensure_sysroot(ctx, t.sysroot, t.name), runner)
-    write_board_sdk(ctx, t, prepared.toolchain.inputs, runner)
+    write_board_sdk(ctx, t, ctx.app(), prepared.toolchain.inputs, runner)

@@ -71,5 +71,5 @@ def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=
     The app's instances are restarted and their state and the app's --version reported from
     the device; a failed install puts the previous package back."""
     ctx = new_context()
-    update_device(ctx, resolve_target(ctx, board), target, package, identity=identity,
-                  known_hosts=known_hosts)
+    update_device(ctx, ctx.app(), resolve_target(ctx, board), target, package,
+                  identity=identity, known_hosts=known_hosts)

@@ -6,7 +6,10 @@ from . import containerimage, deviceimage, recipes
 from .app import (
     APP_FILE,
     APPS_DIR,
+    SMOKE_PLACEHOLDERS,
     AppDef,
+    DataSpec,
+    SmokeSpec,
     app_schema,
     parse_app,
     write_app_schema,
@@ -37,6 +40,8 @@ from .descriptors import (
     write_schemas,
 )
 from .deviceimage import (
+    DEVICE_FILE,
+    IMAGES_DIR,
     DeviceDef,
     public_key_line,
 )
@@ -75,6 +80,11 @@ __all__ = [
     "AbiCeiling",
     "App",
     "AppDef",
+    "DEVICE_FILE",
+    "DataSpec",
+    "IMAGES_DIR",
+    "SMOKE_PLACEHOLDERS",
+    "SmokeSpec",
     "AbiStrategy",
     "Arch",
     "BaseSpec",

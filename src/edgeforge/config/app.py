@@ -170,6 +170,10 @@ class DataSpec(_Frozen):
                              "sentence")
     made_by: str = Field(min_length=10, max_length=500, description="how it was made (trained "
                          "by which script on which data, written by hand, from which vendor)")
+    origin: str | None = Field(
+        None, min_length=3, max_length=80, description="where it comes from, in a few words, for "
+        "the origin column of the release's legal/manifest.csv (e.g. trained here, from "
+        "<vendor>); null: this repository alone")
     card: str | None = Field(None, description="its card (data or model card: how to "
                              "regenerate it, its quality, its licence), as a path in the app's "
                              "folder")
@@ -185,9 +189,11 @@ class DataSpec(_Frozen):
     def _under_prefix(cls, v: str) -> str:
         return relative_path(v, "the install prefix")
 
-    @field_validator("description", "made_by")
+    @field_validator("description", "made_by", "origin")
     @classmethod
-    def _one_line(cls, v: str) -> str:
+    def _one_line(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if "\n" in v.strip() or "\r" in v:
             raise ValueError("must be one line")
         return v.strip()
@@ -256,6 +262,10 @@ class ServiceSpec(_Frozen):
         None, description="the Jinja2 template of the configuration file the packages ship "
         "for the default instance, as a path in the project (null: none shipped)")
     user: str = Field(pattern=_USER, description="the system user it runs as (not root)")
+    args_variable: str = Field(
+        "ARGS", pattern=r"^[A-Z][A-Z0-9_]{0,63}$", description="the variable of an instance's "
+        "configuration file that holds the program's arguments (its unit passes it on, e.g. "
+        "ExecStart=... $<APP>_ARGS); the device image writes each instance's args into it")
 
     @field_validator("unit_template", "config_template")
     @classmethod

@@ -5,7 +5,7 @@ name is the folder's, the folder holds the build kind's file, each recipe exists
 recipes/, each file exists inside the project, and the version can be read. All problems of one
 file come in one DescriptorError, a sentence each naming the file, the key and a fix:
 
-    key 'build.requires' in apps/edge-infer/app.yaml: no recipe 'opencvv' (no
+    key 'build.requires' in apps/<app>/app.yaml: no recipe 'opencvv' (no
     recipes/opencvv/conanfile.py); did you mean 'opencv'? known recipes: ffmpeg, ...
 """
 
@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from edgeforge.core import DescriptorError
 
 from .app import APP_FILE, APPS_DIR, BUILD_FILES, VERSION_FILES, VERSION_PATTERN, AppDef, parse_app
+from .deviceimage import DEVICE_FILE, IMAGES_DIR
 from .yamlfile import cut, did_you_mean, read_descriptor, shorten
 
 
@@ -37,6 +38,28 @@ class App:
     @property
     def descriptor(self) -> Path:
         return self.folder / APP_FILE
+
+    @property
+    def rel(self) -> str:
+        """apps/<name>: the app's folder as a path from the project's root."""
+        return f"{APPS_DIR}/{self.name}"
+
+    @property
+    def program(self) -> str:
+        """Its main program: the first of install.programs, a path under the prefix
+        (bin/<program>)."""
+        return self.spec.install.programs[0]
+
+    @property
+    def program_name(self) -> str:
+        """The main program's file name."""
+        return PurePosixPath(self.program).name
+
+    @property
+    def device_image(self) -> str:
+        """images/<name>/device.yaml: the definition of the device image that holds the app,
+        as a path from the project's root (for now one per app, in the folder named after it)."""
+        return f"{IMAGES_DIR}/{self.name}/{DEVICE_FILE}"
 
 
 def app_names(project_root: Path) -> list[str]:

@@ -10,7 +10,7 @@ that define its non-root user.
 The YAML goes through the descriptors' loader (no anchors, no duplicate keys) and the same error
 formatter, so a mistake names the file, the key and a likely fix:
 
-    error: unknown key 'entrypont' in images/edge-infer/image.yaml; did you mean 'entrypoint'?
+    error: unknown key 'entrypont' in images/<name>/image.yaml; did you mean 'entrypoint'?
 
 Version, revision, creation time, architecture and board come from the release, never from
 here.
@@ -97,7 +97,7 @@ class ContainerImageDef(_Frozen):
                         description="where the app's bin/, lib/ and share/ go")
     entrypoint: tuple[str, ...] = Field(
         min_length=1, description="the program and its fixed arguments; the program must be "
-        "a file of the image (e.g. /opt/edge-infer/bin/edge-infer)")
+        "a file of the image (e.g. /opt/<app>/bin/<app>)")
     cmd: tuple[str, ...] = Field((), description="default arguments (replaced by the arguments of "
                                  "`docker run IMAGE ARGS`)")
     workdir: str = Field("/", pattern=_ABS, description="working folder of the program")
@@ -193,8 +193,13 @@ def write_schema(images_dir: Path) -> Path:
 
 def load(folder: Path) -> ContainerImageDef:
     """Read and validate <folder>/image.yaml (folder: images/<name>)."""
-    path = Path(folder) / IMAGE_FILE
-    rel = f"{Path(folder).parent.name}/{Path(folder).name}/{IMAGE_FILE}"
+    return load_file(Path(folder) / IMAGE_FILE,
+                     f"{Path(folder).parent.name}/{Path(folder).name}/{IMAGE_FILE}")
+
+
+def load_file(path: Path, rel: str) -> ContainerImageDef:
+    """Read and validate a container image definition (`rel`: its path in messages, e.g. an
+    app descriptor's deliver.container_image)."""
     text = read_descriptor(path, rel, "it defines the container image (entry point, user, "
                            "labels, optional base)", "an image definition")
     return parse(text, rel)

@@ -9,7 +9,7 @@ No secret goes into an image: SSH host keys are made on first boot, the login ke
 user's *public* key given when the image is built (never a private key), and no account has a
 password.
 
-    error: unknown key 'hostnme' in images/edge-infer/device.yaml; did you mean 'hostname'?
+    error: unknown key 'hostnme' in images/<name>/device.yaml; did you mean 'hostname'?
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from edgeforge.core import UsageError
 
 from .yamlfile import model_schema, parse_model, read_descriptor, write_model_schema
 
+IMAGES_DIR = "images"  # the project's image and installer definitions: images/<name>/
 DEVICE_FILE = "device.yaml"
 SCHEMA_FILE = "device.schema.json"
 
@@ -73,8 +74,8 @@ class LoginSpec(_Frozen):
 class ServiceSpec(_Frozen):
     """An instance of the app's template unit, enabled in the image."""
 
-    instance: str = Field(pattern=_INSTANCE, description="instance name: edge-infer@<instance> "
-                          "reads /etc/edge-infer/<instance>.conf")
+    instance: str = Field(pattern=_INSTANCE, description="instance name: <service>@<instance> "
+                          "reads its configuration file, e.g. /etc/<app>/<instance>.conf")
     stream: str = Field(min_length=1, max_length=500, description="the instance's input (a file "
                         "of the image or a URL)")
     args: tuple[str, ...] = Field((), description="the app's options for this instance")

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.build import APP_NAME
 from edgeforge.core import DebugError, Runner
 from edgeforge.elf import debuginfo
 from edgeforge.toolchain import pathnames
@@ -25,14 +24,15 @@ GDB = "gdb-multiarch"
 class GdbSetup:
     board: str
     sysroot: Path                 # the device's / as gdb should read it
-    app_dir: Path                 # build/<board>/edge-infer (bin/, lib/)
+    app_dir: Path                 # build/<board>/<app> (bin/, lib/)
     symbols: Path                 # build/<board>/symbols (.build-id/)
+    program_path: str             # the app's program under app_dir (bin/<program>)
     substitutions: tuple[tuple[str, str], ...] = ()
     source_dirs: tuple[Path, ...] = ()
 
     @property
     def program(self) -> Path:
-        return self.app_dir / "bin" / APP_NAME
+        return self.app_dir / self.program_path
 
 
 #: what ends a line in a gdb script (a path holding one would start a command of its own)
@@ -87,13 +87,15 @@ def substitutions(project_root: Path, build_root: Path, cache_dir: Path,
 
 
 # ---- is it this build? ----------------------------------------------------------------------
-def check_build_id(found: str, symbols: Path, what: str) -> None:
+def check_build_id(found: str, symbols: Path, what: str, program: str) -> None:
+    """`found` must be the build-id of a file whose debug file is in `symbols`; `program`: the
+    app's program (bin/<program>), named in the message."""
     ids = {f.build_id: f for f in debuginfo.read_index(symbols) if f.debug_file}
     if found not in ids:
-        program = next((f.build_id for f in ids.values() if f.path == "bin/edge-infer"), "?")
+        local = next((f.build_id for f in ids.values() if f.path == program), "?")
         raise DebugError(
             f"build-id mismatch: {what} has build-id {found or '(none)'}, and the local debug "
-            f"files in {symbols} are for build-id {program} (bin/edge-infer); deploy this "
+            f"files in {symbols} are for build-id {local} ({program}); deploy this "
             "build (./edgeforge deploy) or build the version the device runs")
 
 
@@ -117,12 +119,15 @@ def parse_unstrip(text: str) -> list[CoreModule]:
     return out
 
 
-def core_program(modules: list[CoreModule]) -> CoreModule | None:
-    return next((m for m in modules if m.path.endswith("/bin/edge-infer")), None)
+def core_program(modules: list[CoreModule], program: str) -> CoreModule | None:
+    """The module of the app's program (`program`: bin/<program>) among a core's."""
+    return next((m for m in modules if m.path.endswith(f"/{program}")), None)
 
 
-def check_core(core: Path, symbols: Path, runner: Runner) -> list[CoreModule]:
-    """The core's modules; the program and the app's libraries must have local debug files."""
+def check_core(core: Path, symbols: Path, runner: Runner, app: str,
+               program: str) -> list[CoreModule]:
+    """The core's modules; the program (`program` of the app `app`) and the app's libraries
+    must have local debug files."""
     r = runner.run(["eu-unstrip", "-n", f"--core={core}"], what="build-ids of the core's modules",
                    needed_by="invoke debug --core (fix: apt-get install elfutils)",
                    check=False, echo=False)
@@ -130,9 +135,9 @@ def check_core(core: Path, symbols: Path, runner: Runner) -> list[CoreModule]:
     if r.returncode != 0 or not modules:
         raise DebugError(f"{core} is not a core dump edgeforge can read (eu-unstrip: "
                          f"{r.output.strip()[-200:] or 'no modules'})")
-    prog = core_program(modules)
+    prog = core_program(modules, program)
     if prog is None:
-        raise DebugError(f"{core} is not a core of edge-infer: its modules are "
+        raise DebugError(f"{core} is not a core of {app}: its modules are "
                          + ", ".join(m.path for m in modules[:4]))
-    check_build_id(prog.build_id, symbols, f"the program in {core.name}")
+    check_build_id(prog.build_id, symbols, f"the program in {core.name}", program)
     return modules

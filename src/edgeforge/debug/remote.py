@@ -28,7 +28,6 @@ from edgeforge.device import ssh_argv, ssh_run
 from edgeforge.elf import debuginfo
 
 REMOTE_COPY = ".cache/edgeforge-debug"   # under the login's home on the device
-INSTALLED = "/opt/edge-infer"            # where the .deb puts the app on the device
 
 #: an absolute path on one line (what a session records: its log, the program, key files)
 ABS_PATH = r"^/[^\n\r\x00]*$"
@@ -125,12 +124,14 @@ def remote_stop_command(pidfile: str, sudo: bool) -> str:
             f"{'sudo -n ' if sudo else ''}kill \"$p\" ;; esac ;; esac; rm -f {q}")
 
 
-def check_gdbserver(dev: Device) -> None:
+def check_gdbserver(dev: Device, definition: str) -> None:
+    """gdbserver is on the device; `definition`: the device image's (images/<app>/device.yaml),
+    named in the fix."""
     r = dev.run("command -v gdbserver", check=False)
     if r.returncode != 0 or not r.stdout.strip():
         raise DebugError(f"gdbserver is not installed on {dev.name}; install it there "
                          "(sudo apt-get install gdbserver) or add gdbserver to the packages "
-                         "of images/edge-infer/device.yaml and rebuild the image")
+                         f"of {definition} and rebuild the image")
 
 
 def local_digests(app_dir: Path) -> dict[str, str]:
@@ -151,21 +152,33 @@ def parse_sha256sum(text: str, prefix: str) -> dict[str, str]:
     return out
 
 
-def device_program(dev: Device, app_dir: Path, reporter) -> str:
+@dataclass(frozen=True)
+class AppOnDevice:
+    """The app as its package installs it on a device (its descriptor's install and
+    services)."""
+
+    name: str
+    prefix: str                   # install.prefix: /opt/<app>
+    program: str                  # its main program under the prefix: bin/<program>
+    service: str | None           # its (first) service's template unit name, if any
+
+
+def device_program(dev: Device, app_dir: Path, app: AppOnDevice, reporter) -> str:
     """The program to run on the device: the installed one when it is this build, else a copy
     of this build under the login's home (copied now)."""
+    installed = app.prefix
     local = local_digests(app_dir)
-    files = " ".join(shlex.quote(f"{INSTALLED}/{rel}") for rel in local)
+    files = " ".join(shlex.quote(f"{installed}/{rel}") for rel in local)
     r = dev.run(f"sha256sum {files} 2>/dev/null", check=False)
-    if parse_sha256sum(r.stdout.decode(errors="replace"), INSTALLED) == local:
-        reporter.info(f"{dev.name} runs this build ({INSTALLED})")
-        return f"{INSTALLED}/bin/edge-infer"
+    if parse_sha256sum(r.stdout.decode(errors="replace"), installed) == local:
+        reporter.info(f"{dev.name} runs this build ({installed})")
+        return f"{installed}/{app.program}"
     home = dev.run("printf %s \"$HOME\"").stdout.decode().strip()
     if not home.startswith("/") or home == "/" or "\n" in home:
         raise DebugError(f"the login on {dev.name} has no usable home folder ({home!r}) to "
                          "copy this build into; give it one, or deploy the build instead")
-    dest = f"{home}/{REMOTE_COPY}/edge-infer"
-    reporter.info(f"{dev.name} has another build in {INSTALLED}: copying this one to {dest}")
+    dest = f"{home}/{REMOTE_COPY}/{app.name}"
+    reporter.info(f"{dev.name} has another build in {installed}: copying this one to {dest}")
     try:
         packed = dev.runner.exchange(["tar", "-C", str(app_dir), "-cf", "-", "bin", "lib",
                                       "share"], what=f"packing {app_dir}")
@@ -178,11 +191,18 @@ def device_program(dev: Device, app_dir: Path, reporter) -> str:
     tar = packed.stdout
     q = shlex.quote(dest)
     dev.run(f"rm -rf {q} && mkdir -p {q} && tar -C {q} -xf -", stdin=tar, timeout=300)
-    return f"{dest}/bin/edge-infer"
+    return f"{dest}/{app.program}"
 
 
-def service_pid(dev: Device, service: str) -> int:
-    unit = service if "@" in service or service.endswith(".service") else f"edge-infer@{service}"
+def service_pid(dev: Device, service: str, app: AppOnDevice) -> int:
+    """The main PID of `service`: a unit's name, or an instance of the app's service."""
+    if "@" in service or service.endswith(".service"):
+        unit = service
+    elif app.service is None:
+        raise DebugError(f"{app.name} has no service (services: in its app.yaml): give "
+                         "--service the whole unit name (NAME@INSTANCE) or --attach a PID")
+    else:
+        unit = f"{app.service}@{service}"
     r = dev.run(f"systemctl show -p MainPID --value {shlex.quote(unit)}", check=False)
     pid = r.stdout.decode(errors="replace").strip()
     if not (pid.isascii() and pid.isdigit()) or int(pid) == 0:

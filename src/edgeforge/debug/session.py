@@ -16,8 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from edgeforge.build import APP_NAME
-from edgeforge.config import Target
+from edgeforge.config import App, Target
 from edgeforge.context import BoardLayout, Context, usable_dir
 from edgeforge.core import (
     Reporter,
@@ -45,6 +44,7 @@ from .gdb import (
     substitutions,
 )
 from .remote import (
+    AppOnDevice,
     Device,
     Login,
     can_sudo,
@@ -134,16 +134,23 @@ def package_folders(bdir: Path, reporter: Reporter | None = None) -> dict[str, P
     return out
 
 
-def gdb_setup(ctx: Context, t: Target, sysroot: Path) -> GdbSetup:
+def gdb_setup(ctx: Context, app: App, t: Target, sysroot: Path) -> GdbSetup:
     layout = ctx.layout(t.name)
     return GdbSetup(
-        board=t.name, sysroot=sysroot, app_dir=layout.app(APP_NAME),
-        symbols=layout.symbols,
+        board=t.name, sysroot=sysroot, app_dir=layout.app(app.name),
+        symbols=layout.symbols, program_path=app.program,
         # the app's build tree (generated headers) has a name of its own (its conanfile)
-        substitutions=((pathnames.project_build(APP_NAME), str(layout.app_build(APP_NAME))),
+        substitutions=((pathnames.project_build(app.name), str(layout.app_build(app.name))),
                        *substitutions(ctx.project_root, ctx.build_root, ctx.cache_dir,
                                           package_folders(layout.root, ctx.reporter))),
-        source_dirs=(ctx.project_root / "apps" / APP_NAME,))
+        source_dirs=(app.folder,))
+
+
+def on_device(app: App) -> AppOnDevice:
+    """Where the app's package puts it on a device (its descriptor's install and services)."""
+    services = app.spec.services
+    return AppOnDevice(app.name, app.spec.install.prefix, app.program,
+                       services[0].name if services else None)
 
 
 def device_for(ctx: Context, t: Target, opts: DebugOptions) -> Device:
@@ -208,8 +215,9 @@ def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) ->
     return [*cmd, *(["--", *opts.args] if opts.args else [])]
 
 
-def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
-    """One debug session as asked; returns what was set up (the gdb command, the session)."""
+def run(ctx: Context, app: App, t: Target, opts: DebugOptions) -> dict:
+    """One debug session of `app` as asked; returns what was set up (the gdb command, the
+    session)."""
     folder = ctx.layout(t.name).debug
     if opts.stop:
         was = stop_session(folder, ctx.runner(t.name))
@@ -224,14 +232,14 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
                              f"{t.arch.value}); run ./edgeforge setup, or apt-get install "
                              "gdb-multiarch")
     layout = ctx.layout(t.name)
-    setup_default = gdb_setup(ctx, t, sysroots.sysroot_dir(ctx, t.sysroot))
+    setup_default = gdb_setup(ctx, app, t, sysroots.sysroot_dir(ctx, t.sysroot))
     if not setup_default.program.is_file() or not debuginfo.read_index(setup_default.symbols):
-        raise UsageError(f"no build of {APP_NAME} with split debug information for {t.name} in "
+        raise UsageError(f"no build of {app.name} with split debug information for {t.name} in "
                          f"{layout.root}; run ./edgeforge build --board {t.name}")
     sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     rootfs = layout.rootfs_tree
     # the twin's own root file system is what its processes (and cores) load, byte for byte
-    setup = gdb_setup(ctx, t, rootfs) if opts.vm and rootfs.is_dir() else setup_default
+    setup = gdb_setup(ctx, app, t, rootfs) if opts.vm and rootfs.is_dir() else setup_default
     folder.mkdir(parents=True, exist_ok=True)
     gdbinit = folder / ("gdbinit-vm" if setup is not setup_default else "gdbinit")
     write_atomic(gdbinit, gdbinit_text(setup))
@@ -241,9 +249,10 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
         core = opts.core.expanduser().absolute()
         if not core.is_file():
             raise UsageError(f"--core {opts.core}: no such file")
-        modules = check_core(core, setup.symbols, runner)
+        modules = check_core(core, setup.symbols, runner, app.name, app.program)
         ctx.reporter.info(f"{core.name}: {len(modules)} modules; the program's build-id "
-                          f"{core_program(modules).build_id} matches {setup.symbols}")
+                          f"{core_program(modules, app.program).build_id} matches "
+                          f"{setup.symbols}")
         argv = gdb_argv(gdbinit, setup.program, core=core, gdb=gdb_path)
         return _hand_over(ctx, runner, argv, opts, folder, None)
 
@@ -265,24 +274,25 @@ def run(ctx: Context, t: Target, opts: DebugOptions) -> dict:
     try:
         if mode == "emulate":
             qemu = shutil.which(t.arch.qemu) or t.arch.qemu
-            with ctx.reporter.step(f"starting {APP_NAME} under {t.arch.qemu} with its gdb stub"):
+            with ctx.reporter.step(f"starting {app.name} under {t.arch.qemu} with its gdb stub"):
                 state = start_emulated(folder, runner, qemu, setup.sysroot, setup.program,
                                            list(opts.args))
         else:
             assert dev is not None
             with ctx.reporter.step(f"preparing gdbserver on {dev.name}"):
-                check_gdbserver(dev)
+                check_gdbserver(dev, app.device_image)
                 attach = opts.attach
                 sudo = False
                 program = None
                 if opts.service or attach is not None:
                     sudo = can_sudo(dev)
                     if opts.service:
-                        attach = service_pid(dev, opts.service)
+                        attach = service_pid(dev, opts.service, on_device(app))
                     bid = remote_build_id(dev, attach, sudo, folder / "exe.tmp")
-                    check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}")
+                    check_build_id(bid, setup.symbols, f"process {attach} on {dev.name}",
+                                   app.program)
                 else:
-                    program = device_program(dev, setup.app_dir, ctx.reporter)
+                    program = device_program(dev, setup.app_dir, on_device(app), ctx.reporter)
                 state = start_remote(folder, runner, dev, program, list(opts.args),
                                          attach=attach, sudo=sudo)
         state["seconds"] = round(time.monotonic() - t0, 2)

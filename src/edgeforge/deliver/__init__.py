@@ -30,10 +30,12 @@ from .oci import (
     write_container_image,
     write_container_index,
 )
+from .packages import (
+    load_installers,
+)
 from .release import (
     Release,
     ReleaseOptions,
-    app_version,
     check_version,
     write_release_index,
     write_sha256sums,
@@ -68,9 +70,9 @@ __all__ = [
     "ReleaseOptions",
     "SdkPackage",
     "SourceArchive",
-    "app_version",
     "check_version",
     "cmake_package_files",
+    "load_installers",
     "make_spec",
     "normalise_times",
     "read_container_result",

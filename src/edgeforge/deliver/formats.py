@@ -17,7 +17,6 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edgeforge.build import APP_NAME
 from edgeforge.config import containerimage
 from edgeforge.core import Execution, Runner, Step
 
@@ -80,18 +79,21 @@ class ContainerImage:
                              "image's record")
 
     def wanted(self, rel: Release) -> bool:
-        return True
+        return rel.app.spec.deliver.container_image is not None
 
     def write(self, rel: Release, ex: Execution) -> Path:
         inp = rel.input(ex)
-        image_def = containerimage.load(rel.images_dir)
+        definition = rel.app.spec.deliver.container_image
+        assert definition is not None  # wanted() holds
+        image_def = containerimage.load_file(rel.ctx.project_root / definition, definition)
         return rel.into(self.name, lambda out: write_container_image(inp, image_def, out,
                                                                      rel.runner))
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
-        return rel.step(self.name, f"container image {APP_NAME}:{rel.version}-{rel.target.name} "
-                        "(OCI layout + docker archive)", lambda ex: self.write(rel, ex),
-                        inputs=shipped_inputs(rel), needs=("app", "manifest"))
+        tag = f"{rel.app.name}:{rel.version}-{rel.target.name}"
+        return rel.step(self.name, f"container image {tag} (OCI layout + docker archive)",
+                        lambda ex: self.write(rel, ex), inputs=shipped_inputs(rel),
+                        needs=("app", "manifest"))
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class DebugArtifacts:
     sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
-        return True
+        return rel.ships(self.name)
 
     def write(self, rel: Release, ex: Execution) -> Path:
         inp = rel.input(ex)
@@ -163,7 +165,7 @@ class SdkArchive:
         manifest = rel.input(ex).manifest
         return rel.into(self.name, lambda out: write_sdk(
             inputs, manifest, out, rel.layout.work, rel.epoch,
-            cmake_generators=rel.layout.generators(APP_NAME)))
+            cmake_generators=rel.layout.generators(rel.app.name)))
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
         return rel.step(self.name, f"SDK archive for {rel.target.name} (sysroot with the "

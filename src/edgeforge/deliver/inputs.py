@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.build import APP_NAME, Manifest, PackageRecord
-from edgeforge.config import Target, recipe_requirement_calls
+from edgeforge.build import Manifest, PackageRecord
+from edgeforge.config import App, Target
 from edgeforge.deps import Pin, load_pins
 
 
@@ -16,8 +16,9 @@ class ReleaseInput:
     """Everything a deliverable needs to know, computed once per release (frozen)."""
 
     target: Target            # the resolved board (arch, triple, ABI ceiling, installers ...)
+    app: App                  # the app's descriptor (apps/<app>/app.yaml), its folder, version
     manifest: Manifest        # build/<board>/manifest.json, typed
-    app_dir: Path             # the installed app: bin/edge-infer, lib/*.so*, share/edge-infer/
+    app_dir: Path             # the installed app: bin/<program>, lib/*.so*, share/<app>/
     sysroot: Path             # the board's sysroot (system libraries, dpkg database)
     project_root: Path
     version: str              # e.g. 1.0.0+git20261124.e79c14f, or --version
@@ -27,7 +28,7 @@ class ReleaseInput:
 
     @property
     def app_name(self) -> str:
-        return APP_NAME
+        return self.app.name
 
     @property
     def board(self) -> str:
@@ -63,8 +64,7 @@ def shipped_packages(inp: ReleaseInput) -> list[ShippedPackage]:
     deps = inp.manifest.dependencies
     if deps is None:
         return []
-    app = inp.project_root / "apps" / APP_NAME
-    test_only = {r.split("/", 1)[0] for r in recipe_requirement_calls(app, "test_requires")}
+    test_only = set(inp.app.spec.build.test_requires)
     pins = load_pins(inp.project_root / "recipes")
     out = []
     for pkg in deps.packages:

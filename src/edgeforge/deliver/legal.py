@@ -19,9 +19,8 @@ import csv
 import io
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from edgeforge.build import APP_NAME
 from edgeforge.config import recipe_licenses
 from edgeforge.context import Context
 from edgeforge.core import Runner, verify_sha256, write_atomic
@@ -91,16 +90,21 @@ def system_entries(inp: ReleaseInput, runner: Runner) -> list[LegalEntry]:
 
 
 def own_entries(inp: ReleaseInput) -> list[LegalEntry]:
+    """The app (its descriptor's licence) and each of its data files (a model: its licence,
+    where it comes from and its card), all from this repository."""
+    app = inp.app
     licence = inp.project_root / "LICENSE"
     texts = (licence,) if licence.is_file() else ()
-    model_card = inp.project_root / "apps" / APP_NAME / "model" / "MODEL.md"
-    return [
-        LegalEntry(APP_NAME, inp.version, recipe_licenses(inp.project_root / "apps" / APP_NAME),
-                   "this repository", texts),
-        LegalEntry("pedestrian-grid-model", inp.version, ("Apache-2.0",),
-                   "this repository (trained here; provenance in MODEL.md)",
-                   (*texts, model_card) if model_card.is_file() else texts),
-    ]
+    entries = [LegalEntry(app.name, inp.version, (app.spec.license,), "this repository", texts)]
+    for d in app.spec.data:
+        card = app.folder / d.card if d.card is not None else None
+        notes = [*([d.origin] if d.origin else []),
+                 *([f"provenance in {PurePosixPath(d.card).name}"] if d.card else [])]
+        origin = "this repository" + (f" ({'; '.join(notes)})" if notes else "")
+        stem = PurePosixPath(d.install).name.rsplit(".", 1)[0]
+        entries.append(LegalEntry(f"{stem}-{d.kind}", inp.version, (d.license,), origin,
+                                  (*texts, card) if card and card.is_file() else texts))
+    return entries
 
 
 def manifest_csv(entries: list[LegalEntry]) -> str:
@@ -142,6 +146,6 @@ def write_legal(inp: ReleaseInput, ctx: Context, runner: Runner, out: Path) -> P
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
     write_atomic(out / "manifest.csv", manifest_csv(entries))
-    write_atomic(out / "README", README.format(app=APP_NAME, version=inp.version,
+    write_atomic(out / "README", README.format(app=inp.app_name, version=inp.version,
                                                board=inp.board))
     return out

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeforge import __version__
-from edgeforge.build import APP_NAME, read_manifest
-from edgeforge.config import Target
+from edgeforge.build import read_manifest
+from edgeforge.config import IMAGES_DIR, App, Target
 from edgeforge.context import BoardLayout, Context
 from edgeforge.core import (
     Execution,
@@ -50,7 +50,6 @@ from edgeforge.core import (
 from .inputs import ReleaseInput, normalise_times
 from .oci import read_container_result, write_container_index
 
-IMAGES_DIR = "images"
 _VERSION = re.compile(r"[0-9][A-Za-z0-9.+~-]*")
 
 
@@ -64,16 +63,10 @@ class ReleaseOptions:
     ssh_key: str | None = None       # the login's public key (a .pub file) for device images
 
 
-def app_version(project_root: Path) -> str:
-    text = (project_root / "apps" / APP_NAME / "CMakeLists.txt").read_text()
-    m = re.search(r"project\(\s*\w+\s+VERSION\s+([0-9.]+)", text)
-    return m.group(1) if m else "0.0.0"
-
-
-def default_version(project_root: Path, runner: Runner) -> str:
-    """The app's version, plus the commit when the checkout is not at a `vX.Y.Z` tag:
-    `1.0.0+git20261124.e79c14f0a1b2` (a valid Debian, RPM and OCI tag version)."""
-    base = app_version(project_root)
+def default_version(project_root: Path, runner: Runner, base: str) -> str:
+    """The app's version `base` (its descriptor's), plus the commit when the checkout is not at
+    a `vX.Y.Z` tag: `1.0.0+git20261124.e79c14f0a1b2` (a valid Debian, RPM and OCI tag
+    version)."""
     tag = gitinfo.exact_tag(runner, project_root)
     if tag and tag.lstrip("v") == base:
         return base
@@ -101,10 +94,11 @@ def check_version(version: str) -> str:
 # ---- the plain value every release step receives -----------------------------------------------
 @dataclass(frozen=True)
 class Release:
-    """One board's release: what its steps need, never the builder object."""
+    """One board's release of one app: what its steps need, never the builder object."""
 
     ctx: Context
     target: Target
+    app: App                   # the app released (its descriptor, folder and version)
     layout: BoardLayout
     runner: Runner
     opts: ReleaseOptions
@@ -117,19 +111,23 @@ class Release:
     images: str | None         # digest of images/ (what the images and installers are made of)
 
     @classmethod
-    def create(cls, ctx: Context, target: Target, runner: Runner,
+    def create(cls, ctx: Context, target: Target, app: App, runner: Runner,
                opts: ReleaseOptions) -> Release:
         probe = ctx.probe_runner()
         root = ctx.project_root
-        version = check_version(opts.version) if opts.version else default_version(root, probe)
+        version = (check_version(opts.version) if opts.version
+                   else default_version(root, probe, app.version))
         epoch = source_date_epoch(root, probe)
         revision = gitinfo.revision(probe, root)
         # edgeforge's own code is an input too: a release step whose writer changed runs again
-        # (the deliver wing and all it imports; not the CLI, the team or debug code)
+        # (the deliver wing and all it imports; not the CLI, the team or debug code); so is
+        # the app's descriptor (its names, data, services and deliverables go into the files)
         common = {"version": version, "epoch": epoch, "revision": revision,
-                  "edgeforge": __version__, "code": code_closure("deliver")}
+                  "edgeforge": __version__, "code": code_closure("deliver"),
+                  "app": {"name": app.name, "spec": app.spec.model_dump(mode="json")}}
         images = root / IMAGES_DIR
-        return cls(ctx=ctx, target=target, layout=ctx.layout(target.name), runner=runner,
+        return cls(ctx=ctx, target=target, app=app, layout=ctx.layout(target.name),
+                   runner=runner,
                    opts=opts, version=version, epoch=epoch, revision=revision,
                    sign_key=opts.sign_key or os.environ.get("EDGEFORGE_SIGNING_KEY") or None,
                    final=ctx.dist_dir(target.name) / version, common=common,
@@ -137,13 +135,20 @@ class Release:
 
     @property
     def installers(self) -> tuple[str, ...]:
-        """The installers the board asks for, in its descriptor's order."""
-        return tuple(self.target.board.spec.installers)
+        """The installers the board asks for and the app gets (deliver.formats of its
+        descriptor), in the board's descriptor's order."""
+        return tuple(i for i in self.target.board.spec.installers
+                     if i in self.app.spec.deliver.formats)
+
+    def ships(self, fmt: str) -> bool:
+        """Whether the app's descriptor asks for a deliverable (deliver.formats: dbg, ...)."""
+        return fmt in self.app.spec.deliver.formats
 
     @property
-    def images_dir(self) -> Path:
-        """images/<app>/: the container image's, installers' and device image's definitions."""
-        return self.ctx.project_root / IMAGES_DIR / APP_NAME
+    def device_dir(self) -> Path:
+        """images/<app>/: the folder of the device image's definition (device.yaml) and of the
+        files it copies in."""
+        return (self.ctx.project_root / self.app.device_image).parent
 
     def input(self, ex: Execution) -> ReleaseInput:
         manifest = read_manifest(self.layout.root)
@@ -151,9 +156,10 @@ class Release:
             raise UsageError(f"{self.layout.manifest} is missing or unreadable; "
                              f"run `invoke build --board {self.target.name}`")
         return ReleaseInput(
-            target=self.target, manifest=manifest, app_dir=ex["app"], sysroot=ex["sysroot"].path,
-            project_root=self.ctx.project_root, version=self.version, revision=self.revision,
-            source_date_epoch=self.epoch, mirror_dir=self.ctx.mirror_dir)
+            target=self.target, app=self.app, manifest=manifest, app_dir=ex["app"],
+            sysroot=ex["sysroot"].path, project_root=self.ctx.project_root,
+            version=self.version, revision=self.revision, source_date_epoch=self.epoch,
+            mirror_dir=self.ctx.mirror_dir)
 
     def into(self, name: str, write: Callable[[Path], Any]) -> Path:
         """Run a writer into a staging folder and publish it as build/<board>/release/<name>."""
@@ -233,7 +239,7 @@ def write_release_record(rs: Release, folder: Path) -> Path:
              for p in release_files(folder)}
     record: dict[str, Any] = {
         "schema_version": 1,
-        "app": APP_NAME, "version": rs.version, "revision": rs.revision,
+        "app": rs.app.name, "version": rs.version, "revision": rs.revision,
         "source_date_epoch": rs.epoch, "edgeforge": __version__,
         "board": t.name, "arch": t.arch.value, "triple": t.triple,
         "abi_ceiling": {"glibc": t.abi.glibc, "glibcxx": t.abi.glibcxx, "cxxabi": t.abi.cxxabi,

@@ -1,6 +1,7 @@
 """What the release's SBOM says: every component that ships, gathered from the board's build.
 
-- the app (its programs, with their DT_NEEDED lists) and the model it loads, with provenance;
+- the app (its programs, with their DT_NEEDED lists) and the runtime data it ships (models
+  and other files of its descriptor's `data`), with their provenance;
 - every Conan package whose code ships (not test-only requirements such as googletest): name,
   version, purl, licence from its recipe, its shipped libraries, and the pinned source
   archives with their sha256 and the Debian source package they came from;
@@ -22,11 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from edgeforge.build import APP_NAME
-from edgeforge.config import recipe_licenses
+from edgeforge.config import DataSpec, recipe_licenses
 from edgeforge.context import ROOTFS_TREE, Context
 from edgeforge.core import Runner, sha256_file
 from edgeforge.elf import dpkg_status
@@ -37,7 +37,8 @@ from .inputs import ReleaseInput, shipped_packages
 from .oci import ContainerImageFile, read_container_result
 from .sdk import packages_from_manifest
 
-MODEL_FILE = "pedestrian-grid.onnx"
+#: the CycloneDX type of a data file of the app, by its kind (its descriptor's data.kind)
+DATA_TYPES = {"model": "machine-learning-model", "data": "data"}
 #: the bom-ref prefix of a device image's component: listed after the SDK and the debug
 #: artefacts, with the Debian packages of the root file system the images hold
 DEVICE_IMAGE = "device-image"
@@ -59,33 +60,45 @@ def _name_version(ref: str) -> tuple[str, str]:
     return name, rest.split("#", 1)[0].split("@", 1)[0]
 
 
+def data_ref(d: DataSpec) -> str:
+    """The bom-ref of a data file of the app: <kind>:<file name>."""
+    return f"{d.kind}:{PurePosixPath(d.install).name}"
+
+
 def app_component(inp: ReleaseInput) -> Component:
-    app = inp.manifest.by_role("app")
-    programs = [a for a in app if a.path.startswith(f"{APP_NAME}/bin/")]
+    """The app: its programs (install.programs) as the manifest records them, its licence and
+    summary from its descriptor; it uses its data files."""
+    app = inp.app
+    built = {a.path: a for a in inp.manifest.by_role("app")}
+    programs = [built[p] for p in (f"{app.name}/{rel}" for rel in app.spec.install.programs)
+                if p in built]
     return Component(
-        ref=f"app:{APP_NAME}", name=APP_NAME, version=inp.version, kind="application",
-        licenses=recipe_licenses(inp.project_root / "apps" / APP_NAME),
-        description="video analytics for edge boxes (FFmpeg decode, OpenCV dnn/HOG/Haar)",
+        ref=f"app:{app.name}", name=app.name, version=inp.version, kind="application",
+        licenses=(app.spec.license,),
+        description=app.spec.summary,
         files=tuple((a.path, a.sha256) for a in programs),
         needs=tuple(sorted({n for a in programs for n in a.needed})),
-        uses=(f"model:{MODEL_FILE}",),
+        uses=tuple(data_ref(d) for d in app.spec.data),
         properties=(("edgeforge:revision", inp.revision),),
     )
 
 
-def model_component(inp: ReleaseInput) -> Component:
-    model = inp.app_dir / "share" / APP_NAME / MODEL_FILE
-    card = inp.project_root / "apps" / APP_NAME / "model" / "MODEL.md"
-    return Component(
-        ref=f"model:{MODEL_FILE}", name=MODEL_FILE.rsplit(".", 1)[0], version=inp.version,
-        kind="machine-learning-model", licenses=("Apache-2.0",),
-        description="single-shot pedestrian detector (ONNX), trained in this repository "
-                    "by apps/edge-infer/model/train_detector.py on OpenCV's vtest.avi, "
-                    "labelled by OpenCV's HOG people detector",
-        files=((f"{APP_NAME}/share/{APP_NAME}/{MODEL_FILE}", sha256_file(model)),),
-        properties=(("edgeforge:model-card", "apps/edge-infer/model/MODEL.md"),
-                    ("edgeforge:model-card-sha256", sha256_file(card))),
-    )
+def data_components(inp: ReleaseInput) -> list[Component]:
+    """The app's runtime data (its descriptor's data: models, other files), each installed
+    file with its sha256 and its provenance: what it is, how it was made, its card."""
+    app = inp.app
+    out = []
+    for d in app.spec.data:
+        card = () if d.card is None else (
+            (f"edgeforge:{d.kind}-card", f"{app.rel}/{d.card}"),
+            (f"edgeforge:{d.kind}-card-sha256", sha256_file(app.folder / d.card)))
+        out.append(Component(
+            ref=data_ref(d), name=PurePosixPath(d.install).name.rsplit(".", 1)[0],
+            version=inp.version, kind=DATA_TYPES[d.kind], licenses=(d.license,),
+            description=f"{d.description}, {d.made_by}",
+            files=((f"{app.name}/{d.install}", sha256_file(inp.app_dir / d.install)),),
+            properties=card))
+    return out
 
 
 def conan_components(inp: ReleaseInput) -> list[Component]:
@@ -99,7 +112,8 @@ def conan_components(inp: ReleaseInput) -> list[Component]:
             ref=f"conan:{pkg.name}", name=pkg.name, version=pkg.version, kind="library",
             purl=f"pkg:conan/{pkg.name}@{pkg.version}" + (f"?rrev={rrev}" if rrev else ""),
             licenses=recipe_licenses(pkg.recipe_dir),
-            files=tuple((f"{APP_NAME}/lib/{Path(lib.path).name}", lib.sha256) for lib in libs),
+            files=tuple((f"{inp.app_name}/lib/{Path(lib.path).name}", lib.sha256)
+                        for lib in libs),
             provides=tuple(sorted({lib.soname for lib in libs if lib.soname})),
             needs=tuple(sorted({n for lib in libs for n in lib.needed})),
             sources=tuple(SourceArchive(p.name, p.sha256,
@@ -158,13 +172,13 @@ def artefact_components(inp: ReleaseInput, listed: Sequence[Listed], shipped: di
     for f in listed:
         if f.ref == DEVICE_IMAGE or f.name not in shipped:
             continue
-        uses = {f"app:{APP_NAME}"}
+        uses = {f"app:{inp.app_name}"}
         if f.name == "image":
             uses |= {f"deb:{i.package}" for i in image_files if i.package}
-        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{f.name}"
+        name = f"{inp.app_name}-{inp.version}-{inp.target.name}-{f.name}"
         out.append(Component(
             ref=f"{f.ref}:{name}", name=name, version=inp.version, kind=f.cdx_type,
-            description=f.text.format(tag=image_tag, app=APP_NAME, board=inp.target.name),
+            description=f.text.format(tag=image_tag, app=inp.app_name, board=inp.target.name),
             files=folder_files(shipped[f.name]), uses=tuple(sorted(uses))))
     return out
 
@@ -245,11 +259,11 @@ def device_components(inp: ReleaseInput, images: Sequence[tuple[Listed, Path]], 
     for f, folder in images:
         files = tuple((p.name, sha256_file(p)) for p in sorted(folder.iterdir())
                       if p.is_file() and not p.name.startswith("."))
-        name = f"{APP_NAME}-{inp.version}-{inp.target.name}-{f.name}"
+        name = f"{inp.app_name}-{inp.version}-{inp.target.name}-{f.name}"
         out.append(Component(
             ref=f"{f.ref}:{name}", name=name, version=inp.version, kind=f.cdx_type,
-            description=f.text.format(app=APP_NAME, board=inp.target.name),
-            files=files, uses=tuple(sorted(set(uses))) + (f"app:{APP_NAME}",),
+            description=f.text.format(app=inp.app_name, board=inp.target.name),
+            files=files, uses=tuple(sorted(set(uses))) + (f"app:{inp.app_name}",),
             properties=(("edgeforge:sysroot", inp.target.sysroot.name),)))
     return out
 
@@ -259,14 +273,14 @@ def dbg_component(inp: ReleaseInput, folder: Path, components: list[Component]) 
     information of the app and of the Conan packages whose libraries ship with it."""
     files = tuple((p.name, sha256_file(p)) for p in sorted(folder.iterdir())
                   if p.is_file() and not p.name.startswith("."))
-    name = f"{APP_NAME}-dbg"
+    name = f"{inp.app_name}-dbg"
     return Component(
         ref=f"debug-symbols:{name}", name=name, version=inp.version, kind="file",
-        description=f"split debug information (build-id files) of {APP_NAME} and its private "
+        description=f"split debug information (build-id files) of {inp.app_name} and its private "
                     f"libraries for {inp.target.name}",
         files=files,
         uses=tuple(sorted(c.ref for c in components if c.ref.startswith("conan:")))
-        + (f"app:{APP_NAME}",),
+        + (f"app:{inp.app_name}",),
         properties=(("edgeforge:debug_info", inp.target.debug_info),))
 
 
@@ -278,7 +292,7 @@ def write(inp: ReleaseInput, ctx: Context, runner: Runner, path: Path,
     result = read_container_result(image) if image else None
     image_files = result.system_files() if result else []
     t = inp.target
-    components = [model_component(inp), *conan_components(inp),
+    components = [*data_components(inp), *conan_components(inp),
                   *system_components(inp, runner, image_files),
                   *artefact_components(inp, listed, shipped, image_files,
                                        result.tag if result else "")]

@@ -36,8 +36,8 @@ import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edgeforge.build import APP_NAME, Manifest, read_manifest
-from edgeforge.config import Target
+from edgeforge.build import Manifest, read_manifest
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 from edgeforge.core import Runner, rmtree, sh, source_date_epoch, write_atomic
 from edgeforge.toolchain import (
@@ -432,10 +432,12 @@ def sdk_epoch(project_root: Path, runner: Runner) -> int:
     return source_date_epoch(project_root, runner, default=0)
 
 
-def write_board_sdk(ctx: Context, t: Target, inp: ToolchainInputs, runner: Runner) -> Path:
+def write_board_sdk(ctx: Context, t: Target, app: App, inp: ToolchainInputs,
+                    runner: Runner) -> Path:
     """`invoke sdk`: the board's SDK archive in dist/<board>/, from its toolchain files (as
-    rendered from `inp`) and the dependency packages its last build recorded; without a built
-    graph, a warning and the system's libraries only. Returns the archive."""
+    rendered from `inp`), the dependency packages its last build recorded and the find_package()
+    files of `app`'s build; without a built graph, a warning and the system's libraries only.
+    Returns the archive."""
     board = t.name
     layout = ctx.layout(board)
     manifest = read_manifest(layout.root)
@@ -445,6 +447,6 @@ def write_board_sdk(ctx: Context, t: Target, inp: ToolchainInputs, runner: Runne
     mtime = sdk_epoch(ctx.project_root, runner)
     with ctx.reporter.step(f"writing the SDK for {board}"):
         archive = write_sdk(inp, manifest, ctx.dist_dir(board), layout.work, mtime,
-                            cmake_generators=layout.generators(APP_NAME))
+                            cmake_generators=layout.generators(app.name))
     ctx.reporter.info(sdk_summary(archive))
     return archive

@@ -218,7 +218,7 @@ def copyright_licence(text: str) -> str | None:
 def shlibdeps_argv(files: Iterable[Path], sysroot: Path, arch: Arch, substvars: Path,
                    private_dir: str) -> list[str]:
     """dpkg-shlibdeps for the ELF files of a package tree, against the sysroot's libraries and
-    dpkg database. `private_dir` (inside the package, e.g. /opt/edge-infer/lib) is where the
+    dpkg database. `private_dir` (inside the package, e.g. /opt/<app>/lib) is where the
     app's own libraries are: OpenCV's modules carry no RPATH of their own."""
     argv = ["dpkg-shlibdeps", f"--admindir={sysroot / 'var/lib/dpkg'}", f"-T{substvars}",
             f"-l{private_dir}"]
@@ -267,9 +267,11 @@ def stage_app(app_dir: Path, pkgroot: Path, prefix: str) -> Path:
 
 
 def analyse(inp: ReleaseInput, runner: Runner, *, pkgroot: Path | None = None,
-            prefix: str = "/opt/edge-infer") -> SystemDeps:
+            prefix: str | None = None) -> SystemDeps:
     """The app's system dependencies. `pkgroot`: a package tree already holding the app under
-    `prefix` with a DEBIAN/ folder (the .deb's staging); without it the app is staged aside."""
+    `prefix` (default: its descriptor's install.prefix) with a DEBIAN/ folder (the .deb's
+    staging); without it the app is staged aside."""
+    prefix = prefix or inp.app.spec.install.prefix
     sysroot = Path(inp.sysroot).resolve()
     admindir = _admindir(sysroot, inp.board)
     with tempfile.TemporaryDirectory(prefix="edgeforge-shlibdeps-") as tmp:

@@ -5,7 +5,8 @@ to a device or the twin (ssh); a package deployed over it (deploy, update)."""
 
 from .deploy import (
     KEEP_DIR,
-    REMOTE_SCRIPT,
+    Installed,
+    remote_script,
 )
 from .disks import (
     LINUX_FS_TYPE,
@@ -64,9 +65,10 @@ __all__ = [
     "COMPLETE",
     "DEVICE_FORMATS",
     "FIRSTBOOT_DONE",
+    "Installed",
     "KEEP_DIR",
     "LINUX_FS_TYPE",
-    "REMOTE_SCRIPT",
+    "remote_script",
     "SSHD_DROPIN",
     "SshTarget",
     "TwinBoot",

@@ -15,21 +15,35 @@ kept as the next rollback point. The report shows each instance's state and the 
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-from edgeforge.build import APP_NAME
 from edgeforge.core import DeviceError, Runner, UsageError
 
 from .ssh import SshTarget, ssh_run
 
 KEEP_DIR = "/var/lib/edgeforge/deploy"      # the last good package, for rollback
 REMOTE_OUT = "/tmp/edgeforge-deploy.out"     # what the install script said (its unit's stdout)
-PROGRAM = f"/opt/{APP_NAME}/bin/{APP_NAME}"
-PACKAGE = APP_NAME
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What the app's .deb puts on a device: its package name (its installer file's), its main
+    program (install.prefix and install.programs of its descriptor) and the names of its
+    services' template units (<name>@<instance>.service)."""
+
+    package: str
+    program: str                  # e.g. /opt/<app>/bin/<program>
+    services: tuple[str, ...]
+
+    @property
+    def program_name(self) -> str:
+        return PurePosixPath(self.program).name
+
 
 #: runs on the device as root: $1 the new .deb; exit 0 installed, 3 refused (nothing changed),
-#: 4 install failed and the previous package was put back
-REMOTE_SCRIPT = r"""#!/bin/sh
+#: 4 install failed and the previous package was put back (`remote_script` fills it in)
+_REMOTE_SCRIPT = r"""#!/bin/sh
 set -u
 new=$1
 # the script removes its package and itself when it ends: a client whose connection dropped
@@ -37,10 +51,7 @@ new=$1
 trap 'rm -f "$new" "$0"' EXIT
 keep=__KEEP__
 export DEBIAN_FRONTEND=noninteractive
-instances=$(systemctl list-units --all --plain --no-legend '__PACKAGE__@*.service' \
-  | awk '{print $1}')
-enabled=$(systemctl list-unit-files --plain --no-legend '__PACKAGE__@*.service' 2>/dev/null \
-  | awk '$2=="enabled"{print $1}')
+__UNITS__
 if ! apt-get install -y --simulate --no-install-recommends "$new" \
     >/tmp/edgeforge-deploy.sim 2>&1; then
   echo "edgeforge-deploy: refused, nothing changed: apt cannot install $(basename "$new"):"
@@ -75,11 +86,27 @@ else
 fi
 restart
 exit 4
-""".replace("__KEEP__", KEEP_DIR).replace("__PACKAGE__", PACKAGE)
+"""
 
 
-def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path | None = None,
-           known_hosts: Path | None = None, reporter=None) -> dict:
+def remote_script(package: str, services: tuple[str, ...]) -> str:
+    """The install script for the package `package` whose template units are `services`
+    (their instances are restarted; none: nothing to restart)."""
+    if services:
+        units = " ".join(shlex.quote(f"{s}@*.service") for s in services)
+        lines = (f"instances=$(systemctl list-units --all --plain --no-legend {units} \\\n"
+                 "  | awk '{print $1}')\n"
+                 f"enabled=$(systemctl list-unit-files --plain --no-legend {units} 2>/dev/null "
+                 "\\\n  | awk '$2==\"enabled\"{print $1}')")
+    else:
+        lines = "instances=\nenabled="
+    return (_REMOTE_SCRIPT.replace("__UNITS__", lines).replace("__KEEP__", KEEP_DIR)
+            .replace("__PACKAGE__", shlex.quote(package)))
+
+
+def deploy(package: Path, target: SshTarget, runner: Runner, app: Installed, *,
+           identity: Path | None = None, known_hosts: Path | None = None,
+           reporter=None) -> dict:
     """Copy, install (or roll back), restart; returns {"installed", "version", "instances"}."""
     if package.suffix != ".deb":
         raise UsageError(f"{package.name}: deploy installs .deb packages (the device needs dpkg)")
@@ -100,7 +127,7 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
     ssh(["sh", "-c", 'cat > "$1"', "sh", remote_deb], "copying the package",
         stdin=package.read_bytes())
     ssh(["sh", "-c", 'cat > "$1"', "sh", remote_sh], "copying the install script",
-        stdin=REMOTE_SCRIPT.encode())
+        stdin=remote_script(app.package, app.services).encode())
     sudo = [] if target.user == "root" else ["sudo", "-n"]
     # started, then waited for by a second session (not `systemd-run --wait`, whose client
     # holds a reference on the unit): the unit runs to its end whatever the sessions do
@@ -120,25 +147,29 @@ def deploy(package: Path, target: SshTarget, runner: Runner, *, identity: Path |
         raise DeviceError(f"{target.user}@{target.host} may not run sudo without a password: "
                              "deploy as root or give the user passwordless sudo "
                              "(device.yaml: login.sudo: true)")
-    status = report(ssh)
+    status = report(ssh, app)
     if "edgeforge-deploy: installed" not in out:
         if "edgeforge-deploy: refused" in out:
             raise DeviceError(f"deploy refused, nothing changed on {target.host}:\n"
                                  f"{out.strip()[-1500:]}")
         raise DeviceError(f"deploy of {package.name} failed on {target.host}; the device "
-                             f"has {PACKAGE} {status['package'] or 'not installed'}:\n{out.strip()[-1500:]}")
+                          f"has {app.package} {status['package'] or 'not installed'}:\n"
+                          f"{out.strip()[-1500:]}")
     return {"installed": package.name, **status}
 
 
-def report(ssh) -> dict:
-    r = ssh([PROGRAM, "--version"], "edge-infer --version", check=False)
+def report(ssh, app: Installed) -> dict:
+    r = ssh([app.program, "--version"], f"{app.program_name} --version", check=False)
     version = r.stdout.decode(errors="replace").splitlines()[0] if r.returncode == 0 and \
         r.stdout else None
-    r = ssh(["dpkg-query", "-W", "-f=${Version} ${Status}", PACKAGE], "dpkg-query", check=False)
+    r = ssh(["dpkg-query", "-W", "-f=${Version} ${Status}", app.package], "dpkg-query",
+            check=False)
     package = r.stdout.decode(errors="replace").strip() if r.returncode == 0 else None
-    r = ssh(["systemctl", "list-units", "--all", "--plain", "--no-legend",
-             f"{PACKAGE}@*.service"], "listing the instances", check=False)
     instances = {}
+    if not app.services:
+        return {"version": version, "package": package, "instances": instances}
+    r = ssh(["systemctl", "list-units", "--all", "--plain", "--no-legend",
+             *(f"{s}@*.service" for s in app.services)], "listing the instances", check=False)
     for line in r.stdout.decode(errors="replace").splitlines():
         unit = line.split()[0] if line.split() else ""
         if unit:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from edgeforge.build import sample
-from edgeforge.config import Arch, DebianSysroot, DeviceDef
+from edgeforge.config import App, Arch, DebianSysroot, DeviceDef
 from edgeforge.context import Context
 from edgeforge.core import (
     CACHED_TREE_EPOCH,
@@ -37,8 +37,6 @@ from .deploy import KEEP_DIR
 
 FORMAT = 1  # bump when the base's making changes, so cached bases are rebuilt
 COMPLETE = ".edgeforge-device-rootfs.json"
-#: the app's configuration folder (the .deb's conffiles live there)
-CONF_DIR = "/etc/edge-infer"
 #: files a build leaves that differ from one build to the next and are no use on the device
 TRANSIENT = ("var/log/dpkg.log", "var/log/alternatives.log", "var/log/apt", "var/log/bootstrap.log",
              "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin", "var/cache/ldconfig/aux-cache",
@@ -115,9 +113,10 @@ def base_argv(spec: DebianSysroot, dev: DeviceDef, target: Path, mirror: str,
             *[f"deb {mirror} {s} {comps}" for s in (spec.suite, *spec.extra_suites)]]
 
 
-def ensure_base(ctx: Context, target, dev: DeviceDef, runner: Runner) -> Path:
+def ensure_base(ctx: Context, target, dev: DeviceDef, runner: Runner, definition: str) -> Path:
     """The board's base root file system, from the cache or built now (core.cached_tree); a
-    new base of a suite and architecture replaces the older ones."""
+    new base of a suite and architecture replaces the older ones. `definition`: the device
+    definition's path, for messages (images/<app>/device.yaml)."""
     spec = stand_in_suite(target)
     layouts = tuple(target.board.spec.device_images)
     mirror = debian_mirror()
@@ -142,7 +141,7 @@ def ensure_base(ctx: Context, target, dev: DeviceDef, runner: Runner) -> Path:
         if not kernels or not initrds:
             raise UsageError(f"the base root file system has no kernel or initramfs in "
                              f"/boot (package {dev.twin.kernel}); check twin.kernel in "
-                             "images/edge-infer/device.yaml")
+                             f"{definition}")
         (tree / COMPLETE).write_text(json.dumps(
             {"suite": spec.suite, "arch": spec.arch.value, "key": key,
              "packages": base_packages(dev, layouts)}, indent=1) + "\n")
@@ -176,9 +175,11 @@ def hosts_text(hostname: str) -> str:
             "ff02::2\tip6-allrouters\n")
 
 
-def instance_conf(stream: str, args: tuple[str, ...]) -> str:
-    return (f"# written by edgeforge from images/edge-infer/device.yaml\nSTREAM={stream}\n"
-            f"EDGE_INFER_ARGS={' '.join(args)}\n")
+def instance_conf(definition: str, variable: str, stream: str, args: tuple[str, ...]) -> str:
+    """A service instance's configuration file: its stream and, in the service's args variable
+    (its descriptor's services.args_variable), its arguments."""
+    return (f"# written by edgeforge from {definition}\nSTREAM={stream}\n"
+            f"{variable}={' '.join(args)}\n")
 
 
 FIRSTBOOT_DONE = "/var/lib/edgeforge/first-boot-done"
@@ -270,9 +271,19 @@ def configure_raspi(root: Path, partuuid: str, runner: Runner, epoch: int) -> No
                          f"(PARTUUID={partuuid}): {cmdline.strip()}")
 
 
-def configure(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path, login_key: str,
-              runner: Runner, epoch: int, raspi_partuuid: str | None = None) -> None:
+def configure(ctx: Context, root: Path, dev: DeviceDef, app: App, images_dir: Path,
+              login_key: str, runner: Runner, epoch: int,
+              raspi_partuuid: str | None = None) -> None:
+    """The device definition `dev` (app.device_image, in `images_dir`) applied to the tree:
+    hostname, network, SSH, first boot, the login, the instances of the app's service (its
+    first: services of its descriptor) with their configuration files, the files."""
     env = chroot_env(epoch)
+    definition = app.device_image
+    service = app.spec.services[0] if app.spec.services else None
+    if dev.services and service is None:
+        raise UsageError(f"{definition}: services: {app.name} has no service to run instances "
+                         f"of (services: in {app.rel}/app.yaml); add one or remove the "
+                         "instances")
     if raspi_partuuid:
         configure_raspi(root, raspi_partuuid, runner, epoch)
     write_file(root, "/etc/hostname", dev.hostname + "\n")
@@ -286,7 +297,7 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path, login_
     known = {line.split(":", 1)[0] for line in intree.read_text(root, "/etc/group").splitlines()}
     missing = [g for g in dev.login.groups if g not in known]
     if missing:
-        raise UsageError(f"images/edge-infer/device.yaml: login.groups: {', '.join(missing)} "
+        raise UsageError(f"{definition}: login.groups: {', '.join(missing)} "
                          "does not exist in the image; add the package that makes it to "
                          "'packages' or remove it")
     groups = list(dev.login.groups)
@@ -303,11 +314,13 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path, login_
     ids = _ids(root, user)
     for p in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(p, *ids, follow_symlinks=False)
-    for svc in dev.services:
-        write_file(root, f"{CONF_DIR}/{svc.instance}.conf", instance_conf(svc.stream, svc.args))
+    instances = []
+    for svc in dev.services if service is not None else ():
+        write_file(root, service.config.replace("{instance}", svc.instance),
+                   instance_conf(definition, service.args_variable, svc.stream, svc.args))
+        instances.append(f"{service.name}@{svc.instance}.service")
     write_files(ctx, root, dev, images_dir)
-    units = [FIRSTBOOT_UNIT, "systemd-networkd.service", "ssh.service",
-             *[f"edge-infer@{s.instance}.service" for s in dev.services]]
+    units = [FIRSTBOOT_UNIT, "systemd-networkd.service", "ssh.service", *instances]
     runner.run(["systemctl", f"--root={root}", "enable", *units],
                what="enable the image's services", needed_by="the device image", env=env)
     remove_transient(root)

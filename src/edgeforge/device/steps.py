@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.build import APP_NAME
 from edgeforge.config import DeviceDef, deviceimage, public_key_line
 from edgeforge.context import ROOTFS_TREE
 from edgeforge.core import (
@@ -38,8 +37,8 @@ ROOTFS = "rootfs"
 
 
 def device_def(rel: Release) -> DeviceDef:
-    """images/<app>/device.yaml."""
-    return deviceimage.load(rel.images_dir)
+    """images/<app>/device.yaml (the app's `device_image`)."""
+    return deviceimage.load(rel.device_dir)
 
 
 def login_key(rel: Release) -> str:
@@ -89,7 +88,7 @@ class RootFileSystem:
     def write(self, rel: Release, ex: Execution) -> Path:
         t, runner = rel.target, rel.runner
         dev = device_def(rel)
-        base = ensure_base(rel.ctx, t, dev, runner)
+        base = ensure_base(rel.ctx, t, dev, runner, rel.app.device_image)
         debs = sorted(ex["deb"].glob("*.deb"))
         final = rel.layout.release_step(self.name)
         with staged(final) as out:
@@ -103,13 +102,16 @@ class RootFileSystem:
                 install_app(tree, debs[0], runner, rel.epoch)
                 partuuid = (raspi_partuuid(t.name, rel.version)
                             if "raspi-sd" in t.board.spec.device_images else None)
-                configure(rel.ctx, tree, dev, rel.images_dir, login_key(rel), runner, rel.epoch,
-                          raspi_partuuid=partuuid)
+                configure(rel.ctx, tree, dev, rel.app, rel.device_dir, login_key(rel), runner,
+                          rel.epoch, raspi_partuuid=partuuid)
                 scan_tree(tree, f"the device image of {t.name}", t.name)
             return publish(out, final)
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
         t = rel.target
+        if "deb" in t.board.spec.installers and not rel.ships("deb"):
+            raise UsageError(f"a device image installs the app's .deb, and {rel.app.name} gets "
+                             f"none (deliver.formats in {rel.app.rel}/app.yaml); add deb to it")
         if "deb" not in rel.installers:
             raise UsageError(f"a device image installs the board's .deb, and "
                              f"{t.name}'s descriptor does not ask for one "
@@ -155,7 +157,7 @@ class DeviceImage:
                                     or self.name in rel.target.board.spec.device_images)
 
     def write(self, rel: Release, ex: Execution) -> Path:
-        name = f"{APP_NAME}-{rel.version}-{rel.target.name}-{self.suffix}"
+        name = f"{rel.app.name}-{rel.version}-{rel.target.name}-{self.suffix}"
         tree = ex[ROOTFS] / ROOTFS_TREE
         return rel.into(self.name, lambda out: self.writer(rel, tree, out, name))
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeforge.config import Target
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 from edgeforge.core import UsageError, not_a_file
+from edgeforge.deliver import load_installers
 
-from .deploy import deploy
+from .deploy import Installed, deploy
 from .ssh import parse_target
 
 
@@ -29,17 +30,26 @@ def board_package(ctx: Context, t: Target, package: str | None = None) -> Path:
     return debs[0]
 
 
-def update_device(ctx: Context, t: Target, target: str | None, package: str | None = None, *,
-                  identity: str | None = None, known_hosts: str | None = None) -> None:
-    """Install the package on the device at `target` (ssh://user@host[:port]), restart the
-    app's instances and report their state and the app's version from the device."""
+def installed(ctx: Context, app: App) -> Installed:
+    """What the app's .deb puts on a device: its package (the app's installer file), program
+    and services (its descriptor)."""
+    return Installed(package=load_installers(ctx.project_root, app).package,
+                     program=f"{app.spec.install.prefix}/{app.program}",
+                     services=tuple(s.name for s in app.spec.services))
+
+
+def update_device(ctx: Context, app: App, t: Target, target: str | None,
+                  package: str | None = None, *, identity: str | None = None,
+                  known_hosts: str | None = None) -> None:
+    """Install the app's package on the device at `target` (ssh://user@host[:port]), restart
+    its instances and report their state and its version from the device."""
     if not target:
         raise UsageError("give the device: --target ssh://user@host[:port] (for the virtual "
                          f"twin `./edgeforge vm --board {t.name}` prints it)")
     dest = parse_target(target)
     deb = board_package(ctx, t, package)
     with ctx.reporter.step(f"deploying {deb.name} to {dest.user}@{dest.host}:{dest.port}"):
-        result = deploy(deb, dest, ctx.runner(t.name),
+        result = deploy(deb, dest, ctx.runner(t.name), installed(ctx, app),
                         identity=Path(identity).expanduser() if identity else None,
                         known_hosts=Path(known_hosts).expanduser() if known_hosts else None)
     ctx.reporter.info(f"installed {result['installed']}; on the device: package "

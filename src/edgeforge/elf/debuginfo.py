@@ -34,7 +34,7 @@ INDEX = "build-ids.json"
 
 @dataclass(frozen=True)
 class SplitFile:
-    path: str          # relative to the installed tree (bin/edge-infer, lib/libavcodec.so.59...)
+    path: str          # relative to the installed tree (bin/<program>, lib/libavcodec.so.59...)
     build_id: str
     debug_file: str    # relative to the symbols folder (.build-id/xx/rest.debug); "" if none
 

@@ -143,7 +143,7 @@ def check_options(opts: CiOptions) -> CiOptions:
                          "holds letters, digits, '_' and '-' only (it names CI variables)")
     if opts.push is not None and (not _REPO.match(opts.push) or "." in opts.push.split("/")[0]):
         raise UsageError(f"--push {opts.push!r}: expected a repository path such as "
-                         "team/edge-infer (the registry itself comes from $EDGEFORGE_REGISTRY)")
+                         "team/<app> (the registry itself comes from $EDGEFORGE_REGISTRY)")
     return opts
 
 

@@ -66,7 +66,7 @@ PASSTHROUGH = ("XDG_RUNTIME_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "http
 RECORD_SUFFIX = ".push.json"
 RETRIES = 2
 PUSH_TIMEOUT = 3600
-EXAMPLE = "127.0.0.1:5000/edge-infer or REGISTRY/team/edge-infer:1.0.0"
+EXAMPLE = "127.0.0.1:5000/<app> or REGISTRY/team/<app>:1.0.0"
 
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
@@ -78,7 +78,7 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 @dataclass(frozen=True)
 class Destination:
     registry: str                    # host[:port], as the user wrote it: 127.0.0.1:5000
-    repository: str                  # team/edge-infer
+    repository: str                  # team/<app>
     tag: str | None = None           # None: the release's version
 
     @property

@@ -36,7 +36,7 @@ class ContainerResult:
     board: str
     repository: str
     version: str
-    tag: str                         # edge-infer:1.0.0_git20261124.e79c14f-jetson-nx
+    tag: str                         # <app>:1.0.0_git20261124.e79c14f-jetson-nx
     platform: str                    # linux/arm64, linux/arm/v7
     oci_layout: Path                 # folder: oci-layout, index.json, blobs/
     docker_archive: Path             # `docker load -i` it

@@ -1,9 +1,13 @@
 """deliver.packages"""
 
 from .staging import (
+    installer_info,
+    load_installers,
     parse_installers,
 )
 
 __all__ = [
+    "installer_info",
+    "load_installers",
     "parse_installers",
 ]

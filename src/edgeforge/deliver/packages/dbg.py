@@ -122,7 +122,7 @@ def write_tarball(symbols: Path, out: Path, epoch: int) -> Path:
 def write_dbg(inp: ReleaseInput, symbols: Path, out_dir: Path, runner: Runner, *,
               deb: bool, lint: bool = True) -> list[Path]:
     """The tarball, and the -dbg .deb when the board ships a .deb; returns their paths."""
-    spec = load_installers(inp.project_root, inp.app_name)
+    spec = load_installers(inp.project_root, inp.app)
     if not debug_files(symbols):
         raise DescriptorError(
             f"{symbols} holds no debug files: the app was built without debug information "

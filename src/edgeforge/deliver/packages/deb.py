@@ -135,19 +135,19 @@ def conffiles_text(conffiles: Iterable[Path]) -> str:
 
 
 def maintainer_scripts(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, str]:
-    env = template_env(inp.project_root, inp.app_name)
+    env = template_env(inp.project_root, inp.app)
     return {name: env.get_template(f"deb/{name}.j2").render(**template_vars(inp, spec))
             for name in SCRIPTS}
 
 
 def changelog_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
-    return template_env(inp.project_root, inp.app_name).get_template("deb/changelog.j2").render(
+    return template_env(inp.project_root, inp.app).get_template("deb/changelog.j2").render(
         rfc2822=time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(inp.source_date_epoch)),
         **template_vars(inp, spec))
 
 
 def lintian_overrides_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "deb/lintian-overrides.j2").render(**template_vars(inp, spec))
 
 
@@ -203,7 +203,7 @@ def stage_deb(inp: ReleaseInput, spec: InstallersSpec, root: Path, runner: Runne
 def write_deb(inp: ReleaseInput, out_dir: Path, runner: Runner, *, lint: bool = True) -> Path:
     """Build the board's .deb into out_dir; returns its path. With `lint`, lintian must find
     no error (warnings are printed)."""
-    spec = load_installers(inp.project_root, inp.app_name)
+    spec = load_installers(inp.project_root, inp.app)
     return build_deb(inp, spec.package, out_dir, lambda root: stage_deb(inp, spec, root, runner),
                      runner, lint=lint)
 

@@ -76,7 +76,7 @@ def licence_expression(inp: ReleaseInput, spec: InstallersSpec) -> str:
 
 
 def spec_text(inp: ReleaseInput, spec: InstallersSpec, reqs: list[str]) -> str:
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "rpm/package.spec.j2").render(
             requires=reqs, rpm_licence=licence_expression(inp, spec),
             unit_path=f"{UNIT_DIR}/{spec.package}@.service",
@@ -102,7 +102,7 @@ def rpmbuild_argv(spec_file: Path, topdir: Path, payload: Path, out_dir: Path,
 # ---- writing --------------------------------------------------------------------------------
 def write_rpm(inp: ReleaseInput, out_dir: Path, runner: Runner) -> Path:
     """Build the board's .rpm into out_dir; returns its path."""
-    spec = load_installers(inp.project_root, inp.app_name)
+    spec = load_installers(inp.project_root, inp.app)
     version = package_version(inp.version)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / rpm_filename(spec.package, version, inp.target.arch)

@@ -125,7 +125,7 @@ def compress(data: bytes) -> bytes:
 
 # ---- the scripts ----------------------------------------------------------------------------
 def uninstaller_text(inp: ReleaseInput, spec: InstallersSpec, files: list[str]) -> str:
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "run/uninstall.sh.j2").render(files=files, **template_vars(inp, spec))
 
 
@@ -134,7 +134,7 @@ def header_text(inp: ReleaseInput, spec: InstallersSpec, *, filename: str, folde
     """The sh header; PAYLOAD_OFFSET is its own length (padded to a fixed width, so the
     number does not change the length it measures)."""
     plat = platform_for(inp.target.arch, inp.target.abi.glibc)
-    tmpl = template_env(inp.project_root, inp.app_name).get_template("run/header.sh.j2")
+    tmpl = template_env(inp.project_root, inp.app).get_template("run/header.sh.j2")
 
     def render(offset: str) -> bytes:
         return tmpl.render(
@@ -157,8 +157,8 @@ def stage_run(inp: ReleaseInput, spec: InstallersSpec, root: Path,
     """The tree the .run installs below --prefix (the app as built, its notices, the
     uninstaller); returns its (folders, files)."""
     copy_app(inp.app_dir, root)  # stripped when it was built (debuginfo.py)
-    if not (root / "bin" / inp.app_name).is_file():
-        raise InstallerError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
+    if not (root / inp.app.program).is_file():
+        raise InstallerError(f"{inp.app_dir} has no {inp.app.program}: is the app built?")
     write_file(root / "share/doc" / spec.package / "copyright", notices_text(inp, spec))
     uninstaller = root / uninstaller_name(spec.package)
     write_file(uninstaller, "", 0o755)  # listed by itself; written below
@@ -170,7 +170,7 @@ def stage_run(inp: ReleaseInput, spec: InstallersSpec, root: Path,
 
 def write_run(inp: ReleaseInput, out_dir: Path, runner: Runner) -> Path:
     """Write the board's .run into out_dir; returns its path."""
-    spec = load_installers(inp.project_root, inp.app_name)
+    spec = load_installers(inp.project_root, inp.app)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / run_filename(spec.package, package_version(inp.version), inp.board)
     with tempfile.TemporaryDirectory(prefix=".run-", dir=out_dir) as tmp:

@@ -1,12 +1,13 @@
-"""What every installer of the app (.deb, .rpm, .run) shares: the description in
-images/<app>/installers.yaml, read into a frozen model, and the files they all carry (the
-systemd unit, the instance configuration, the manual page, the licence notices), rendered
-from the templates next to it. debpkg, rpmpkg and runinstaller only package them.
+"""What every installer of the app (.deb, .rpm, .run) shares: the description in the file
+its descriptor names (deliver.installer_info, e.g. images/<app>/installers.yaml), read into a
+frozen model, and the files they all carry (the systemd unit, the instance configuration, the
+manual page, the licence notices), rendered from the templates next to it. debpkg, rpmpkg and
+runinstaller only package them.
 
 The YAML goes through the descriptors' loader (`load_yaml`: no anchors, no duplicate keys) and
 the same error formatter, so a mistake names the file, the key and a likely fix:
 
-    error: unknown key 'restrat' in images/edge-infer/installers.yaml; did you mean 'restart'?
+    error: unknown key 'restrat' in images/<app>/installers.yaml; did you mean 'restart'?
 
 Everything else the installers need (version, architecture, dependencies, files) comes from
 the release input, never from this file.
@@ -28,14 +29,12 @@ from typing import Any, Literal
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edgeforge.config import parse_model, read_descriptor, recipe_licenses, recipe_requirement_calls
+from edgeforge.config import App, parse_model, read_descriptor, recipe_licenses
 from edgeforge.core import DescriptorError, Runner, sh
 from edgeforge.elf import elfinfo
 
 from ..inputs import ReleaseInput
 from ..scan import scan_tree
-
-INSTALLERS_FILE = "installers.yaml"
 
 _PKG = r"^[a-z0-9][a-z0-9.+-]+$"
 _USER = r"^[a-z_][a-z0-9_-]{0,30}$"
@@ -64,7 +63,8 @@ class ServiceSpec(_Frozen):
         description="instance whose /etc/<package>/<instance>.conf the package ships")
     default_stream: str = Field(description="STREAM= in the shipped instance file")
     args: tuple[str, ...] = Field(
-        (), description="EDGE_INFER_ARGS= in the shipped instance file (the app's options)")
+        (), description="the app's options in the shipped instance file (its templates name "
+        "the variable)")
 
     @field_validator("supplementary_groups")
     @classmethod
@@ -104,7 +104,7 @@ class InstallersSpec(_Frozen):
                             description="Name <address>")
     vendor: str = Field(description="RPM Vendor")
     homepage: str | None = Field(None, pattern=r"^https?://\S+$")
-    copyright: str = Field(description="the app's copyright line, e.g. 2026 The edge-infer authors")
+    copyright: str = Field(description="the app's copyright line, e.g. 2026 The <app> authors")
     section: str = Field("video", pattern=r"^[a-z0-9/-]+$", description="Debian section")
     rpm_group: str = Field("Applications/Multimedia", description="RPM Group")
     prefix: str = Field(pattern=r"^/opt/[a-z0-9][a-z0-9.+-]*$",
@@ -134,19 +134,23 @@ class InstallersSpec(_Frozen):
         return [" ".join(p.split()) for p in self.description.strip().split("\n\n") if p.strip()]
 
 
-def images_dir(project_root: Path, app: str) -> Path:
-    return project_root / "images" / app
+def installer_info(app: App) -> str:
+    """The app's installer file (deliver.installer_info of its descriptor), as a path from the
+    project's root; an app without one has no installers."""
+    rel = app.spec.deliver.installer_info
+    if rel is None:
+        raise DescriptorError(f"key 'deliver.installer_info' in {app.rel}/app.yaml is not set, "
+                              "and its installers need it; add installer_info: "
+                              f"images/{app.name}/installers.yaml (or drop deb, rpm, run and dbg "
+                              "from deliver.formats)")
+    return rel
 
 
-def load_installers(project_root: Path, app: str) -> InstallersSpec:
-    """Read and validate images/<app>/installers.yaml."""
-    path = images_dir(project_root, app) / INSTALLERS_FILE
-    try:
-        rel = str(path.relative_to(project_root))
-    except ValueError:
-        rel = str(path)
-    text = read_descriptor(path, rel, f"it describes the {app} installers (package name, "
-                           "maintainer, service)", "an installer file")
+def load_installers(project_root: Path, app: App) -> InstallersSpec:
+    """Read and validate the app's installer file (e.g. images/<app>/installers.yaml)."""
+    rel = installer_info(app)
+    text = read_descriptor(project_root / rel, rel, f"it describes the {app.name} installers "
+                           "(package name, maintainer, service)", "an installer file")
     return parse_installers(text, rel)
 
 
@@ -155,10 +159,11 @@ def parse_installers(text: str, rel: str) -> InstallersSpec:
 
 
 # ---- the files every installer carries -------------------------------------------------------
-def template_env(project_root: Path, app: str) -> jinja2.Environment:
-    """Templates of images/<app>/ (StrictUndefined: a missing variable is an error)."""
+def template_env(project_root: Path, app: App) -> jinja2.Environment:
+    """Templates of the installer file's folder, e.g. images/<app>/ (StrictUndefined: a missing
+    variable is an error)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(images_dir(project_root, app))),
+        loader=jinja2.FileSystemLoader(str((project_root / installer_info(app)).parent)),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
     )
     env.filters["sh"] = sh
@@ -187,12 +192,8 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 def app_licence(inp: ReleaseInput) -> str:
-    """The app's licence, as its Conan recipe (apps/<app>/conanfile.py) declares it."""
-    licences = recipe_licenses(inp.project_root / "apps" / inp.app_name)
-    if not licences:
-        raise DescriptorError(f"apps/{inp.app_name}/conanfile.py declares no `license`: the "
-                              "installers' notices and the RPM License tag need it")
-    return " AND ".join(licences)
+    """The app's licence, as its descriptor (apps/<app>/app.yaml) declares it."""
+    return inp.app.spec.license
 
 
 def template_vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
@@ -203,7 +204,7 @@ def template_vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
         "spec": spec, "service": svc, "package": spec.package, "app": inp.app_name,
         "board": inp.board, "version": package_version(inp.version),
         "revision": inp.revision, "prefix": spec.prefix,
-        "program": f"{spec.prefix}/bin/{inp.app_name}",
+        "program": f"{spec.prefix}/{inp.app.program}",
         "conf_dir": f"/etc/{spec.package}",
         "unit": f"{spec.package}@.service",
         "date": time.strftime("%Y-%m-%d", time.gmtime(inp.source_date_epoch)),
@@ -212,18 +213,18 @@ def template_vars(inp: ReleaseInput, spec: InstallersSpec) -> dict[str, Any]:
 
 def unit_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     """The systemd template unit <package>@.service."""
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "systemd/instance.service.j2").render(**template_vars(inp, spec))
 
 
 def instance_conf_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
     """/etc/<package>/<default instance>.conf, the shipped conffile."""
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "systemd/instance.conf.j2").render(**template_vars(inp, spec))
 
 
 def manpage_text(inp: ReleaseInput, spec: InstallersSpec) -> str:
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "doc/manpage.1.j2").render(**template_vars(inp, spec))
 
 
@@ -244,8 +245,7 @@ def bundled_components(inp: ReleaseInput, spec: InstallersSpec) -> list[Bundled]
     deps = inp.manifest.dependencies
     if deps is None:
         return []
-    test_only = {ref.split("/", 1)[0] for ref in recipe_requirement_calls(
-        inp.project_root / "apps" / inp.app_name, "test_requires")}
+    test_only = set(inp.app.spec.build.test_requires)
     out = []
     for pkg in sorted(deps.packages, key=lambda p: p.ref):
         if pkg.context != "host":
@@ -301,7 +301,7 @@ def notices_text(inp: ReleaseInput, spec: InstallersSpec, *, debian: bool = Fals
                for b in bundled_components(inp, spec)]
     own = inp.project_root / "LICENSE"
     own_text = shown(own.read_text(errors="replace")) if own.is_file() else ""
-    return template_env(inp.project_root, inp.app_name).get_template(
+    return template_env(inp.project_root, inp.app).get_template(
         "doc/copyright.j2").render(bundled=bundled, app_licence_text=own_text,
                                    **template_vars(inp, spec))
 
@@ -348,13 +348,13 @@ def stage_system_files(inp: ReleaseInput, spec: InstallersSpec, root: Path, runn
     install. Returns the parts' paths."""
     app_root = root / spec.prefix.lstrip("/")
     copy_app(inp.app_dir, app_root)  # stripped when it was built (debuginfo.py)
-    program = app_root / "bin" / inp.app_name
+    program = app_root / inp.app.program
     if not program.is_file():
-        raise DescriptorError(f"{inp.app_dir} has no bin/{inp.app_name}: is the app built?")
-    link = root / "usr/bin" / inp.app_name
+        raise DescriptorError(f"{inp.app_dir} has no {inp.app.program}: is the app built?")
+    link = root / "usr/bin" / inp.app_name  # the templates list /usr/bin/{{ app }}
     link.parent.mkdir(parents=True, exist_ok=True)
     # another top-level folder: an absolute link (Debian policy 10.5)
-    os.symlink(f"{spec.prefix}/bin/{inp.app_name}", link)
+    os.symlink(f"{spec.prefix}/{inp.app.program}", link)
     conf = f"/etc/{spec.package}/{spec.service.default_instance}.conf"
     unit = f"{unit_dir}/{spec.package}@.service"
     write_file(root / unit.lstrip("/"), unit_text(inp, spec))
