@@ -36,17 +36,20 @@ def test_a_signal_while_the_child_starts_stops_the_child(tmp_path: Path, monkeyp
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner_module.subprocess, "Popen", popen_then_signal)
-    previous = signal.signal(signal.SIGTERM, terminated)
+    # both signals raise here, as in a task (a suite started in the background may inherit
+    # SIGINT ignored)
+    previous = {s: signal.signal(s, terminated) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(KeyboardInterrupt):
             Runner(Reporter(quiet=True), tmp_path).run(["sleep", "60"], what="a long child")
+        # the handlers are the caller's again
+        assert all(signal.getsignal(s) is terminated for s in previous)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     pid = started[0]
     for _ in range(50):
         if state(pid) in ("gone", "Z", "X"):
             break
         time.sleep(0.1)
     assert state(pid) in ("gone", "Z", "X"), f"the child {pid} outlived the interrupt"
-    # the handlers are the caller's again
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
