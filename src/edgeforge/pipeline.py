@@ -58,10 +58,13 @@ __all__ = [
 def board_plan(ctx: Context, target: Target, with_deps: bool = True,
                release: ReleaseOptions | None = None, *, deps_tests: bool = False) -> Plan:
     """The board's steps: its build, then (with `release`) the release and device steps."""
-    app = ctx.app()
+    # the app is read only where it is built or shipped: a smoke-only build, or the board's
+    # own steps in a project without apps, need no app descriptor
+    app = ctx.app() if release is not None or (with_deps and ctx.apps()) else None
     board = BoardBuild(ctx, target, app, with_deps=with_deps, deps_tests=deps_tests)
     steps = board.steps()  # sysroot, toolchain, smoke, [deps, app], manifest
     if release is not None:
+        assert app is not None
         rel = Release.create(ctx, target, app, board.runner, release)
         formats = (
             *ARTEFACTS,        # image, deb | rpm | run, dbg, [sdk]
@@ -80,7 +83,7 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
     layout = ctx.layout(target.name)
     ex = plan.execute(ctx.reporter, force=force)
     manifest = ex["manifest"]
-    if with_deps:
+    if any(s.name == "app" for s in plan.steps):
         ctx.reporter.info(app_summary(ctx.app(), ex["app"]))
     ctx.reporter.info(f"outputs: {layout.root}\n  smoke program: {layout.smoke / 'bin' / 'smoke'}\n"
                       f"  toolchain files: {layout.toolchain}\n  manifest: {manifest}")

@@ -5,12 +5,16 @@ the checkout."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from edgeforge.context import Context
 from edgeforge.core import DescriptorError, Reporter, UsageError
+from edgeforge.deliver import ReleaseOptions
+from edgeforge.pipeline import board_plan
+from tests.conftest import PROJECT
 
 DESCRIPTOR = """\
 name: {name}
@@ -104,3 +108,21 @@ def test_a_broken_descriptor_is_the_loaders_error(tmp_path: Path):
         DESCRIPTOR.format(name="demo").replace("summary:", "sumary:"))
     with pytest.raises(DescriptorError, match="unknown key 'sumary' in apps/demo/app.yaml"):
         ctx.app()
+
+
+def test_the_board_alone_needs_no_app(tmp_path: Path):
+    """A project without apps (or `invoke build --smoke-only`) plans the board's own steps; a
+    release, which ships an app, names what is missing."""
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT / "toolchains", root / "toolchains")
+    shutil.copytree(PROJECT / "apps" / "smoke", root / "apps" / "smoke")
+    ctx = Context.create(project_root=root, cache_dir=tmp_path / "cache",
+                         build_root=tmp_path / "build", dist_root=tmp_path / "dist",
+                         reporter=Reporter(quiet=True))
+    target = ctx.catalog.resolve("jetson-nx", env={})
+    for with_deps in (True, False):
+        names = [s.name for s in board_plan(ctx, target, with_deps=with_deps).steps]
+        assert names == ["sysroot", "toolchain", "smoke", "manifest"]
+    with pytest.raises(DescriptorError, match=r"has no app: no apps/\*/app\.yaml; add "
+                                              r"apps/<name>/app\.yaml"):
+        board_plan(ctx, target, release=ReleaseOptions(version="1.0.0"))

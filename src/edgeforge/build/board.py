@@ -229,12 +229,14 @@ class GraphBuild:
 class BoardBuild(GraphBuild):
     """The build steps of one board and app; each method is one step's action."""
 
-    def __init__(self, ctx: Context, target: Target, app: App, *, with_deps: bool = True,
-                 deps_tests: bool = False):
+    def __init__(self, ctx: Context, target: Target, app: App | None, *,
+                 with_deps: bool = True, deps_tests: bool = False):
+        """`app` None: the board alone (sysroot, toolchain, smoke), as for a project without
+        apps or `invoke build --smoke-only`."""
         super().__init__(ctx, target.name, deps_tests)
         self.t = target
         self.application = app
-        self.with_deps = with_deps
+        self.with_deps = with_deps and app is not None
 
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
         prepared: Prepared = ex["toolchain"]
@@ -267,6 +269,7 @@ class BoardBuild(GraphBuild):
         deps: DepsResult = ex["deps"]
         files = prepared.toolchain
         app = self.application
+        assert app is not None  # the app step exists only with an app
         built = build_app(self.ctx, app, self.t.name, files.host_profile, files.build_profile,
                           deps.lockfile, self.runner, conan_env(self.ctx))
         # what ships is stripped; its debug information goes to build/<board>/symbols/
@@ -312,7 +315,6 @@ class BoardBuild(GraphBuild):
         """sysroot -> toolchain -> smoke [-> deps -> app] -> manifest."""
         ctx, t, lay, app = self.ctx, self.t, self.layout, self.application
         sysroot_path = sysroots.sysroot_dir(ctx, t.sysroot)
-        app_dir = lay.app(app.name)
         steps: list[Step] = []
         steps += [
             Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
@@ -330,7 +332,8 @@ class BoardBuild(GraphBuild):
                                      "code": code_of("build.cmakebuild")},
                  needs=("toolchain",), outputs=(lay.smoke,), load=lambda ex: lay.smoke),
         ]
-        if self.with_deps:
+        if self.with_deps and app is not None:
+            app_dir = lay.app(app.name)
             steps += [
                 Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
                      "pinned sources; test_packages under qemu; ABI gate", self.deps,
