@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def find_project_root(start: Path | None = None) -> Path:
     pkg = Path(__file__).resolve().parents[2]
     return pkg
 
+
+#: the app a command works on when --app is not given (as EDGEFORGE_BOARD is for --board)
+APP_VAR = "EDGEFORGE_APP"
 
 ROOTFS_TREE = "tree"  # the root file system's folder in release/rootfs/ (`rootfs_tree`)
 
@@ -252,15 +256,21 @@ class Context:
             self._apps = tuple(load_apps(self.project_root))
         return self._apps
 
-    def app(self, name: str | None = None) -> App:
-        """The app named `name`, or the project's only app when no name is given."""
+    def app(self, name: str | None = None, *, env: Mapping[str, str] | None = None,
+            origin: str = "command line --app") -> App:
+        """The app a command works on: `name` (--app), else EDGEFORGE_APP, else the project's
+        only app (as --board, EDGEFORGE_BOARD and the default board are for a board); `origin`
+        says where an explicit `name` came from, for messages."""
+        env = os.environ if env is None else env
         apps = self.apps()
         names = [a.name for a in apps]
         if not apps:
             raise DescriptorError(
                 f"the project {self.project_root} has no app: no {APPS_DIR}/*/{APP_FILE}; add "
                 f"{APPS_DIR}/<name>/{APP_FILE} describing your app (see README.md)")
-        if name is None:
+        if not name and env.get(APP_VAR):
+            name, origin = env[APP_VAR], f"environment variable {APP_VAR}"
+        if not name:
             if len(apps) > 1:
                 raise UsageError(f"the project has {len(apps)} apps ({', '.join(names)}): "
                                  "name the one you mean with --app NAME")
@@ -270,8 +280,10 @@ class Context:
                 return a
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ";"
-        raise DescriptorError(f"no app named {name!r} (no {APPS_DIR}/{name}/{APP_FILE}){hint} "
-                              f"known apps: {', '.join(names)}; give one of them with --app NAME")
+        unset = f" (or unset {APP_VAR})" if APP_VAR in origin else ""
+        raise DescriptorError(f"{origin}: no app named {name!r} (no {APPS_DIR}/{name}/{APP_FILE})"
+                              f"{hint} known apps: {', '.join(names)}; give one of them with "
+                              f"--app NAME{unset}")
 
     # ---- cache layout -----------------------------------------------------------------------
     @property

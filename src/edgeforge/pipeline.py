@@ -22,6 +22,8 @@ from edgeforge.build import (
     Prepared,
     gate_policy,
     prepare,
+    run_app_tests,
+    run_native_ctest,
 )
 from edgeforge.config import App, Target
 from edgeforge.context import Context
@@ -32,13 +34,17 @@ from edgeforge.deliver import (
     Release,
     ReleaseOptions,
     release_steps,
+    write_board_sdk,
     write_release_index,
 )
 from edgeforge.deps import DepsResult
 from edgeforge.device import DEVICE_FORMATS
+from edgeforge.toolchain import ensure_sysroot
 
 __all__ = [
+    "BOARD_STEPS",
     "Prepared",
+    "app_for",
     "board_plan",
     "build",
     "build_native",
@@ -50,17 +56,38 @@ __all__ = [
     "prepare",
     "release",
     "release_index",
+    "run_tests",
     "run_until",
+    "sdk",
 ]
 
 
 # ---- a board's plan ------------------------------------------------------------------------------
+#: the board's own steps: a plan up to one of them builds no app, so it needs no --app
+BOARD_STEPS = ("sysroot", "toolchain", "smoke")
+
+
+def app_for(ctx: Context, app: str | None, with_deps: bool = True,
+            release: ReleaseOptions | None = None) -> App | None:
+    """The app a board's plan builds or ships: `app` (--app), else EDGEFORGE_APP, else the
+    project's only one. None where none is built: a smoke-only build, or the board's own steps
+    in a project without apps, need no app descriptor."""
+    if release is not None or (with_deps and (app or ctx.apps())):
+        return ctx.app(app)
+    return None
+
+
 def board_plan(ctx: Context, target: Target, with_deps: bool = True,
-               release: ReleaseOptions | None = None, *, deps_tests: bool = False) -> Plan:
-    """The board's steps: its build, then (with `release`) the release and device steps."""
-    # the app is read only where it is built or shipped: a smoke-only build, or the board's
-    # own steps in a project without apps, need no app descriptor
-    app = ctx.app() if release is not None or (with_deps and ctx.apps()) else None
+               release: ReleaseOptions | None = None, *, deps_tests: bool = False,
+               app: str | None = None) -> Plan:
+    """The board's steps: its build, then (with `release`) the release and device steps;
+    `app`: the app's name (--app)."""
+    return _board_plan(ctx, target, app_for(ctx, app, with_deps, release), with_deps, release,
+                       deps_tests=deps_tests)
+
+
+def _board_plan(ctx: Context, target: Target, app: App | None, with_deps: bool = True,
+                release: ReleaseOptions | None = None, *, deps_tests: bool = False) -> Plan:
     board = BoardBuild(ctx, target, app, with_deps=with_deps, deps_tests=deps_tests)
     steps = board.steps()  # sysroot, toolchain, smoke, [deps, app], manifest
     if release is not None:
@@ -75,19 +102,33 @@ def board_plan(ctx: Context, target: Target, with_deps: bool = True,
     return Plan(target.name, steps, board.layout.stamps)
 
 
-def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True) -> Path:
-    """Run the board's plan; returns the manifest path."""
+def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True, *,
+          app: str | None = None) -> Path:
+    """Run the board's plan (with the app named `app`, --app); returns the manifest path."""
+    return _build(ctx, target, app_for(ctx, app, with_deps), force, with_deps)
+
+
+def _build(ctx: Context, target: Target, app: App | None, force: bool = False,
+           with_deps: bool = True) -> Path:
     ctx.reporter.info(target.describe_resolution())
-    plan = board_plan(ctx, target, with_deps)
+    plan = _board_plan(ctx, target, app, with_deps)
     ctx.reporter.info(plan.render())
     layout = ctx.layout(target.name)
     ex = plan.execute(ctx.reporter, force=force)
     manifest = ex["manifest"]
-    if any(s.name == "app" for s in plan.steps):
-        ctx.reporter.info(app_summary(ctx.app(), ex["app"]))
+    if app is not None and any(s.name == "app" for s in plan.steps):
+        ctx.reporter.info(app_summary(app, ex["app"]))
     ctx.reporter.info(f"outputs: {layout.root}\n  smoke program: {layout.smoke / 'bin' / 'smoke'}\n"
                       f"  toolchain files: {layout.toolchain}\n  manifest: {manifest}")
     return manifest
+
+
+def run_tests(ctx: Context, target: Target, frames: int, *, app: str | None = None) -> None:
+    """`invoke test`: build what is not up to date (nothing runs when it is), then the app's
+    ctest suite under qemu-user and a smoke run of `frames` frames."""
+    chosen = ctx.app(app)
+    _build(ctx, target, chosen)
+    run_app_tests(ctx, chosen, target, frames)
 
 
 def app_summary(app: App, folder: Path) -> str:
@@ -98,18 +139,22 @@ def app_summary(app: App, folder: Path) -> str:
             + "".join(f", model in {folder / m}" for m in models) + ")")
 
 
-def release(ctx: Context, target: Target, opts: ReleaseOptions) -> Path:
-    """Build what is not up to date, then the board's release; returns its folder."""
+def release(ctx: Context, target: Target, opts: ReleaseOptions, *,
+            app: str | None = None) -> Path:
+    """Build what is not up to date, then the board's release of `app` (--app); returns its
+    folder."""
+    chosen = app_for(ctx, app, release=opts)
     ctx.reporter.info(target.describe_resolution())
-    plan = board_plan(ctx, target, release=opts)
+    plan = _board_plan(ctx, target, chosen, release=opts)
     ctx.reporter.info(plan.render())
     return plan.execute(ctx.reporter)["release"]
 
 
 def run_until(ctx: Context, target: Target, step: str, *, rerun: tuple[str, ...] = (),
               deps_tests: bool = False) -> Execution:
-    """Run the board's plan up to one step (and what it needs); returns the results."""
-    plan = board_plan(ctx, target, deps_tests=deps_tests)
+    """Run the board's plan up to one step (and what it needs); returns the results. Up to one
+    of the board's own steps (sysroot, toolchain, smoke) the plan holds no app."""
+    plan = board_plan(ctx, target, step not in BOARD_STEPS, deps_tests=deps_tests)
     return plan.execute(ctx.reporter, upto=step, rerun=rerun)
 
 
@@ -124,21 +169,38 @@ def build_some_deps(ctx: Context, target: Target, only: frozenset[str], *,
     return board.some_deps(ex, only)
 
 
+def sdk(ctx: Context, target: Target, *, app: str | None = None) -> Path:
+    """`invoke sdk`: the board's SDK archive, with the find_package() files of `app`'s build
+    (--app); returns the archive."""
+    chosen = ctx.app(app)
+    runner = ctx.runner(target.name)
+    prepared = prepare(ctx, target, ensure_sysroot(ctx, target.sysroot, target.name), runner)
+    return write_board_sdk(ctx, target, chosen, prepared.toolchain.inputs, runner)
+
+
 # ---- the build machine (x86_64): parity and sanitizer builds ------------------------------------
-def native_plan(ctx: Context, *, sanitize: str | None = None) -> Plan:
-    native = NativeBuild(ctx, ctx.app(), sanitize)
+def native_plan(ctx: Context, *, sanitize: str | None = None, app: str | None = None) -> Plan:
+    return _native_plan(ctx, ctx.app(app), sanitize)
+
+
+def _native_plan(ctx: Context, app: App, sanitize: str | None) -> Plan:
+    native = NativeBuild(ctx, app, sanitize)
     return Plan(native.title, native.steps(), native.layout.stamps)
 
 
-def build_native(ctx: Context, *, sanitize: str | None = None) -> Path:
-    """Build the dependency graph and the app for this machine (x86_64); returns the app folder."""
-    plan = native_plan(ctx, sanitize=sanitize)
+def build_native(ctx: Context, *, sanitize: str | None = None, test: bool = False,
+                 app: str | None = None) -> Path:
+    """Build the dependency graph and the app (--app) for this machine (x86_64), then with
+    `test` run its native ctest suite; returns the app folder."""
+    chosen = ctx.app(app)
+    plan = _native_plan(ctx, chosen, sanitize)
     ctx.reporter.info(plan.render())
     ex = plan.execute(ctx.reporter)
     final = ex[plan.steps[-1].name]
-    ctx.reporter.info(f"native app: {final / ctx.app().program}")
+    ctx.reporter.info(f"native app: {final / chosen.program}")
+    if test:
+        run_native_ctest(ctx, chosen, final.name)
     return final
-
 
 
 # ---- several boards, and reproducibility ---------------------------------------------------------
@@ -161,7 +223,8 @@ def differing_files(a: Path, b: Path) -> list[str]:
     return sorted(out)
 
 
-def check_reproducible(ctx: Context, target: Target, opts: ReleaseOptions, folder: Path) -> Path:
+def check_reproducible(ctx: Context, target: Target, opts: ReleaseOptions, folder: Path, *,
+                       app: str | None = None) -> Path:
     """Build the same release again in another build folder (so build paths differ) and
     compare it with `folder` byte for byte; on a mismatch name the files (and let diffoscope
     explain the first ones when it is installed)."""
@@ -170,7 +233,7 @@ def check_reproducible(ctx: Context, target: Target, opts: ReleaseOptions, folde
                             build_root=second_root, dist_root=second_root / "dist",
                             reporter=ctx.reporter)
     with ctx.reporter.step(f"rebuilding the {target.name} release in {second_root} to compare"):
-        other = release(second, target, opts)
+        other = release(second, target, opts, app=app)
     diffs = differing_files(folder, other)
     if not diffs:
         ctx.reporter.info(f"reproducible: {folder} and {other} are byte-identical")

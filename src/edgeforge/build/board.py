@@ -319,7 +319,7 @@ class BoardBuild(GraphBuild):
         steps += [
             Step("sysroot", f"{t.sysroot.name} ({t.sysroot.spec.kind}, {t.arch.value}) at "
                  f"{sysroot_path}", self.sysroot,
-                 inputs={"key": sysroots.sysroot_key(t.sysroot.spec), "path": str(sysroot_path)},
+                 inputs={"key": sysroots.project_key(ctx, t.sysroot), "path": str(sysroot_path)},
                  outputs=(sysroot_path / sysroots.STAMP,), load=self.sysroot),
             Step("toolchain", f"probe {t.compiler.name} ({t.family.value} -> {t.triple}), check "
                  f"cpu flags {' '.join(t.cpu_flags)}; write Conan profiles, CMake toolchain, "

@@ -21,6 +21,9 @@ from edgeforge.config import Target
 from edgeforge.context import Context
 from edgeforge.core import EXIT_BUG, EXIT_INTERRUPTED, EdgeforgeError, UsageError, redact
 
+#: --app of every task that works on one app (Context.app reads EDGEFORGE_APP)
+APP_HELP = "the app, apps/NAME/ (default: EDGEFORGE_APP, else the project's only app)"
+
 #: the running task's context (a bug report names the step it was in and logs beside it)
 STATE: dict[str, Context] = {}
 

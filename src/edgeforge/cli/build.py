@@ -8,14 +8,13 @@ from pathlib import Path
 from invoke import Exit, task
 
 from edgeforge import pipeline
-from edgeforge.build import run_app_tests, run_native_ctest
 from edgeforge.build import sample as sample_path
 from edgeforge.core import UsageError
 from edgeforge.deps import fill_and_show_mirror, parse_only, recipe_names, show_deps
 from edgeforge.toolchain import ensure_sysroot
 from edgeforge.verify import gate_files, gate_targets, run_program
 
-from ._common import handled, new_context, number, remainder, resolve_target
+from ._common import APP_HELP, handled, new_context, number, remainder, resolve_target
 
 
 @task(help={
@@ -26,18 +25,19 @@ from ._common import handled, new_context, number, remainder, resolve_target
     "dry-run": "print the resolution and the plan, do nothing",
     "force": "rebuild even when the plan is up to date",
     "smoke-only": "toolchain check only: sysroot, toolchain files, smoke program (no Conan deps)",
+    "app": APP_HELP,
 })
 @handled
 def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
-          force=False, smoke_only=False):
+          force=False, smoke_only=False, app=None):
     """Cross-build everything for a board; outputs recorded in build/<board>/manifest.json."""
     ctx = new_context()
     t = resolve_target(ctx, board, compiler, sysroot, build_type)
     if dry_run:
         ctx.reporter.info(t.describe_resolution())
-        ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only).render())
+        ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only, app=app).render())
         return
-    pipeline.build(ctx, t, force=force, with_deps=not smoke_only)
+    pipeline.build(ctx, t, force=force, with_deps=not smoke_only, app=app)
 
 
 @task(help={"board": "board name",
@@ -72,15 +72,14 @@ def sources(c):
 
 
 @task(help={"board": "board name",
-            "frames": "frames of the sample video for the smoke run (default 16)"})
+            "frames": "frames of the sample video for the smoke run (default 16)",
+            "app": APP_HELP})
 @handled
-def test(c, board=None, frames=None):
+def test(c, board=None, frames=None, app=None):
     """Run the app's ctest suite under qemu-user, then a smoke run on the sample video."""
     n = int(number("frames", frames, 16))
     ctx = new_context()
-    t = resolve_target(ctx, board)
-    pipeline.build(ctx, t)  # nothing runs when the outputs are up to date
-    run_app_tests(ctx, ctx.app(), t, n)
+    pipeline.run_tests(ctx, resolve_target(ctx, board), n, app=app)
 
 
 @task(help={"name": "sample file name (vtest.avi, Megamind.avi)"})
@@ -91,34 +90,36 @@ def sample(c, name="vtest.avi"):
 
 
 @task(help={"sanitize": "build the app with -fsanitize=address,undefined (into build/host/<app>-asan)",
-            "test": "run the native ctest suite afterwards"})
+            "test": "run the native ctest suite afterwards",
+            "app": APP_HELP})
 @handled
-def native(c, sanitize=False, test=False):
+def native(c, sanitize=False, test=False, app=None):
     """Build the dependencies and the app for this x86_64 machine (parity and sanitizer checks)."""
-    ctx = new_context()
-    final = pipeline.build_native(ctx, sanitize="address,undefined" if sanitize else None)
-    if test:
-        run_native_ctest(ctx, ctx.app(), final.name)
+    pipeline.build_native(new_context(), sanitize="address,undefined" if sanitize else None,
+                          test=test, app=app)
 
 
 @task(help={"board": "board name; the program and its arguments follow --",
             "timeout": "kill the program after this many seconds (exit 124)",
-            "verbose": "print the qemu-user command line on stderr"})
+            "verbose": "print the qemu-user command line on stderr",
+            "app": "run this app's installed program (apps/NAME/; built with `invoke build "
+                   "--app NAME`); what follows -- is its arguments"})
 @handled
-def run(c, board=None, timeout=None, verbose=False):
+def run(c, board=None, timeout=None, verbose=False, app=None):
     """Run a cross-built program under qemu-user.
 
-    Usage: invoke run --board X -- PROGRAM ARGS...
+    Usage: invoke run --board X -- PROGRAM ARGS...  (or --app NAME -- ARGS...)
 
     stdin, stdout and the exit code are the program's (pipelines work); edgeforge's own
     messages go to stderr."""
     argv = remainder(c)
-    if not argv:
-        raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...]")
+    if not argv and not app:
+        raise UsageError("nothing to run; usage: invoke run --board X -- PROGRAM [ARGS...] "
+                         "(or --app NAME [-- ARGS...])")
     seconds = number("timeout", timeout, seconds=True)
     ctx = new_context()
     ctx.reporter.out = ctx.reporter.err  # stdout is the program's: edgeforge's own go to stderr
-    code = run_program(ctx, resolve_target(ctx, board), argv, seconds, verbose)
+    code = run_program(ctx, resolve_target(ctx, board), argv, seconds, verbose, app=app)
     if code != 0:
         raise Exit(code=code)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from invoke import task
 
-from ._common import handled, new_context, number, remainder, resolve_target, user_path
+from ._common import APP_HELP, handled, new_context, number, remainder, resolve_target, user_path
 
 
 @task(help={
@@ -23,11 +23,12 @@ from ._common import handled, new_context, number, remainder, resolve_target, us
     "identity": "SSH private key file to log in with",
     "known-hosts": "known_hosts file for --target",
     "vscode": "folder of launch.json and tasks.json (default: the checkout's .vscode)",
+    "app": APP_HELP,
 })
 @handled
 def debug(c, board=None, emulate=False, vm=False, target=None, attach=None, service=None,
           core=None, gdb=False, detach=False, stop=False, identity=None, known_hosts=None,
-          vscode=None):
+          vscode=None, app=None):
     """Debug the app with gdb-multiarch, with every library's symbols.
 
     Under qemu-user (--emulate), on the virtual twin (--vm) or a device (--target), attached
@@ -45,4 +46,4 @@ def debug(c, board=None, emulate=False, vm=False, target=None, attach=None, serv
         service=service, core=Path(core) if core else None, gdb=gdb, detach=detach, stop=stop,
         args=tuple(remainder(c)), identity=user_path(identity), known_hosts=user_path(known_hosts),
         vscode=user_path(vscode))
-    debugging.run(ctx, ctx.app(), t, opts)
+    debugging.run(ctx, t, opts, app=app)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from invoke import task
 
 from edgeforge import pipeline
-from edgeforge.deliver import ReleaseOptions, write_board_sdk
-from edgeforge.toolchain import ensure_sysroot
+from edgeforge.deliver import ReleaseOptions
 
-from ._common import handled, new_context, resolve_target, team_wing
+from ._common import APP_HELP, handled, new_context, resolve_target, team_wing
 
 
 @task(iterable=["board"], help={
@@ -22,10 +21,11 @@ from ._common import handled, new_context, resolve_target, team_wing
     "push": "then push the container image (several boards: the image index) to "
             "REGISTRY/REPO[:TAG] (tag: the version); credentials from EDGEFORGE_REGISTRY_USER "
             "and EDGEFORGE_REGISTRY_PASSWORD, or an auth file (REGISTRY_AUTH_FILE, docker login)",
+    "app": APP_HELP,
 })
 @handled
 def release(c, board=None, version=None, sign_key=None, check_reproducible=False, sdk=False,
-            dry_run=False, push=None):
+            dry_run=False, push=None, app=None):
     """Build what is not up to date, then write the board's release into dist/<board>/<version>/.
 
     A release holds the container image, the installers, the SBOM, legal/, SHA256SUMS and
@@ -37,32 +37,30 @@ def release(c, board=None, version=None, sign_key=None, check_reproducible=False
     push_to = team.push_destination(push) if team else None  # checked before building
     if dry_run:
         for t in targets:
-            ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts).render())
+            ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts, app=app).render())
         if push_to:
             ctx.reporter.info(team.describe_push(push_to, [t.name for t in targets]))
         return
-    folders = [pipeline.release(ctx, t, opts) for t in targets]
+    folders = [pipeline.release(ctx, t, opts, app=app) for t in targets]
     index = pipeline.release_index(ctx, folders) if len(folders) > 1 else None
     if index:
         ctx.reporter.info(f"multi-board image index: {index}")
     if check_reproducible:
         for t, folder in zip(targets, folders, strict=True):
-            pipeline.check_reproducible(ctx, t, opts, folder)
+            pipeline.check_reproducible(ctx, t, opts, folder, app=app)
     if push_to:
         team.push_release(ctx, push_to, targets[0].name, folders[0], index)
 
 
 @task(help={"board": "board name",
             "compiler": "override the board's compiler descriptor",
-            "sysroot": "override the board's sysroot descriptor"})
+            "sysroot": "override the board's sysroot descriptor",
+            "app": APP_HELP})
 @handled
-def sdk(c, board=None, compiler=None, sysroot=None):
+def sdk(c, board=None, compiler=None, sysroot=None, app=None):
     """Write the board's relocatable SDK archive into dist/<board>/, for building without edgeforge.
 
     The archive holds the sysroot with the built dependency packages installed into it, the
     toolchain files, the environment script and a README."""
     ctx = new_context()
-    t = resolve_target(ctx, board, compiler, sysroot)
-    runner = ctx.runner(t.name)
-    prepared = pipeline.prepare(ctx, t, ensure_sysroot(ctx, t.sysroot, t.name), runner)
-    write_board_sdk(ctx, t, ctx.app(), prepared.toolchain.inputs, runner)
+    pipeline.sdk(ctx, resolve_target(ctx, board, compiler, sysroot), app=app)

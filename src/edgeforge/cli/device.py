@@ -9,7 +9,7 @@ from edgeforge import pipeline
 from edgeforge.deliver import ReleaseOptions
 from edgeforge.device import boot_twin, stop_twin, update_device
 
-from ._common import handled, new_context, number, resolve_target
+from ._common import APP_HELP, handled, new_context, number, resolve_target
 
 
 @task(help={
@@ -18,9 +18,10 @@ from ._common import handled, new_context, number, resolve_target
     "ssh-key": "the login's public key, a .pub file (default: EDGEFORGE_SSH_KEY, then "
                "~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub)",
     "dry-run": "print the plan, do nothing",
+    "app": APP_HELP,
 })
 @handled
-def image(c, board=None, version=None, ssh_key=None, dry_run=False):
+def image(c, board=None, version=None, ssh_key=None, dry_run=False, app=None):
     """Write the release plus the board's device image into dist/<board>/<version>/.
 
     The device image is a root file system (stand-in suite, the .deb through apt, login,
@@ -29,9 +30,9 @@ def image(c, board=None, version=None, ssh_key=None, dry_run=False):
     t = resolve_target(ctx, board)
     opts = ReleaseOptions(version=version, device=True, ssh_key=ssh_key)
     if dry_run:
-        ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts).render())
+        ctx.reporter.info(pipeline.board_plan(ctx, t, release=opts, app=app).render())
         return
-    pipeline.release(ctx, t, opts)
+    pipeline.release(ctx, t, opts, app=app)
 
 
 @task(help={
@@ -63,13 +64,14 @@ def vm(c, board=None, port=None, detach=False, stop=False, timeout=None):
     "package": "the .deb to install (default: the board's current one, from its last release)",
     "identity": "SSH private key file to log in with (default: ssh's own choice)",
     "known-hosts": "known_hosts file for the device (default: ssh's own)",
+    "app": APP_HELP,
 })
 @handled
-def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=None):
+def deploy(c, board=None, target=None, package=None, identity=None, known_hosts=None, app=None):
     """Install the board's current .deb on a running device over SSH and report its state.
 
     The app's instances are restarted and their state and the app's --version reported from
     the device; a failed install puts the previous package back."""
     ctx = new_context()
-    update_device(ctx, ctx.app(), resolve_target(ctx, board), target, package,
+    update_device(ctx, ctx.app(app), resolve_target(ctx, board), target, package,
                   identity=identity, known_hosts=known_hosts)

@@ -40,6 +40,7 @@ from .session import (
     device_for,
     package_folders,
     run,
+    server_command,
 )
 from .vscode import (
     VscodeEntry,
@@ -73,6 +74,7 @@ __all__ = [
     "remote_stop_command",
     "run",
     "save_session",
+    "server_command",
     "session_pid",
     "start_emulated",
     "stop_session",

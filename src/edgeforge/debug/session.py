@@ -195,9 +195,10 @@ def _check_early(ctx: Context, opts: DebugOptions, mode: str | None) -> None:
                error=UsageError)
 
 
-def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) -> list[str]:
-    cmd = [str(ctx.project_root / "edgeforge"), "debug", "--board", t.name, "--detach",
-           "--vscode", str(vscode)]
+def server_command(ctx: Context, t: Target, app: App, opts: DebugOptions,
+                   vscode: Path) -> list[str]:
+    cmd = [str(ctx.project_root / "edgeforge"), "debug", "--board", t.name, "--app", app.name,
+           "--detach", "--vscode", str(vscode)]
     if opts.emulate:
         cmd.append("--emulate")
     elif opts.vm:
@@ -215,15 +216,20 @@ def server_command(ctx: Context, t: Target, opts: DebugOptions, vscode: Path) ->
     return [*cmd, *(["--", *opts.args] if opts.args else [])]
 
 
-def run(ctx: Context, app: App, t: Target, opts: DebugOptions) -> dict:
-    """One debug session of `app` as asked; returns what was set up (the gdb command, the
-    session)."""
+def run(ctx: Context, t: Target, opts: DebugOptions, *, app: str | None = None) -> dict:
+    """One debug session of the app named `app` (--app; default: EDGEFORGE_APP, else the
+    project's only app) as asked; returns what was set up (the gdb command, the session).
+    Stopping the board's debug server needs no app."""
     folder = ctx.layout(t.name).debug
     if opts.stop:
         was = stop_session(folder, ctx.runner(t.name))
         ctx.reporter.info(f"{t.name}: debug server stopped" if was
                           else f"{t.name}: no debug server running")
         return {"stopped": was}
+    return _session(ctx, ctx.app(app), t, opts, folder)
+
+
+def _session(ctx: Context, app: App, t: Target, opts: DebugOptions, folder: Path) -> dict:
     mode = opts.check()
     _check_early(ctx, opts, mode)
     gdb_path = shutil.which(GDB)
@@ -235,7 +241,7 @@ def run(ctx: Context, app: App, t: Target, opts: DebugOptions) -> dict:
     setup_default = gdb_setup(ctx, app, t, sysroots.sysroot_dir(ctx, t.sysroot))
     if not setup_default.program.is_file() or not debuginfo.read_index(setup_default.symbols):
         raise UsageError(f"no build of {app.name} with split debug information for {t.name} in "
-                         f"{layout.root}; run ./edgeforge build --board {t.name}")
+                         f"{layout.root}; run ./edgeforge build --board {t.name} --app {app.name}")
     sysroots.ensure_sysroot(ctx, t.sysroot, t.name)
     rootfs = layout.rootfs_tree
     # the twin's own root file system is what its processes (and cores) load, byte for byte
@@ -265,7 +271,7 @@ def run(ctx: Context, app: App, t: Target, opts: DebugOptions) -> dict:
     vscode = (opts.vscode or ctx.project_root / ".vscode").absolute()
     entry = VscodeEntry(
         mode=mode or "", board=t.name, program=setup.program, gdbinit=gdbinit,
-        address=str(sock), server_command=server_command(ctx, t, opts, vscode),
+        address=str(sock), server_command=server_command(ctx, t, app, opts, vscode),
         stop_command=[str(ctx.project_root / "edgeforge"), "debug", "--board", t.name, "--stop"],
         cwd=ctx.project_root)
     launch, tasks = write_vscode(vscode, entry)  # before a server runs: a bad file stops here

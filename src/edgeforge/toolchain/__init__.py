@@ -43,8 +43,15 @@ from .sysroot import (
     make_links_relative,
     mmdebstrap_argv,
     pack_sysroot,
+    project_key,
     sysroot_dir,
     sysroot_key,
+)
+from .systemlibs import (
+    app_packages,
+    installed_packages,
+    system_library_problems,
+    with_packages,
 )
 
 __all__ = [
@@ -60,8 +67,10 @@ __all__ = [
     "ToolchainFiles",
     "ToolchainInputs",
     "Toolset",
+    "app_packages",
     "compile_flags",
     "ensure_sysroot",
+    "installed_packages",
     "link_flags",
     "locate_tools",
     "make_links_relative",
@@ -72,11 +81,14 @@ __all__ = [
     "pack_sysroot",
     "present_overlays",
     "probe",
+    "project_key",
     "relocate_pc",
     "render",
     "sysroot_dir",
     "sysroot_key",
     "sysroot_pc_files",
+    "system_library_problems",
+    "with_packages",
     "write_toolchain",
     "show_boards",
     "show_sysroot",

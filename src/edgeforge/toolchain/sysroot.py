@@ -21,11 +21,13 @@ import re
 import shutil
 import stat
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeforge.config import (
+    App,
     Arch,
     DebianSysroot,
     DirectorySysroot,
@@ -59,6 +61,7 @@ from edgeforge.elf import lib_dirs, probe_tree
 from edgeforge.host import debian_mirror, require_binfmt
 
 from . import sysrootpack
+from .systemlibs import DPKG_STATUS, app_packages, system_library_problems, with_packages
 
 FORMAT = 3  # bump when the post-processing changes, so cached trees are rebuilt
 STAMP = ".edgeforge-sysroot.json"
@@ -75,6 +78,13 @@ class SysrootInfo:
     gcc_version: str | None
 
 
+# ---- keys and folders ---------------------------------------------------------------------------
+def project_spec(ctx: Context, loaded: Loaded) -> Any:
+    """The sysroot as the project needs it: with every app's system libraries (the sysroot is
+    shared by all the project's apps on a board, not only the one a command works on)."""
+    return with_packages(loaded.spec, app_packages(ctx.apps()))
+
+
 def sysroot_key(spec: Any) -> str:
     data = sysroot_json(spec)
     data.pop("description", None)
@@ -84,8 +94,13 @@ def sysroot_key(spec: Any) -> str:
     return canonical_hash({"format": FORMAT, "spec": data})[:16]
 
 
+def project_key(ctx: Context, loaded: Loaded) -> str:
+    """The key of the sysroot the project's apps need (`project_spec`)."""
+    return sysroot_key(project_spec(ctx, loaded))
+
+
 def sysroot_dir(ctx: Context, loaded: Loaded) -> Path:
-    return ctx.sysroots_dir / f"{loaded.name}-{sysroot_key(loaded.spec)}"
+    return ctx.sysroots_dir / f"{loaded.name}-{project_key(ctx, loaded)}"
 
 
 @dataclass(frozen=True)
@@ -195,9 +210,11 @@ def check_linker_scripts(root: Path, arch: Arch) -> list[Path]:
 
 # ---- building -----------------------------------------------------------------------------------
 def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> SysrootInfo:
-    """Build or import the sysroot unless the cache already holds it (then: no-op)."""
-    final = sysroot_dir(ctx, loaded)
-    key = sysroot_key(loaded.spec)
+    """Build or import the sysroot unless the cache already holds it (then: no-op); a Debian
+    sysroot gets the project's apps' system libraries, any other kind is checked to hold them."""
+    spec = project_spec(ctx, loaded)
+    key = sysroot_key(spec)
+    final = ctx.sysroots_dir / f"{loaded.name}-{key}"
     fix = (f"fix: delete {final} and run `invoke sysroot --board {board or 'BOARD'}` again (it "
            "is built or fetched anew)")
     found: list[SysrootInfo] = []
@@ -215,26 +232,28 @@ def ensure_sysroot(ctx: Context, loaded: Loaded, board: str | None = None) -> Sy
         if isinstance(loaded.spec, DebianSysroot):
             fetched = fetch_published(ctx, loaded, key, partial)
         if fetched is None:
-            _build_and_stamp(ctx, loaded, key, partial, board)
+            _build_and_stamp(ctx, loaded, spec, key, partial, board)
             fetched = partial / "root"
         built.append(fetched)
         return fetched
 
     cached_tree(final, complete, build, on_unfinished=lambda p: ctx.reporter.warn(
         f"removing unfinished sysroot {p} (no stamp)"))
-    if not built:  # the cache held it, or another process finished it while we waited
-        return found[-1]
-    info = load_info(final)
-    assert info is not None
-    ctx.reporter.info(f"sysroot {loaded.name} ready at {final}")
+    if built:
+        info = load_info(final)
+        assert info is not None
+        ctx.reporter.info(f"sysroot {loaded.name} ready at {final}")
+    else:  # the cache held it, or another process finished it while we waited
+        info = found[-1]
+    check_system_libraries(ctx, loaded, info.path, ctx.apps())
     return info
 
 
-def _build_and_stamp(ctx: Context, loaded: Loaded, key: str, partial: Path,
+def _build_and_stamp(ctx: Context, loaded: Loaded, spec: Any, key: str, partial: Path,
                      board: str | None) -> None:
-    """Build or import the tree into partial/root, check it and stamp it."""
+    """Build or import the tree (`spec`: the descriptor with the apps' packages) into
+    partial/root, check it and stamp it."""
     tree = partial / "root"
-    spec = loaded.spec
     with ctx.reporter.step(f"building sysroot {loaded.name} ({spec.kind}, {spec.arch.value})"):
         if isinstance(spec, DebianSysroot):
             _build_debian(ctx, spec, tree, board)
@@ -260,6 +279,21 @@ def _build_and_stamp(ctx: Context, loaded: Loaded, key: str, partial: Path,
             "name": loaded.name, "key": key, "arch": spec.arch.value,
             "descriptor": sysroot_json(spec), **probed,
         })
+
+
+# ---- a vendor tree and the apps' system libraries ----------------------------------------------
+def check_system_libraries(ctx: Context, loaded: Loaded, tree: Path, apps: Iterable[App]) -> None:
+    """A tarball or directory sysroot has no package list to add the apps' system libraries to:
+    each must already be installed in it (its dpkg status says so)."""
+    needing = [a for a in apps if a.spec.system_libraries]
+    if not needing or isinstance(loaded.spec, DebianSysroot):
+        return
+    status_file = tree / DPKG_STATUS
+    status = status_file.read_text(encoding="utf-8", errors="replace") \
+        if status_file.is_file() else None
+    problems = system_library_problems(loaded, ctx.catalog.rel(loaded.path), needing, status)
+    if problems:
+        raise SysrootError("\n".join(problems))
 
 
 # ---- sharing over a file server -----------------------------------------------------------------

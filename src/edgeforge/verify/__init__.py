@@ -10,6 +10,7 @@ from .abi import (
 )
 from .crossrun import (
     GateTargets,
+    app_program,
     gate_files,
     gate_targets,
     run_program,
@@ -33,6 +34,7 @@ __all__ = [
     "qemu_argv",
     "run_emulated",
     "GateTargets",
+    "app_program",
     "gate_files",
     "gate_targets",
     "run_program",

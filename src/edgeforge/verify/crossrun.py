@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.config import Target
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 from edgeforge.core import Reporter, UsageError
 from edgeforge.toolchain import ensure_sysroot
@@ -17,11 +17,23 @@ from .emulation import run_emulated
 
 
 def run_program(ctx: Context, t: Target, argv: Sequence[str], timeout: float | None = None,
-                verbose: bool = False) -> int:
-    """Run argv[0] (built for the board) with the board's sysroot; returns its exit code."""
+                verbose: bool = False, *, app: str | None = None) -> int:
+    """Run argv[0] (built for the board) with the board's sysroot; returns its exit code. With
+    `app` (--app), the app's installed program runs, with argv as its arguments."""
+    if app is not None:
+        argv = [str(app_program(ctx, t, ctx.app(app))), *argv]
     info = ensure_sysroot(ctx, t.sysroot, t.name)
     return run_emulated(ctx.runner(t.name), t.arch, t.name, info.path, Path(argv[0]),
                         list(argv[1:]), timeout=timeout, verbose=verbose)
+
+
+def app_program(ctx: Context, t: Target, app: App) -> Path:
+    """The app's installed program for the board (build/<board>/<app>/bin/...)."""
+    program = ctx.layout(t.name).app(app.name) / app.program
+    if not program.is_file():
+        raise UsageError(f"{app.name} is not built for {t.name}: no {program}; run "
+                         f"./edgeforge build --board {t.name} --app {app.name} first")
+    return program
 
 
 @dataclass(frozen=True)
