@@ -268,6 +268,9 @@ class Context:
             raise DescriptorError(
                 f"the project {self.project_root} has no app: no {APPS_DIR}/*/{APP_FILE}; add "
                 f"{APPS_DIR}/<name>/{APP_FILE} describing your app (see README.md)")
+        if name is not None and not name.strip():
+            raise UsageError(f"{origin}: the app's name is empty; give one of "
+                             f"{', '.join(names)} (or leave the option out)")
         if not name and env.get(APP_VAR):
             name, origin = env[APP_VAR], f"environment variable {APP_VAR}"
         if not name:

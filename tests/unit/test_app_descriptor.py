@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,38 @@ def test_yaml_problems_and_unreadable_files_name_the_file(tmp_path: Path):
     message = refused(root, "missing key 'summary' in apps/demo/app.yaml: add it (what it does, "
                       "in one line)")
     assert "missing key 'install'" in message
+
+
+# ---- found by a bad-input hunt ----------------------------------------------------------------
+@pytest.mark.parametrize("char", ["\x07", "\x00", "\x0c", "\ufffe"])
+def test_a_control_character_anywhere_is_named_not_a_crash(tmp_path: Path, char: str):
+    root = make_project(tmp_path, GOOD + f"# a comment with {char} in it\n")
+    refused(root, "apps/demo/app.yaml:", f"contains the character #x{ord(char):04x}",
+            "remove it")
+
+
+def test_an_app_yaml_that_is_not_a_file_is_named_not_skipped(tmp_path: Path):
+    root = make_project(tmp_path)
+    (root / "apps" / "demo" / "app.yaml").unlink()
+    (root / "apps" / "demo" / "app.yaml").mkdir()
+    assert app_names(root) == ["demo"]
+    refused(root, "apps/demo/app.yaml")
+
+
+def test_a_folder_whose_name_is_no_app_name_is_to_be_renamed(tmp_path: Path):
+    root = make_project(tmp_path, name="Demo_App")
+    refused(root, "apps/Demo_App/: the folder's name is not an app name",
+            "rename the folder to demo", name="Demo_App")
+
+
+@pytest.mark.parametrize("key,line", [("install", "    install: .\n"),
+                                      ("programs", "  programs: [.]\n")])
+def test_the_folder_itself_is_not_a_file(tmp_path: Path, key: str, line: str):
+    text = GOOD
+    if key == "install":
+        text = re.sub(r"(?m)^    install: .*\n", line, text, count=1)
+    else:
+        text = re.sub(r"(?m)^  programs: .*\n", line, text, count=1)
+    assert text != GOOD
+    root = make_project(tmp_path, text)
+    refused(root, "'.' is the folder itself; give the path of a file")

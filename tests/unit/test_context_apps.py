@@ -126,3 +126,10 @@ def test_the_board_alone_needs_no_app(tmp_path: Path):
     with pytest.raises(DescriptorError, match=r"has no app: no apps/\*/app\.yaml; add "
                                               r"apps/<name>/app\.yaml"):
         board_plan(ctx, target, release=ReleaseOptions(version="1.0.0"))
+
+
+def test_an_empty_app_name_is_refused(tmp_path: Path):
+    ctx = project(tmp_path, "detector")
+    with pytest.raises(UsageError, match=r"command line --app: the app's name is empty; give "
+                                         r"one of detector"):
+        ctx.app("")

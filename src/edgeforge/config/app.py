@@ -38,7 +38,7 @@ APP_FILE = "app.yaml"
 SCHEMA_FILE = "app.schema.json"
 SCHEMA_TITLE = "edgeforge app descriptor"
 
-_APP_NAME = r"^[a-z0-9][a-z0-9.+-]*$"
+APP_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]*$"
 _RECIPE = r"^[a-z0-9][a-z0-9_.+-]*$"
 _PACKAGE = r"^[a-z0-9][a-z0-9.+-]+$"
 _USER = r"^[a-z_][a-z0-9_-]{0,30}$"
@@ -72,6 +72,9 @@ def relative_path(value: str, base: str) -> str:
     if ".." in value.split("/"):
         raise ValueError(f"{shorten(value)} leads out of {base} with '..'; keep the file inside "
                          "it and give its path from there")
+    if posixpath.normpath(value) == ".":
+        raise ValueError(f"{shorten(value)} is the folder itself; give the path of a file in "
+                         f"{base}")
     if posixpath.normpath(value) != value:
         raise ValueError(f"{shorten(value)} is not a normal path; write it as "
                          f"{posixpath.normpath(value)!r}")
@@ -321,7 +324,7 @@ class DeliverSpec(_Frozen):
 class AppDef(_Frozen):
     """apps/<name>/app.yaml"""
 
-    name: str = Field(json_schema_extra={"pattern": _APP_NAME},
+    name: str = Field(json_schema_extra={"pattern": APP_NAME_PATTERN},
                       description="the app's name, the same as its folder's (apps/<name>/)")
     summary: str = Field(min_length=10, max_length=79, description="what it does, in one line")
     license: str = Field(pattern=_SPDX, description="SPDX licence id of the app's own code")
@@ -339,7 +342,7 @@ class AppDef(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(_APP_NAME, v):
+        if not re.fullmatch(APP_NAME_PATTERN, v):
             raise ValueError(f"{shorten(v)}: an app's name uses lower-case letters, digits, "
                              "'.', '+' and '-' and starts with a letter or digit")
         return v

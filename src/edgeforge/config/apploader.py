@@ -18,7 +18,16 @@ from pathlib import Path, PurePosixPath
 
 from edgeforge.core import DescriptorError
 
-from .app import APP_FILE, APPS_DIR, BUILD_FILES, VERSION_FILES, VERSION_PATTERN, AppDef, parse_app
+from .app import (
+    APP_FILE,
+    APP_NAME_PATTERN,
+    APPS_DIR,
+    BUILD_FILES,
+    VERSION_FILES,
+    VERSION_PATTERN,
+    AppDef,
+    parse_app,
+)
 from .deviceimage import DEVICE_FILE, IMAGES_DIR
 from .yamlfile import cut, did_you_mean, read_descriptor, shorten
 
@@ -71,7 +80,9 @@ def app_names(project_root: Path) -> list[str]:
         return []
     except OSError as exc:
         raise DescriptorError(f"cannot list {APPS_DIR}/: {exc.strerror}") from None
-    return [e for e in entries if (folder / e / APP_FILE).is_file()]
+    # anything named app.yaml makes an app: a folder, a dangling link or a pipe there is then
+    # refused by the reader with its reason, never skipped without a word
+    return [e for e in entries if os.path.lexists(folder / e / APP_FILE)]
 
 
 def load_app(project_root: Path, name: str, origin: str | None = None) -> App:
@@ -109,7 +120,11 @@ def reference_problems(root: Path, spec: AppDef, folder: Path, rel: str) -> list
     """A sentence for each name or path of the descriptor that is not in the project (the
     name must be the folder's, recipes must exist under recipes/, files inside the project)."""
     problems: list[str] = []
-    if spec.name != folder.name:
+    if spec.name != folder.name and not re.fullmatch(APP_NAME_PATTERN, folder.name):
+        problems.append(f"{APPS_DIR}/{folder.name}/: the folder's name is not an app name "
+                        "(lower-case letters, digits, '.', '+' and '-', starting with a letter "
+                        f"or digit); rename the folder to {spec.name}")
+    elif spec.name != folder.name:
         problems.append(f"key 'name' in {rel}: {spec.name!r} differs from the app's folder "
                         f"{folder.name!r}; write name: {folder.name} (or rename the folder)")
     marks = BUILD_FILES[spec.build.kind]

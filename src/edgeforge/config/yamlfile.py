@@ -136,8 +136,9 @@ def _scalar_nodes(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> dict[tu
 
 def load_yaml(text: str, rel: str) -> Document:
     """Parse descriptor text with DescriptorLoader; YAML problems become DescriptorErrors."""
-    loader = DescriptorLoader(text)
+    loader = None
     try:
+        loader = DescriptorLoader(text)  # the reader checks the characters here already
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.reader.ReaderError as exc:
@@ -156,7 +157,8 @@ def load_yaml(text: str, rel: str) -> Document:
             f"{where}: not valid YAML ({cut(problem, 200)}); fix the syntax at that line"
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
