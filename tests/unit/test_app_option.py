@@ -29,19 +29,9 @@ from edgeforge.core import DescriptorError, Reporter, UsageError
 from edgeforge.debug import DebugOptions, server_command
 from edgeforge.verify import app_program
 from tests.conftest import PROJECT
+from tests.unit.smallapps import add_app
 
 BOARD = "jetson-nx"
-DESCRIPTOR = """\
-name: {name}
-summary: a small app of a test project
-license: MIT
-version: {{value: "1.2.3"}}
-build:
-  kind: cmake
-install:
-  prefix: /opt/{name}
-  programs: [bin/{name}]
-"""
 TWO_APPS = ("error: the project has 2 apps (detector, uplink): name the one you mean with "
             "--app NAME")
 
@@ -51,10 +41,7 @@ def write_project(root: Path, *apps: str) -> Path:
     shutil.copytree(PROJECT / "toolchains", root / "toolchains")
     shutil.copytree(PROJECT / "apps" / "smoke", root / "apps" / "smoke")
     for name in apps:
-        folder = root / "apps" / name
-        folder.mkdir(parents=True)
-        (folder / "CMakeLists.txt").write_text(f"project({name} VERSION 1.2.3 LANGUAGES CXX)\n")
-        (folder / "app.yaml").write_text(DESCRIPTOR.format(name=name))
+        add_app(root, name)
     return root
 
 

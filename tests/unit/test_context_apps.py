@@ -15,25 +15,7 @@ from edgeforge.core import DescriptorError, Reporter, UsageError
 from edgeforge.deliver import ReleaseOptions
 from edgeforge.pipeline import board_plan
 from tests.conftest import PROJECT
-
-DESCRIPTOR = """\
-name: {name}
-summary: a small app of a test project
-license: MIT
-version: {{value: "1.2.3"}}
-build:
-  kind: cmake
-install:
-  prefix: /opt/{name}
-  programs: [bin/{name}]
-"""
-
-
-def add_app(root: Path, name: str) -> None:
-    folder = root / "apps" / name
-    folder.mkdir(parents=True)
-    (folder / "CMakeLists.txt").write_text(f"project({name} VERSION 1.2.3 LANGUAGES CXX)\n")
-    (folder / "app.yaml").write_text(DESCRIPTOR.format(name=name))
+from tests.unit.smallapps import add_app, descriptor
 
 
 def project(tmp_path: Path, *apps: str) -> Context:
@@ -105,7 +87,7 @@ def test_the_apps_are_read_once(tmp_path: Path):
 def test_a_broken_descriptor_is_the_loaders_error(tmp_path: Path):
     ctx = project(tmp_path, "demo")
     (ctx.project_root / "apps/demo/app.yaml").write_text(
-        DESCRIPTOR.format(name="demo").replace("summary:", "sumary:"))
+        descriptor("demo").replace("summary:", "sumary:"))
     with pytest.raises(DescriptorError, match="unknown key 'sumary' in apps/demo/app.yaml"):
         ctx.app()
 

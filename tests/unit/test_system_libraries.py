@@ -31,19 +31,8 @@ from edgeforge.toolchain import (
     with_packages,
 )
 from tests.conftest import PROJECT
+from tests.unit.smallapps import add_app
 
-DESCRIPTOR = """\
-name: {name}
-summary: a small app of a test project
-license: MIT
-version: {{value: "1.2.3"}}
-build:
-  kind: cmake
-system_libraries: [{libs}]
-install:
-  prefix: /opt/{name}
-  programs: [bin/{name}]
-"""
 VENDOR = """\
 description: a vendor's root file system archive
 kind: tarball
@@ -82,10 +71,7 @@ def project(tmp_path: Path, apps: dict[str, list[str]], *, vendor: bool = False)
     shutil.copytree(PROJECT / "toolchains", root / "toolchains")
     shutil.copytree(PROJECT / "apps" / "smoke", root / "apps" / "smoke")
     for name, libs in apps.items():
-        folder = root / "apps" / name
-        folder.mkdir(parents=True)
-        (folder / "CMakeLists.txt").write_text(f"project({name} VERSION 1.2.3 LANGUAGES CXX)\n")
-        (folder / "app.yaml").write_text(DESCRIPTOR.format(name=name, libs=", ".join(libs)))
+        add_app(root, name, libs)
     if vendor:
         (root / "toolchains/sysroots/vendor-rootfs.yaml").write_text(VENDOR.format(sha="a" * 64))
     return Context.create(project_root=root, cache_dir=tmp_path / "cache",
