@@ -87,9 +87,12 @@ def make_project(root: Path, text: str = GOOD, name: str = "demo") -> Path:
     (app / "app.yaml").write_text(text)
     images = root / "images" / "demo"
     (images / "systemd").mkdir(parents=True, exist_ok=True)
-    for f in ("image.yaml", "installers.yaml", "systemd/instance.service.j2",
-              "systemd/instance.conf.j2"):
+    for f in ("systemd/instance.service.j2", "systemd/instance.conf.j2"):
         (images / f).write_text("# a file\n")
+    # read through their own models when the app loads: edge-infer's, renamed
+    for f in ("image.yaml", "installers.yaml"):
+        (images / f).write_text((PROJECT / "images/edge-infer" / f).read_text()
+                                .replace("edge-infer", "demo"))
     return root
 
 
@@ -247,11 +250,11 @@ def test_meson_project_version(text, version):
     # unknown keys, at the top and nested, with did-you-mean
     ("summary:", "sumary:", ["unknown key 'sumary' in apps/demo/app.yaml; did you mean 'summary'?"]),
     ("    made_by:", "    madeby:",
-     ["unknown key 'madeby' in apps/demo/app.yaml; did you mean 'made_by'?"]),
+     ["unknown key 'data.0.madeby' in apps/demo/app.yaml; did you mean 'made_by'?"]),
     ("{from: cmake}", "{form: cmake}",
-     ["unknown key 'form' in apps/demo/app.yaml; did you mean 'from'?"]),
+     ["unknown key 'version.form' in apps/demo/app.yaml; did you mean 'from'?"]),
     ("  ctest: true", "  ctest: true\n  qemu: true",
-     ["unknown key 'qemu' in apps/demo/app.yaml", "(known keys: ctest, smoke)"]),
+     ["unknown key 'tests.qemu' in apps/demo/app.yaml", "(known keys: ctest, smoke)"]),
     # bad types and values
     ("ctest: true", "ctest: maybe", ["key 'tests.ctest' in apps/demo/app.yaml", "boolean"]),
     ("kind: conan", "kind: conna",
@@ -357,7 +360,7 @@ def test_a_link_leading_out_of_the_project_is_refused(tmp_path: Path):
     (root / "apps/demo/model/net.onnx").unlink()
     os.symlink(outside, root / "apps/demo/model/net.onnx")
     refused(root, "key 'data.0.source' in apps/demo/app.yaml: apps/demo/model/net.onnx is a link "
-            "that leads out of the project")
+            "that leads out of the app's folder apps/demo/")
 
 
 def test_yaml_problems_and_unreadable_files_name_the_file(tmp_path: Path):

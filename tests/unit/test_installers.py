@@ -98,7 +98,7 @@ def test_installers_yaml_errors_name_file_key_and_fix():
     rel = "images/edge-infer/installers.yaml"
     text = SPEC_FILE.read_text()
     with pytest.raises(DescriptorError,
-                       match=r"unknown key 'restrat' in images/edge-infer/installers.yaml; "
+                       match=r"unknown key 'service.restrat' in images/edge-infer/installers.yaml; "
                              r"did you mean 'restart'\?"):
         installers.parse_installers(text.replace("  restart: on-failure", "  restrat: on-failure"),
                                     rel)

@@ -73,7 +73,7 @@ def test_unknown_key_names_the_file_and_a_fix():
 
 
 def test_unknown_key_in_the_user_block_is_named_too():
-    with pytest.raises(DescriptorError, match="unknown key 'uidd'.*did you mean 'uid'"):
+    with pytest.raises(DescriptorError, match="unknown key 'user.uidd'.*did you mean 'uid'"):
         imagedefs.parse(GOOD.replace("uid: 10001", "uidd: 10001"), "images/x/image.yaml")
 
 

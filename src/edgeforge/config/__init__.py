@@ -17,10 +17,12 @@ from .app import (
 from .apploader import (
     App,
     app_names,
-    app_version,
-    cmake_project_version,
     load_app,
     load_apps,
+)
+from .appversion import (
+    app_version,
+    cmake_project_version,
     meson_project_version,
 )
 from .containerimage import (
@@ -47,6 +49,10 @@ from .deviceimage import (
 )
 from .editorschemas import (
     write_editor_schemas,
+)
+from .installers import (
+    InstallersSpec,
+    parse_installers,
 )
 from .model import (
     AbiCeiling,
@@ -83,6 +89,7 @@ __all__ = [
     "DEVICE_FILE",
     "DataSpec",
     "IMAGES_DIR",
+    "InstallersSpec",
     "SMOKE_PLACEHOLDERS",
     "SmokeSpec",
     "AbiStrategy",
@@ -113,6 +120,7 @@ __all__ = [
     "load_yaml",
     "meson_project_version",
     "parse_app",
+    "parse_installers",
     "parse_model",
     "public_key_line",
     "read_descriptor",

@@ -17,6 +17,7 @@ files of the project (image definitions, unit templates) to the project's root.
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import re
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .spdx import PATTERN as SPDX_PATTERN
+from .spdx import check_licence
 from .yamlfile import (
     cut,
     did_you_mean,
@@ -42,7 +45,6 @@ APP_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]*$"
 _RECIPE = r"^[a-z0-9][a-z0-9_.+-]*$"
 _PACKAGE = r"^[a-z0-9][a-z0-9.+-]+$"
 _USER = r"^[a-z_][a-z0-9_-]{0,30}$"
-_SPDX = r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$"
 VERSION_PATTERN = r"^[0-9][0-9A-Za-z.+~-]*$"
 _SAMPLE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _UNIT = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -180,7 +182,14 @@ class DataSpec(_Frozen):
     card: str | None = Field(None, description="its card (data or model card: how to "
                              "regenerate it, its quality, its licence), as a path in the app's "
                              "folder")
-    license: str = Field(pattern=_SPDX, description="SPDX licence id of the file")
+    license: str = Field(json_schema_extra={"pattern": SPDX_PATTERN},
+                         description="SPDX licence expression of the file (e.g. Apache-2.0; "
+                         "LicenseRef-<name> for a licence of your own)")
+
+    @field_validator("license")
+    @classmethod
+    def _licence(cls, v: str) -> str:
+        return check_licence(v)
 
     @field_validator("source", "card")
     @classmethod
@@ -218,13 +227,41 @@ class SmokeSpec(_Frozen):
         for word in v:
             if "\0" in word or "\n" in word:
                 raise ValueError(f"{shorten(word)} must be one line")
+            known = ", ".join(f"{{{p}}}" for p in SMOKE_PLACEHOLDERS)
+            unbalanced = _unbalanced(word)
+            if unbalanced:
+                raise ValueError(f"{shorten(word)}: {unbalanced}; placeholders: {known}")
             for name in re.findall(r"\{([^{}]*)\}", word):
                 if name not in SMOKE_PLACEHOLDERS:
                     raise ValueError(
                         f"{shorten(word)}: unknown placeholder {{{cut(name, 40)}}}"
                         f"{did_you_mean(name, list(SMOKE_PLACEHOLDERS)) or ';'} placeholders: "
-                        + ", ".join(f"{{{p}}}" for p in SMOKE_PLACEHOLDERS))
+                        + known)
         return v
+
+
+def _unbalanced(word: str) -> str | None:
+    """What is wrong with the braces of a smoke argument (a '{' never closed, a '}' never
+    opened), with the placeholder it likely meant; None when they pair up."""
+    opened: list[int] = []
+    for i, ch in enumerate(word):
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}" and not opened:
+            before = re.search(r"(\w*)$", word[:i]).group(1)
+            return f"a '}}' without its '{{'{_meant(before)}"
+        elif ch == "}":
+            opened.pop()
+    if opened:
+        after = re.match(r"\w*", word[opened[-1] + 1:]).group()
+        return f"a '{{' is not closed{_meant(after)}"
+    return None
+
+
+def _meant(name: str) -> str:
+    close = [p for p in SMOKE_PLACEHOLDERS if p == name] or difflib.get_close_matches(
+        name, list(SMOKE_PLACEHOLDERS), n=1, cutoff=0.6)
+    return f"; write the placeholder whole: {{{close[0]}}}" if close else ""
 
 
 class TestsSpec(_Frozen):
@@ -255,7 +292,8 @@ class InstallSpec(_Frozen):
 class ServiceSpec(_Frozen):
     """A systemd template unit <name>@.service: one instance per configuration file."""
 
-    name: str = Field(pattern=_UNIT, description="the unit's name: instances are "
+    name: str = Field(json_schema_extra={"pattern": _UNIT}, description="the unit's name, "
+                      "without .service: the template unit is <name>@.service, its instances "
                       "<name>@<instance>.service")
     unit_template: str = Field(description="the unit's Jinja2 template, as a path in the "
                                "project (e.g. images/<app>/systemd/instance.service.j2)")
@@ -269,6 +307,20 @@ class ServiceSpec(_Frozen):
         "ARGS", pattern=r"^[A-Z][A-Z0-9_]{0,63}$", description="the variable of an instance's "
         "configuration file that holds the program's arguments (its unit passes it on, e.g. "
         "ExecStart=... $<APP>_ARGS); the device image writes each instance's args into it")
+
+    @field_validator("name")
+    @classmethod
+    def _unit_name(cls, v: str) -> str:
+        if v.endswith(".service") or "@" in v:
+            bare = v.removesuffix(".service").split("@")[0]
+            raise ValueError(
+                f"{shorten(v)}: give the name without '.service' and '@' (name: "
+                f"{bare if re.fullmatch(_UNIT, bare) else '<name>'}); the template unit is "
+                "<name>@.service and its instances <name>@<instance>.service")
+        if not re.fullmatch(_UNIT, v):
+            raise ValueError(f"{shorten(v)}: a unit's name uses lower-case letters, digits, '_', "
+                             "'.' and '-' and starts with a letter or digit")
+        return v
 
     @field_validator("unit_template", "config_template")
     @classmethod
@@ -327,7 +379,9 @@ class AppDef(_Frozen):
     name: str = Field(json_schema_extra={"pattern": APP_NAME_PATTERN},
                       description="the app's name, the same as its folder's (apps/<name>/)")
     summary: str = Field(min_length=10, max_length=79, description="what it does, in one line")
-    license: str = Field(pattern=_SPDX, description="SPDX licence id of the app's own code")
+    license: str = Field(json_schema_extra={"pattern": SPDX_PATTERN},
+                         description="SPDX licence expression of the app's own code (e.g. "
+                         "Apache-2.0, MIT OR Apache-2.0; LicenseRef-Proprietary for closed code)")
     version: VersionSpec
     build: BuildSpec
     system_libraries: tuple[str, ...] = Field(
@@ -346,6 +400,11 @@ class AppDef(_Frozen):
             raise ValueError(f"{shorten(v)}: an app's name uses lower-case letters, digits, "
                              "'.', '+' and '-' and starts with a letter or digit")
         return v
+
+    @field_validator("license")
+    @classmethod
+    def _licence(cls, v: str) -> str:
+        return check_licence(v)
 
     @field_validator("summary")
     @classmethod

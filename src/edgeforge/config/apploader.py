@@ -2,8 +2,10 @@
 
 After the model (config/app.py) has read the file, every name and path it gives is checked: the
 name is the folder's, the folder holds the build kind's file, each recipe exists under
-recipes/, each file exists inside the project, and the version can be read. All problems of one
-file come in one DescriptorError, a sentence each naming the file, the key and a fix:
+recipes/, each file is a regular file inside the project (the app's own files inside its
+folder), the files of deliver read through their own models with the same install prefix, and
+the version can be read. All problems of one file come in one DescriptorError, a sentence each
+naming the file, the key and a fix:
 
     key 'build.requires' in apps/<app>/app.yaml: no recipe 'opencvv' (no
     recipes/opencvv/conanfile.py); did you mean 'opencv'? known recipes: ffmpeg, ...
@@ -13,22 +15,24 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from edgeforge.core import DescriptorError
 
+from . import containerimage
 from .app import (
     APP_FILE,
     APP_NAME_PATTERN,
     APPS_DIR,
     BUILD_FILES,
-    VERSION_FILES,
-    VERSION_PATTERN,
     AppDef,
     parse_app,
 )
+from .appversion import app_version
 from .deviceimage import DEVICE_FILE, IMAGES_DIR
+from .installers import parse_installers
 from .yamlfile import cut, did_you_mean, read_descriptor, shorten
 
 
@@ -145,16 +149,49 @@ def reference_problems(root: Path, spec: AppDef, folder: Path, rel: str) -> list
         for key in ("source", "card"):
             value = getattr(d, key)
             if value is not None:
-                problems += _missing(root, folder, value, f"data.{i}.{key}", rel, app_rel)
+                problems += _not_a_file(root, folder, value, f"data.{i}.{key}", rel, app_rel)
     for i, s in enumerate(spec.services):
         for key in ("unit_template", "config_template"):
             value = getattr(s, key)
             if value is not None:
-                problems += _missing(root, root, value, f"services.{i}.{key}", rel, "the project")
+                problems += _not_a_file(root, root, value, f"services.{i}.{key}", rel)
+    unreadable = set()
     for key in ("container_image", "installer_info"):
         value = getattr(spec.deliver, key)
-        if value is not None:
-            problems += _missing(root, root, value, f"deliver.{key}", rel, "the project")
+        if value is not None and (missing := _not_a_file(root, root, value, f"deliver.{key}",
+                                                         rel)):
+            problems += missing
+            unreadable.add(key)
+    return problems + deliver_problems(root, spec, rel, skip=unreadable)
+
+
+def deliver_problems(root: Path, spec: AppDef, rel: str,
+                     skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The files of deliver (installer_info, container_image) read through their own models,
+    so that their mistakes show when the app is loaded (by `invoke build --dry-run` too), not
+    only at release time; and their prefixes compared with install.prefix. `skip`: keys whose
+    file is already known to be missing."""
+    problems: list[str] = []
+    prefix = spec.install.prefix
+    readers = {
+        "installer_info": lambda path, shown: parse_installers(read_descriptor(
+            path, shown, f"it describes the {spec.name} installers", "an installer file"), shown),
+        "container_image": lambda path, shown: containerimage.load_file(path, shown),
+    }
+    for key, read in readers.items():
+        shown = getattr(spec.deliver, key)
+        if shown is None or key in skip:
+            continue
+        try:
+            other = read(root / shown, shown).prefix
+        except DescriptorError as exc:
+            problems.append(str(exc))
+            continue
+        if other != prefix:
+            problems.append(
+                f"key 'prefix' in {shown}: {other} differs from key 'install.prefix' in {rel} "
+                f"({prefix}); the app is installed in one place: write prefix: {prefix} in "
+                f"{shown} (or change install.prefix)")
     return problems
 
 
@@ -166,87 +203,48 @@ def _recipe_names(root: Path) -> list[str]:
         return []
 
 
-def _missing(root: Path, base: Path, value: str, key: str, rel: str, where: str) -> list[str]:
-    """[a sentence] when `value` (relative to `base`) is not a file inside the project."""
+#: what a path is when it is not a regular file, by stat's file type
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _not_a_file(root: Path, base: Path, value: str, key: str, rel: str,
+                app_rel: str | None = None) -> list[str]:
+    """[a sentence] when `value` (relative to `base`) is not a regular file inside the project,
+    or, for a file of the app (`app_rel`: apps/<name>, `base` its folder), inside the app's
+    folder: a link leading out of it is refused even when it stays in the project."""
     path = base / value
-    shown = f"{where}/{value}" if where != "the project" else value
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        return [f"key {key!r} in {rel}: {shown} {what}; add the file or fix the path"]
-    if not path.resolve().is_relative_to(root.resolve()):
-        return [f"key {key!r} in {rel}: {shown} is a link that leads out of the project; put "
-                "the file itself inside the project"]
+    shown = f"{app_rel}/{value}" if app_rel else value
+    where = f"{key!r} in {rel}: {shown}"
+    link = f" (a link to {_shown_target(root, path)})" if path.is_symlink() else ""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if link:
+            return [f"key {where} is a link to {_shown_target(root, path)}, which does not exist; "
+                    "fix the link or put the file itself there"]
+        return [f"key {where} does not exist; add the file or fix the path"]
+    except OSError as exc:  # a loop of links, a path through a file, no permission
+        return [f"key {where} cannot be read ({exc.strerror}); fix the path or the file"]
+    if not stat.S_ISREG(mode):
+        what = next((name for test, name in _KINDS if test(mode)), "a special file")
+        return [f"key {where} is {what}{link}, not a file; give the path of a regular file"]
+    inside = base if app_rel else root
+    if not path.resolve().is_relative_to(inside.resolve()):
+        if app_rel:
+            return [f"key {where} is a link that leads out of the app's folder {app_rel}/ (to "
+                    f"{_shown_target(root, path)}); the app's own files live in its folder: put "
+                    "the file itself there"]
+        return [f"key {where} is a link that leads out of the project (to "
+                f"{_shown_target(root, path)}); put the file itself inside the project"]
     return []
 
 
-# ---- the version -------------------------------------------------------------------------
-def app_version(folder: Path, spec: AppDef, rel: str) -> str:
-    """The app's version: its `version.value`, or read from the project() call of its
-    CMakeLists.txt or meson.build; a file without one is a DescriptorError."""
-    if spec.version.value is not None:
-        return spec.version.value
-    source = spec.version.source or "cmake"
-    file = VERSION_FILES[source]
-    shown = f"{APPS_DIR}/{folder.name}/{file}"
-    fix = 'or give the version itself: version: {value: "1.2.3"}'
-    try:
-        text = (folder / file).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        raise DescriptorError(f"key 'version.from' in {rel}: {shown} does not exist; add it "
-                              f"{fix}") from None
-    found = cmake_project_version(text) if source == "cmake" else meson_project_version(text)
-    if found is None:
-        example = ("project(<name> VERSION 1.2.3)" if source == "cmake"
-                   else "project('<name>', 'cpp', version: '1.2.3')")
-        raise DescriptorError(f"key 'version.from' in {rel}: {shown} has no literal version in "
-                              f"its project() call; write it as {example} {fix}")
-    return found
-
-
-def _strip_comments(text: str, quote: str) -> str:
-    """`text` without '#' comments (outside `quote`-quoted strings)."""
-    out = []
-    for line in text.splitlines():
-        inside = False
-        for i, ch in enumerate(line):
-            if ch == quote:
-                inside = not inside
-            elif ch == "#" and not inside:
-                line = line[:i]
-                break
-        out.append(line)
-    return "\n".join(out)
-
-
-def _project_args(text: str, quote: str) -> str | None:
-    """The argument text of the first project(...) call, or None."""
-    text = _strip_comments(text, quote)
-    m = re.search(r"(?<![\w.])project\s*\(", text, re.IGNORECASE)
-    if not m:
-        return None
-    depth, inside = 1, False
-    for i in range(m.end(), len(text)):
-        ch = text[i]
-        if ch == quote:
-            inside = not inside
-        elif not inside and ch == "(":
-            depth += 1
-        elif not inside and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[m.end():i]
-    return None
-
-
-def cmake_project_version(text: str) -> str | None:
-    """The VERSION of a CMakeLists.txt's project() call."""
-    args = _project_args(text, '"')
-    m = re.search(r"\bVERSION\s+\"?([0-9]+(?:\.[0-9]+){0,3})\"?(?=[\s)]|$)", args or "")
-    return m.group(1) if m else None
-
-
-def meson_project_version(text: str) -> str | None:
-    """The `version:` of a meson.build's project() call, when it is a literal string."""
-    args = _project_args(text, "'")
-    m = re.search(r"\bversion\s*:\s*'([^'\\\n]+)'", args or "")
-    return m.group(1) if m and re.fullmatch(VERSION_PATTERN, m.group(1)) else None
+def _shown_target(root: Path, path: Path) -> str:
+    """Where a link leads, for a message: from the project's root when it stays inside, else
+    the absolute path."""
+    target = Path(os.path.realpath(path))
+    real_root = Path(os.path.realpath(root))
+    return str(target.relative_to(real_root)) if target.is_relative_to(real_root) \
+        else str(target)

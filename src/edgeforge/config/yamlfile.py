@@ -184,6 +184,12 @@ def _field(model: type[BaseModel], key: str) -> Any:
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     """Known keys of the (sub)model at a location, for did-you-mean on unknown keys."""
+    sub = _model_at(model, loc)
+    return _model_fields(sub) if sub is not None else []
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The (sub)model read at a location, or None (a plain value, or not known)."""
     cur: Any = model
     parts = list(loc)
     while parts:
@@ -205,9 +211,36 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
         subs = [a for a in (typing.get_args(ann) or (ann,))
                 if isinstance(a, type) and issubclass(a, BaseModel)]
         cur = subs[-1] if subs else None
-    if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return _model_fields(cur)
-    return []
+    return cur if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+
+
+def _mapping_expected(err: Mapping[str, Any], loc: tuple[Any, ...], model: type[BaseModel] | None,
+                      written: str | None) -> tuple[str, str]:
+    """(what, fix) for a sub-model given something else than a mapping (`tests: null`,
+    `version: 1.2.3`, a list item written as a word): its keys, and the mapping to write when
+    one key of it takes the value as it is."""
+    sub = _model_at(model, loc)
+    if sub is None:
+        return "a mapping of keys to values", "write one 'key: value' per line"
+    keys = _model_fields(sub)
+    what = f"a mapping of its keys ({', '.join(keys)})"
+    value = err.get("input")
+    name = f"{loc[-1]}: " if loc and isinstance(loc[-1], str) else ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and not any(
+            f.is_required() for f in sub.model_fields.values()):
+        shown = written if written is not None else str(value)
+        for key, prop in sub.model_json_schema().get("properties", {}).items():
+            for alt in prop.get("anyOf", [prop]):
+                if shown in alt.get("enum", ()) or alt.get("const") == shown:
+                    return what, f"write {name}{{{key}: {shown}}}"
+                if alt.get("type") == "string" and re.fullmatch(alt.get("pattern", "^$"), shown):
+                    return what, f"write {name}{{{key}: \"{shown}\"}}"
+    parent = _model_at(model, loc[:-1]) if loc and isinstance(loc[-1], str) else None
+    f = _field(parent, str(loc[-1])) if parent is not None else None
+    if value is None and f is not None and not f.is_required():
+        return what, f"give them, or leave {loc[-1]!r} out for its default"
+    item = "- " if loc and isinstance(loc[-1], int) else ""
+    return what, f"write them one 'key: value' per line (e.g. {item}{keys[0]}: ...)"
 
 
 def _as_written(err: Mapping[str, Any], loc: tuple[Any, ...],
@@ -296,18 +329,36 @@ def format_validation_error(
             value = err.get("input")
             said = isinstance(value, (dict, list, tuple)) or shorten(value) in text
             msgs.append(f"key {key!r} in {rel}: {text}" + ("" if said else f"; got {got}"))
+        elif etype == "model_type":
+            what, fix = _mapping_expected(err, loc, submodel, written)
+            msgs.append(f"key {key!r} in {rel}: expected {what}, got {got}; {fix}")
+        elif etype == "dict_type":
+            msgs.append(f"key {key!r} in {rel}: expected a mapping of keys to values, got {got}; "
+                        "write one 'key: value' per line")
+        elif etype in ("bool_type", "bool_parsing"):
+            msgs.append(f"key {key!r} in {rel}: expected a boolean, got {got}; write true or "
+                        "false")
+        elif etype == "too_short" and isinstance(err.get("input"), (list, tuple, dict)):
+            least = err.get("ctx", {}).get("min_length", 1)
+            msgs.append(f"key {key!r} in {rel}: expected at least {least} item"
+                        f"{'s' if least != 1 else ''}, got {got}; give at least "
+                        f"{'one item' if least == 1 else f'{least} items'}")
         elif etype in ("tuple_type", "list_type"):
             msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}; write a list: "
                         "[a, b] or one '- item' per line")
         else:
             msgs.append(f"key {key!r} in {rel}: {err['msg']}; got {got}")
     def unknown_keys(where: tuple[Any, ...]) -> str:
+        # a nested key by its whole path (services.0.description), as the other messages name
+        # locations: a bare 'description' would look valid elsewhere in the file
         keys, known = unknown[where]
+        prefix = "".join(f"{p}." for p in where)
         hints = [did_you_mean(k, known) for k in keys[:MAX_KEYS]]
-        lines = [f"unknown key {shorten(k)} in {rel}{hint}"
+        lines = [f"unknown key {shorten(prefix + k)} in {rel}{hint}"
                  for k, hint in zip(keys, hints, strict=False)]
         if len(keys) > MAX_KEYS:
-            lines.append(f"and {len(keys) - MAX_KEYS} more unknown keys in {rel}")
+            under = f" under {shorten(prefix[:-1])}" if prefix else ""
+            lines.append(f"and {len(keys) - MAX_KEYS} more unknown keys{under} in {rel}")
         if len(keys) > MAX_KEYS or not all(hints):
             lines[-1] += f" (known keys: {', '.join(known)})"
         return "\n".join(lines)

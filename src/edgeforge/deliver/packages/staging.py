@@ -1,16 +1,12 @@
 """What every installer of the app (.deb, .rpm, .run) shares: the description in the file
-its descriptor names (deliver.installer_info, e.g. images/<app>/installers.yaml), read into a
-frozen model, and the files they all carry (the systemd unit, the instance configuration, the
-manual page, the licence notices), rendered from the templates next to it. debpkg, rpmpkg and
+its descriptor names (deliver.installer_info, e.g. images/<app>/installers.yaml, read into
+config's InstallersSpec: the model lives in config/installers.py so that loading the app checks
+it too), and the files they all carry (the systemd unit, the instance configuration, the manual
+page, the licence notices), rendered from the templates next to it. debpkg, rpmpkg and
 runinstaller only package them.
 
-The YAML goes through the descriptors' loader (`load_yaml`: no anchors, no duplicate keys) and
-the same error formatter, so a mistake names the file, the key and a likely fix:
-
-    error: unknown key 'restrat' in images/<app>/installers.yaml; did you mean 'restart'?
-
 Everything else the installers need (version, architecture, dependencies, files) comes from
-the release input, never from this file.
+the release input, never from that file.
 """
 
 from __future__ import annotations
@@ -24,114 +20,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edgeforge.config import App, parse_model, read_descriptor, recipe_licenses
+from edgeforge.config import App, InstallersSpec, parse_installers, read_descriptor, recipe_licenses
 from edgeforge.core import DescriptorError, Runner, sh
 from edgeforge.elf import elfinfo
 
 from ..inputs import ReleaseInput
 from ..scan import scan_tree
-
-_PKG = r"^[a-z0-9][a-z0-9.+-]+$"
-_USER = r"^[a-z_][a-z0-9_-]{0,30}$"
-#: what a value written into a unit file, a conffile or a maintainer script must not contain
-_UNSAFE = set("\n\r\"'`$\\;&|<>")
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServiceSpec(_Frozen):
-    """The systemd template unit <package>@.service: one instance per stream."""
-
-    user: str = Field(pattern=_USER, description="dedicated system user the service runs as")
-    supplementary_groups: tuple[str, ...] = Field(
-        (), description="groups the service joins too (e.g. video for V4L2 cameras)")
-    restart: Literal["on-failure", "always", "on-abnormal", "on-abort", "on-watchdog"] = Field(
-        "on-failure", description="systemd Restart= policy")
-    restart_sec: int = Field(5, ge=1, le=3600, description="seconds between restarts")
-    start_limit_burst: int = Field(
-        10, ge=1, le=1000, description="restarts allowed within start_limit_interval_sec")
-    start_limit_interval_sec: int = Field(300, ge=1, le=86400)
-    default_instance: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
-        description="instance whose /etc/<package>/<instance>.conf the package ships")
-    default_stream: str = Field(description="STREAM= in the shipped instance file")
-    args: tuple[str, ...] = Field(
-        (), description="the app's options in the shipped instance file (its templates name "
-        "the variable)")
-
-    @field_validator("supplementary_groups")
-    @classmethod
-    def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for g in v:
-            if not re.fullmatch(_USER, g):
-                raise ValueError(f"group {g!r} is not a valid group name")
-        return v
-
-    @field_validator("default_stream", "args")
-    @classmethod
-    def _safe(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        for word in (v,) if isinstance(v, str) else v:
-            bad = sorted(set(word) & _UNSAFE)
-            if bad or not word or " " in word:
-                raise ValueError(
-                    f"{word!r} must be one word without quotes, '$', '\\', ';', '&', '|', '<', "
-                    "'>' or white space (it goes into an EnvironmentFile systemd splits)")
-        return v
-
-
-class RunSpec(_Frozen):
-    """The self-extracting .run installer."""
-
-    default_prefix: str = Field(pattern=r"^/[A-Za-z0-9._/+-]*$",
-                                description="where it installs without --prefix")
-
-
-class InstallersSpec(_Frozen):
-    """images/<app>/installers.yaml"""
-
-    package: str = Field(pattern=_PKG, description="package name of the .deb and .rpm")
-    summary: str = Field(min_length=10, max_length=79,
-                         description="one line (Debian short description, RPM Summary)")
-    description: str = Field(min_length=20, description="a few sentences; blank line = paragraph")
-    maintainer: str = Field(pattern=r"^[^<>\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$",
-                            description="Name <address>")
-    vendor: str = Field(description="RPM Vendor")
-    homepage: str | None = Field(None, pattern=r"^https?://\S+$")
-    copyright: str = Field(description="the app's copyright line, e.g. 2026 The <app> authors")
-    section: str = Field("video", pattern=r"^[a-z0-9/-]+$", description="Debian section")
-    rpm_group: str = Field("Applications/Multimedia", description="RPM Group")
-    prefix: str = Field(pattern=r"^/opt/[a-z0-9][a-z0-9.+-]*$",
-                        description="where the .deb and .rpm install the app (/opt/<name>)")
-    script_depends: tuple[str, ...] = Field(
-        (), description="Debian packages the maintainer scripts call (e.g. adduser); the "
-        "libraries' Depends are computed, never listed here")
-    service: ServiceSpec
-    run: RunSpec
-
-    @field_validator("summary", "vendor", "copyright", "rpm_group")
-    @classmethod
-    def _one_line(cls, v: str) -> str:
-        if "\n" in v or "\r" in v or "%" in v:
-            raise ValueError("must be one line without '%'")
-        return v
-
-    @field_validator("description")
-    @classmethod
-    def _text(cls, v: str) -> str:
-        if "%" in v:
-            raise ValueError("must not contain '%' (RPM would expand it as a macro)")
-        return v
-
-    def paragraphs(self) -> list[str]:
-        """The description as paragraphs of single-spaced text."""
-        return [" ".join(p.split()) for p in self.description.strip().split("\n\n") if p.strip()]
 
 
 def installer_info(app: App) -> str:
@@ -152,10 +50,6 @@ def load_installers(project_root: Path, app: App) -> InstallersSpec:
     text = read_descriptor(project_root / rel, rel, f"it describes the {app.name} installers "
                            "(package name, maintainer, service)", "an installer file")
     return parse_installers(text, rel)
-
-
-def parse_installers(text: str, rel: str) -> InstallersSpec:
-    return parse_model(text, rel, InstallersSpec)
 
 
 # ---- the files every installer carries -------------------------------------------------------
