@@ -10,6 +10,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 INVOKE = Path(sys.executable).with_name("invoke")
+#: the app the benchmarks measure (the project has several; a command such as image needs one)
+APP = "edge-infer"
 
 
 def timed(argv: list[str], env: dict | None = None, cwd: Path = PROJECT,
@@ -17,7 +19,8 @@ def timed(argv: list[str], env: dict | None = None, cwd: Path = PROJECT,
     """Run argv, fail loudly if it fails, return the wall time in seconds."""
     t0 = time.monotonic()
     with open(log if log else os.devnull, "w") as out:
-        r = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=out,
+        r = subprocess.run(argv, cwd=cwd, env={"EDGEFORGE_APP": APP, **os.environ, **(env or {})},
+                           stdout=out,
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     elapsed = time.monotonic() - t0
     if r.returncode != 0:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import device_sandbox, invoke, machine, timed
+from _common import APP, device_sandbox, invoke, machine, timed
 
 BOARD = "jetson-nx"
 TARGET_S = 10.0
@@ -64,7 +64,7 @@ def main() -> None:
         build, dist, vscode = tmp / "build", tmp / "dist", tmp / ".vscode"
         timed(invoke("image", "--board", BOARD, "--version", "1.0.0"), env=env,
               log=tmp / "image.log")
-        release = dist / BOARD / "1.0.0"
+        release = dist / BOARD / APP / "1.0.0"
         app_kib = installed_kib(release / "edge-infer_1.0.0_arm64.deb")
         dbg_kib = installed_kib(release / "edge-infer-dbg_1.0.0_arm64.deb")
         app = build / BOARD / "edge-infer"

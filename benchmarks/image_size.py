@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import PROJECT, invoke, machine, timed
+from _common import APP, PROJECT, invoke, machine, timed
 
 #: nvcr.io/nvidia/l4t-base (JetPack 5) as `docker images` shows it: the figure of issue 11
 L4T_BASE_MB = 789
@@ -32,10 +32,11 @@ def main() -> None:
     timed(invoke("build", "--board", board))
     ctx = Context.create(project_root=PROJECT)
     t = ctx.catalog.resolve(board, env={})
-    manifest = read_manifest(ctx.layout(board).root)
+    app = ctx.app(APP)
+    manifest = read_manifest(ctx.layout(board).root, app.name)
     if manifest is None:
-        raise SystemExit(f"no manifest in {ctx.layout(board).root}: the build did not finish")
-    app = ctx.app()
+        raise SystemExit(f"no manifest in {ctx.layout(board, app.name).records}: the build did "
+                         "not finish")
     inp = ReleaseInput(target=t, app=app, manifest=manifest, app_dir=ctx.layout(board).app(app.name),
                        sysroot=sysroot_dir(ctx, t.sysroot), project_root=PROJECT,
                        version=app.version, revision="benchmark",

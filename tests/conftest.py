@@ -17,6 +17,11 @@ from edgeforge.context import default_cache_dir
 
 PROJECT = Path(__file__).resolve().parents[1]
 INVOKE = Path(sys.executable).with_name("invoke")
+#: the app the suite's commands work on unless a test names another (--app, or its own
+#: EDGEFORGE_APP): the project has several, and a command such as deploy needs one. Tests of
+#: the default itself (every app, or a name required) unset it.
+SUITE_APP = "edge-infer"
+os.environ["EDGEFORGE_APP"] = SUITE_APP
 #: the suite's builds of the repository's boards, shared by every checkout on this machine (the
 #: steps are keyed on their inputs, and their outputs hold no checkout path): a clean clone
 #: finds the builds of the last run up to date where its inputs did not change.
@@ -44,6 +49,16 @@ def _suite_build_dir() -> Path:
 
 BUILD = _suite_build_dir()
 DIST = BUILD / "dist"  # the suite's releases: never the checkout's dist/
+
+
+def app_records(board: str, build: Path = BUILD) -> Path:
+    """build/<board>/apps/<the suite's app>/: its manifest, split debug files, release steps."""
+    return build / board / "apps" / SUITE_APP
+
+
+def release_dir(board: str, version: str, dist: Path = DIST) -> Path:
+    """dist/<board>/<the suite's app>/<version>/: a release of the suite's app."""
+    return dist / board / SUITE_APP / version
 STALE_DAYS = 3
 
 

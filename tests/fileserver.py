@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tools
-from tests.servers import LocalServer, free_port, start_on_free_port
+from tests.servers import LocalServer, free_port, listening, start_on_free_port
 
 CONFIG = """\
 {user}daemon off;
@@ -123,11 +122,7 @@ class Nginx(LocalServer):
 
     @staticmethod
     def _ready(port: int) -> bool | None:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            return None
+        return listening(port)
 
 
 

@@ -20,6 +20,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listening(port: int) -> bool | None:
+    """A readiness poll: True once something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return None
+
+
 def start_on_free_port(argv_for: Callable[[int], list[str]], log: Path,
                        ready: Callable[[int], bool | None], *, timeout: float = 30,
                        attempts: int = 3) -> tuple[subprocess.Popen, int] | None:

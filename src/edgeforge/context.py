@@ -15,7 +15,7 @@ import difflib
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgeforge.config import APP_FILE, APPS_DIR, App, Catalog, load_apps
@@ -89,14 +89,28 @@ ROOTFS_TREE = "tree"  # the root file system's folder in release/rootfs/ (`rootf
 @dataclass(frozen=True)
 class BoardLayout:
     """Every path of a board's build folder, named once (like mkosi's context): build steps,
-    release steps, device steps, the debugger and the CLI ask it, never spell a path."""
+    release steps, device steps, the debugger and the CLI ask it, never spell a path.
+
+    A layout `for_app(name)` names the folders of one app's own records too (its split debug
+    files, manifest, smoke run, release steps and debugger files) under apps/<app>/: two apps
+    of one board never write into each other's."""
 
     root: Path   # build/<board>/
+    scope: str = ""  # the app whose records this layout names ("": the board alone)
+
+    def for_app(self, name: str) -> BoardLayout:
+        """The same board's layout, with the records of app `name`."""
+        return replace(self, scope=name)
+
+    @property
+    def records(self) -> Path:
+        """apps/<app>/ for an app's layout; the board's folder for the board alone."""
+        return self.root / "apps" / self.scope if self.scope else self.root
 
     # ---- what the build steps write -------------------------------------------------------
     @property
     def stamps(self) -> Path:
-        """The plan's step stamps."""
+        """The plan's step stamps (an app's steps keep theirs in .stamps/<app>/: Step.scope)."""
         return self.root / ".stamps"
 
     @property
@@ -136,7 +150,7 @@ class BoardLayout:
         return self.root / name
 
     def app_build(self, name: str) -> Path:
-        """work/<name>/build/: the app's CMake build tree (its ctest suite)."""
+        """work/<name>/build/: the app's build tree (its ctest or meson test suite)."""
         return self.work_for(name) / "build"
 
     def generators(self, name: str) -> Path:
@@ -146,7 +160,7 @@ class BoardLayout:
     @property
     def symbols(self) -> Path:
         """The app's split debug files (a .build-id/ tree), beside the stripped app."""
-        return self.root / "symbols"
+        return self.records / "symbols"
 
     @property
     def lockfile(self) -> Path:
@@ -163,18 +177,19 @@ class BoardLayout:
 
     @property
     def manifest(self) -> Path:
-        """manifest.json: what the build produced."""
-        return self.root / "manifest.json"
+        """manifest.json: what the build produced (the board's own steps and, in an app's
+        layout, that app)."""
+        return self.records / "manifest.json"
 
     @property
     def smoke_run(self) -> Path:
         """The JSON Lines of the last smoke run of the app (`invoke test`)."""
-        return self.root / "smoke-run.jsonl"
+        return self.records / "smoke-run.jsonl"
 
     # ---- what the release and device steps write ------------------------------------------
     @property
     def release(self) -> Path:
-        return self.root / "release"
+        return self.records / "release"
 
     def release_step(self, name: str) -> Path:
         """release/<step>/: what one release step wrote (image, deb, sbom, rootfs, twin ...)."""
@@ -193,7 +208,8 @@ class BoardLayout:
 
     @property
     def debug(self) -> Path:
-        """What gdb and VSCode need: gdbinit, launch and tasks entries."""
+        """What gdb and VSCode need: gdbinit, launch and tasks entries (one debug session per
+        board at a time, whichever app it debugs)."""
         return self.root / "debug"
 
 
@@ -255,6 +271,16 @@ class Context:
         if self._apps is None:
             self._apps = tuple(load_apps(self.project_root))
         return self._apps
+
+    def chosen_apps(self, name: str | None = None, *,
+                    env: Mapping[str, str] | None = None) -> tuple[App, ...]:
+        """The apps a command that works on several (build, test, release) works on: the one
+        `name` (--app) or EDGEFORGE_APP names, else every app of the project (none in a
+        project without apps)."""
+        env = os.environ if env is None else env
+        if name is not None or env.get(APP_VAR):
+            return (self.app(name, env=env),)
+        return self.apps()
 
     def app(self, name: str | None = None, *, env: Mapping[str, str] | None = None,
             origin: str = "command line --app") -> App:
@@ -335,9 +361,9 @@ class Context:
         return self.cache_dir / "toolchains" / board
 
     # ---- build layout -----------------------------------------------------------------------
-    def layout(self, board: str) -> BoardLayout:
-        """Every path of build/<board>/."""
-        return BoardLayout(self.build_root / board)
+    def layout(self, board: str, app: str = "") -> BoardLayout:
+        """Every path of build/<board>/ (with the records of `app`, when named)."""
+        return BoardLayout(self.build_root / board, app)
 
     def dist_dir(self, board: str) -> Path:
         """dist/<board>/: the board's releases (<version>/) and its SDK archive."""

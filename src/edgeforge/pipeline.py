@@ -27,7 +27,7 @@ from edgeforge.build import (
 )
 from edgeforge.config import App, Target
 from edgeforge.context import Context
-from edgeforge.core import Execution, Plan, ReproducibilityError
+from edgeforge.core import Execution, Plan, ReproducibilityError, UsageError
 from edgeforge.deliver import (
     ARTEFACTS,
     DOCUMENTS,
@@ -45,7 +45,9 @@ __all__ = [
     "BOARD_STEPS",
     "Prepared",
     "app_for",
+    "apps_for",
     "board_plan",
+    "board_plans",
     "build",
     "build_native",
     "build_some_deps",
@@ -77,6 +79,27 @@ def app_for(ctx: Context, app: str | None, with_deps: bool = True,
     return None
 
 
+def apps_for(ctx: Context, app: str | None, with_deps: bool = True,
+             release: ReleaseOptions | None = None) -> tuple[App | None, ...]:
+    """The apps of a board's plans, one plan each, for the commands that take several (build,
+    test, release): the one `app` (--app) or EDGEFORGE_APP names, else every app of the
+    project. (None,): the board's own steps alone (a smoke-only build, a project without
+    apps); a release needs an app."""
+    if release is None and not with_deps:
+        return (None,)
+    chosen = ctx.chosen_apps(app)
+    if not chosen and release is not None:
+        return (ctx.app(app),)  # the message that names the missing apps/<name>/app.yaml
+    return chosen or (None,)
+
+
+def board_plans(ctx: Context, target: Target, with_deps: bool = True,
+                release: ReleaseOptions | None = None, *, app: str | None = None) -> list[Plan]:
+    """The board's plans: one per app (`apps_for`); they share the board's own steps."""
+    return [_board_plan(ctx, target, a, with_deps, release)
+            for a in apps_for(ctx, app, with_deps, release)]
+
+
 def board_plan(ctx: Context, target: Target, with_deps: bool = True,
                release: ReleaseOptions | None = None, *, deps_tests: bool = False,
                app: str | None = None) -> Plan:
@@ -103,9 +126,11 @@ def _board_plan(ctx: Context, target: Target, app: App | None, with_deps: bool =
 
 
 def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = True, *,
-          app: str | None = None) -> Path:
-    """Run the board's plan (with the app named `app`, --app); returns the manifest path."""
-    return _build(ctx, target, app_for(ctx, app, with_deps), force, with_deps)
+          app: str | None = None) -> list[Path]:
+    """Run the board's plans: the app named `app` (--app), else every app (`apps_for`);
+    returns their manifests."""
+    return [_build(ctx, target, a, force, with_deps)
+            for a in apps_for(ctx, app, with_deps)]
 
 
 def _build(ctx: Context, target: Target, app: App | None, force: bool = False,
@@ -113,7 +138,7 @@ def _build(ctx: Context, target: Target, app: App | None, force: bool = False,
     ctx.reporter.info(target.describe_resolution())
     plan = _board_plan(ctx, target, app, with_deps)
     ctx.reporter.info(plan.render())
-    layout = ctx.layout(target.name)
+    layout = ctx.layout(target.name, app.name if app else "")
     ex = plan.execute(ctx.reporter, force=force)
     manifest = ex["manifest"]
     if app is not None and any(s.name == "app" for s in plan.steps):
@@ -124,11 +149,13 @@ def _build(ctx: Context, target: Target, app: App | None, force: bool = False,
 
 
 def run_tests(ctx: Context, target: Target, frames: int, *, app: str | None = None) -> None:
-    """`invoke test`: build what is not up to date (nothing runs when it is), then the app's
-    ctest suite under qemu-user and a smoke run of `frames` frames."""
-    chosen = ctx.app(app)
-    _build(ctx, target, chosen)
-    run_app_tests(ctx, chosen, target, frames)
+    """`invoke test`: for the app named `app` (--app), else for every app: build what is not
+    up to date (nothing runs when it is), then its test suite under qemu-user and its smoke
+    run of `frames` frames."""
+    chosen = ctx.chosen_apps(app) or (ctx.app(app),)
+    for a in chosen:
+        _build(ctx, target, a)
+        run_app_tests(ctx, a, target, frames)
 
 
 def app_summary(app: App, folder: Path) -> str:
@@ -141,8 +168,8 @@ def app_summary(app: App, folder: Path) -> str:
 
 def release(ctx: Context, target: Target, opts: ReleaseOptions, *,
             app: str | None = None) -> Path:
-    """Build what is not up to date, then the board's release of `app` (--app); returns its
-    folder."""
+    """Build what is not up to date, then the board's release of `app` (--app; EDGEFORGE_APP;
+    the only app); returns its folder."""
     chosen = app_for(ctx, app, release=opts)
     ctx.reporter.info(target.describe_resolution())
     plan = _board_plan(ctx, target, chosen, release=opts)
@@ -150,11 +177,23 @@ def release(ctx: Context, target: Target, opts: ReleaseOptions, *,
     return plan.execute(ctx.reporter)["release"]
 
 
+def graph_app(ctx: Context) -> App:
+    """An app whose plan holds the board's Conan graph (the graph is the project's, the same in
+    every plan): the first app built with Conan."""
+    for a in ctx.apps():
+        if a.spec.build.kind == "conan":
+            return a
+    raise UsageError(f"no app of {ctx.project_root} builds with Conan (build.kind: conan in "
+                     "apps/<name>/app.yaml): nothing uses a dependency graph")
+
+
 def run_until(ctx: Context, target: Target, step: str, *, rerun: tuple[str, ...] = (),
               deps_tests: bool = False) -> Execution:
     """Run the board's plan up to one step (and what it needs); returns the results. Up to one
-    of the board's own steps (sysroot, toolchain, smoke) the plan holds no app."""
-    plan = board_plan(ctx, target, step not in BOARD_STEPS, deps_tests=deps_tests)
+    of the board's own steps (sysroot, toolchain, smoke) the plan holds no app; beyond them
+    (the Conan graph), the plan of an app that builds with it."""
+    app = None if step in BOARD_STEPS else graph_app(ctx)
+    plan = _board_plan(ctx, target, app, step not in BOARD_STEPS, deps_tests=deps_tests)
     return plan.execute(ctx.reporter, upto=step, rerun=rerun)
 
 
@@ -163,7 +202,7 @@ def build_some_deps(ctx: Context, target: Target, only: frozenset[str], *,
     """`invoke deps --only`: the named packages of the board's graph (one level of a CI
     pipeline). deps.json records just them (what `invoke cache push` uploads next); the deps
     step is not stamped, and its changed output makes the next build check the whole graph."""
-    board = BoardBuild(ctx, target, ctx.app(), deps_tests=deps_tests)
+    board = BoardBuild(ctx, target, graph_app(ctx), deps_tests=deps_tests)
     ex = Plan(target.name, board.steps(), board.layout.stamps).execute(ctx.reporter,
                                                                        upto="toolchain")
     return board.some_deps(ex, only)
@@ -184,6 +223,11 @@ def native_plan(ctx: Context, *, sanitize: str | None = None, app: str | None = 
 
 
 def _native_plan(ctx: Context, app: App, sanitize: str | None) -> Plan:
+    if app.spec.build.kind != "conan":
+        raise UsageError(f"{app.name} is a {app.spec.build.kind} app: `invoke native` builds "
+                         "apps that build with Conan (build.kind: conan) for this machine; "
+                         f"build and test {app.name} for a board (`invoke test --board B --app "
+                         f"{app.name}`)")
     native = NativeBuild(ctx, app, sanitize)
     return Plan(native.title, native.steps(), native.layout.stamps)
 
@@ -206,7 +250,7 @@ def build_native(ctx: Context, *, sanitize: str | None = None, test: bool = Fals
 # ---- several boards, and reproducibility ---------------------------------------------------------
 def release_index(ctx: Context, folders: list[Path]) -> Path:
     """One OCI image layout holding every released board's image (an image index by platform),
-    written beside the boards' releases: dist/index/<version>/."""
+    written beside the boards' releases: dist/index/<app>/<version>/."""
     return write_release_index(ctx.dist_root, folders)
 
 

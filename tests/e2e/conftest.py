@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeforge.context import Context
+from edgeforge.context import BoardLayout, Context
 from edgeforge.toolchain import sysroot_dir
-from tests.conftest import BUILD, PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, PROJECT, SUITE_APP, require_tools, run_invoke
 from tests.e2e.registry_server import RegistryServer
 
 BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500",
@@ -17,11 +17,17 @@ BOARDS = ["jetson-nx", "jetson-nano", "jetson-orin", "rpi4", "rk3588", "atlas500
 
 
 def build_board(board: str, smoke_only: bool = True) -> dict:
-    """`invoke build --board B [--smoke-only]` in the repository; returns the manifest."""
+    """`invoke build --board B [--smoke-only]` in the repository; returns the manifest (of
+    the board alone, or of its build of the suite's app)."""
     require_tools("mmdebstrap", "qemu-aarch64", "qemu-arm", "clang-14")
     r = run_invoke("build", "--board", board, *(["--smoke-only"] if smoke_only else []))
     assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads((BUILD / board / "manifest.json").read_text())
+    return json.loads(manifest_path(BUILD / board, not smoke_only).read_text())
+
+
+def manifest_path(board_dir: Path, app: bool = True) -> Path:
+    """build/<board>/apps/<suite app>/manifest.json, or the board's own (`app` False)."""
+    return BoardLayout(board_dir).for_app(SUITE_APP if app else "").manifest
 
 
 def sysroot_of(board: str) -> Path:

@@ -23,7 +23,7 @@ from tests.conftest import (
     run_invoke,
     sigint_as_from_a_terminal,
 )
-from tests.e2e.conftest import BOARDS, build_board
+from tests.e2e.conftest import BOARDS, build_board, manifest_path
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +126,7 @@ def test_app_from_another_checkout_and_build_folder_is_byte_identical(tmp_path: 
     r = run_invoke("build", "--board", "jetson-nx", cwd=other,
                    env={"EDGEFORGE_BUILD_DIR": str(tmp_path / "b")})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    theirs = json.loads((tmp_path / "b/jetson-nx/manifest.json").read_text())
+    theirs = json.loads(manifest_path(tmp_path / "b/jetson-nx").read_text())
 
     def app(m: dict) -> dict[str, str]:
         return {a["path"]: a["sha256"] for a in m["artifacts"] if a["role"] == "app"}

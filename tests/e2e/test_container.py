@@ -24,7 +24,7 @@ from edgeforge.deliver import ReleaseInput
 from edgeforge.deliver import scan as imagescan
 from edgeforge.deliver.oci import image as container
 from edgeforge.deliver.oci import read as ociread
-from tests.conftest import BUILD, DIST, PROJECT, require_tools
+from tests.conftest import BUILD, DIST, PROJECT, SUITE_APP, require_tools
 from tests.e2e.conftest import build_board, sysroot_of
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ APP = Context.create(project_root=PROJECT, build_root=BUILD, dist_root=DIST).app
 
 def release_input() -> ReleaseInput:
     ctx = Context.create(project_root=PROJECT, build_root=BUILD, dist_root=DIST)
-    manifest = read_manifest(BUILD / BOARD)
+    manifest = read_manifest(BUILD / BOARD, SUITE_APP)
     assert manifest is not None
     return ReleaseInput(
         target=ctx.catalog.resolve(BOARD, env={}), app=APP, manifest=manifest,

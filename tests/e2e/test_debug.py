@@ -19,13 +19,13 @@ from elftools.elf.elffile import ELFFile
 from edgeforge.build import sample
 from edgeforge.context import Context
 from edgeforge.elf import debuginfo
-from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, PROJECT, app_records, release_dir, require_tools, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
 APP = BUILD / BOARD / "edge-infer"
-SYMBOLS = BUILD / BOARD / "symbols"
+SYMBOLS = app_records(BOARD) / "symbols"
 VERSION = "1.0.0"
 EPOCH = "1700000000"
 
@@ -75,7 +75,7 @@ def released(built: Path) -> Path:
     r = run_invoke("release", "--board", BOARD, "--version", VERSION,
                    env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    return DIST / BOARD / VERSION
+    return release_dir(BOARD, VERSION)
 
 
 def test_the_release_ships_dbg_artifacts_that_gdb_reads(released: Path, tmp_path: Path):

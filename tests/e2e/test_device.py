@@ -25,15 +25,15 @@ from edgeforge.context import Context
 from edgeforge.core import Reporter, Runner
 from edgeforge.deliver.packages import deb as debpkg
 from edgeforge.device import twin as vm
-from tests.conftest import BUILD, DIST, PROJECT, require_tools, run_invoke
+from tests.conftest import BUILD, DIST, PROJECT, app_records, release_dir, require_tools, run_invoke
 from tests.e2e.conftest import build_board
 
 pytestmark = pytest.mark.e2e
 BOARD = "jetson-nx"
 VERSION = "1.0.0"
 EPOCH = "1700000000"
-TWIN = BUILD / BOARD / "release" / "twin"
-ROOTFS = BUILD / BOARD / "release" / "rootfs" / "tree"
+TWIN = app_records(BOARD) / "release" / "twin"
+ROOTFS = app_records(BOARD) / "release" / "rootfs" / "tree"
 NAME = f"edge-infer-{VERSION}-{BOARD}-twin"
 
 
@@ -56,7 +56,7 @@ def imaged(key: Path) -> Path:
     build_board(BOARD, smoke_only=False)
     r = make_image(key)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    return DIST / BOARD / VERSION
+    return release_dir(BOARD, VERSION)
 
 
 def test_the_release_holds_the_twin_with_digests_and_sbom(imaged: Path):
@@ -137,10 +137,10 @@ def test_the_l4t_tarball_is_a_rootfs_for_linux_for_tegra(imaged: Path):
 def test_a_rebuild_of_the_image_is_byte_identical(imaged: Path, key: Path, tmp_path: Path):
     def outputs() -> dict[str, bytes]:
         return {p.name: p.read_bytes() for step in ("twin", "l4t-rootfs")
-                for p in (BUILD / BOARD / "release" / step).iterdir() if p.is_file()}
+                for p in (app_records(BOARD) / "release" / step).iterdir() if p.is_file()}
     before = outputs()
     for step in ("rootfs", "twin", "l4t-rootfs"):
-        shutil.rmtree(BUILD / BOARD / "release" / step)
+        shutil.rmtree(app_records(BOARD) / "release" / step)
     r = make_image(key)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     after = outputs()
@@ -159,7 +159,7 @@ def test_rpi4_sd_card_has_the_raspberry_pi_layout(key: Path, tmp_path: Path):
     r = run_invoke("image", "--board", "rpi4", "--version", VERSION, "--ssh-key", f"{key}.pub",
                    env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    release = DIST / "rpi4" / VERSION
+    release = release_dir("rpi4", VERSION)
     xz = release / f"edge-infer-{VERSION}-rpi4-sdcard.img.xz"
     assert f"  {xz.name}" in (release / "SHA256SUMS").read_text()
     card = tmp_path / "sd.img"
@@ -697,7 +697,7 @@ def test_image_writes_never_follow_a_link_out_of_the_real_base(imaged: Path, key
         devicedefs.FileSpec(path="/etc/ssl/certs/site.pem", source="site.pem"),
         devicedefs.FileSpec(path="/var/run/edge/flag", source="tz"),
     )})
-    deb = sorted((BUILD / BOARD / "release" / "deb").glob("*.deb"))[0]
+    deb = sorted((app_records(BOARD) / "release" / "deb").glob("*.deb"))[0]
     devimage.install_app(tree, deb, runner, int(EPOCH))
     devimage.configure(ctx, tree, dev, ctx.app(), images,
                        key.with_suffix(".pub").read_text().strip(), runner, int(EPOCH))

@@ -21,7 +21,7 @@ import pytest
 
 from edgeforge.context import default_cache_dir
 from edgeforge.host import DOCKER_SOCK
-from tests.conftest import BUILD, DIST, run_invoke
+from tests.conftest import BUILD, DIST, SUITE_APP, run_invoke
 from tests.e2e.registry_server import RegistryServer
 from tests.e2e.test_release import BOARD, EPOCH, VERSION, released  # noqa: F401 (the fixture)
 from tests.servers import free_port
@@ -81,7 +81,7 @@ def test_the_registry_holds_the_release_digest_and_the_release_is_unchanged(
     assert sums == {str(p.relative_to(released)) for p in released.rglob("*")
                     if p.is_file() and p.name not in ("SHA256SUMS", "SHA256SUMS.asc")}
     assert not list(released.rglob("*push*"))
-    record = json.loads((DIST / BOARD / f"{VERSION}.push.json").read_text())
+    record = json.loads((DIST / BOARD / SUITE_APP / f"{VERSION}.push.json").read_text())
     assert record["pushes"][ref]["digest"] == image["manifest_digest"]
     # what the registry serves is the release's manifest, byte for byte
     raw = registry_server.raw_manifest(ref, tmp_path)

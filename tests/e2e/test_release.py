@@ -22,7 +22,9 @@ from tests.conftest import (
     DIST,
     INVOKE,
     PROJECT,
+    SUITE_APP,
     interrupt,
+    release_dir,
     run_invoke,
     sigint_as_from_a_terminal,
 )
@@ -44,7 +46,7 @@ def released() -> Path:
     build_board(BOARD, smoke_only=False)
     r = release_unsigned()
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    folder = DIST / BOARD / VERSION
+    folder = release_dir(BOARD, VERSION)
     # assembled now, or already (a module reusing this fixture finds it up to date)
     assert f"release {VERSION} for {BOARD}: {folder}" in r.stdout or \
         "skip release: up to date" in r.stdout, r.stdout[-2000:]
@@ -183,7 +185,7 @@ def test_two_boards_sboms_differ_where_the_boards_do(released: Path, tmp_path: P
     nx = json.loads((released / "sbom.cdx.json").read_text())
     nx_props = {p["name"]: p["value"] for p in nx["metadata"]["properties"]}
     ctx = Context.create(project_root=PROJECT, build_root=BUILD)
-    manifest = read_manifest(BUILD / "rpi4")
+    manifest = read_manifest(BUILD / "rpi4", SUITE_APP)
     assert manifest is not None
     inp = ReleaseInput(target=ctx.catalog.resolve("rpi4", env={}), app=ctx.app(),
                        manifest=manifest,
@@ -299,9 +301,9 @@ def test_two_boards_release_one_index_and_the_armhf_image_runs(unsigned: Path, r
                         "EDGEFORGE_REGISTRY_PASSWORD": registry_server.password},
                    timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert (DIST / "rpi3-armhf" / VERSION / f"edge-infer-{VERSION}-rpi3-armhf.docker.tar").is_file()
+    assert (release_dir("rpi3-armhf", VERSION) / f"edge-infer-{VERSION}-rpi3-armhf.docker.tar").is_file()
     assert (released / "SHA256SUMS").read_bytes() == before     # jetson-nx's: a no-op
-    layouts = list((DIST / "index" / VERSION).glob("*.oci"))
+    layouts = list((DIST / "index" / SUITE_APP / VERSION).glob("*.oci"))
     assert len(layouts) == 1, layouts
     p = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{layouts[0]}:{VERSION}"],
                        capture_output=True, text=True, timeout=120)
@@ -443,7 +445,7 @@ def test_check_reproducible_rebuilds_elsewhere_and_names_what_differs(released: 
     args = ("release", "--board", BOARD, "--version", VERSION, "--sdk", "--check-reproducible")
     r = run_invoke(*args, env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    other = BUILD / ".reproducible" / "dist" / BOARD / VERSION
+    other = release_dir(BOARD, VERSION, BUILD / ".reproducible" / "dist")
     assert f"rebuilding the {BOARD} release in {BUILD / '.reproducible'} to compare" in r.stdout
     assert f"reproducible: {released} and {other} are byte-identical" in r.stdout
     assert digests(other).keys() == digests(released).keys()

@@ -32,7 +32,7 @@ def planned_version(project: Path) -> str:
     r = run_invoke("release", "--board", BOARD, "--dry-run", cwd=project,
                    env={"PYTHONDONTWRITEBYTECODE": "1"}, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    dist = (project / "dist" / BOARD).resolve()
+    dist = (project / "dist" / BOARD / "edge-infer").resolve()
     lines = [ln for ln in r.stdout.splitlines() if f"assemble {dist}/" in ln]
     assert len(lines) == 1, r.stdout[-3000:]
     version = lines[0].split(f"assemble {dist}/", 1)[1].split(" ", 1)[0]

@@ -119,15 +119,23 @@ def test_edge_infer_loads_with_its_cmake_version(edge_infer):
     assert edge_infer.version == "1.0.0"
     assert edge_infer.spec.version.source == "cmake"
     assert edge_infer.spec.license == recipe_licenses(edge_infer.folder)[0]
-    assert [a.name for a in load_apps(PROJECT)] == app_names(PROJECT) == ["edge-infer"]
+    assert [a.name for a in load_apps(PROJECT)] == app_names(PROJECT) == [
+        "edge-infer", "edge-uplink"]
 
 
-def test_edge_infer_requires_the_deps_list_but_googletest(edge_infer):
-    deps = deps_list(PROJECT).requires
+def test_edge_uplink_is_a_meson_app_with_a_system_library():
+    [uplink] = [a for a in load_apps(PROJECT) if a.name == "edge-uplink"]
+    assert uplink.spec.build.kind == "meson" and not uplink.spec.build.requires
+    assert uplink.spec.version.source == "meson" and uplink.version == "1.0.0"
+    assert uplink.spec.system_libraries == ("libmosquitto-dev",)
+    assert uplink.spec.tests.meson_test and not uplink.spec.tests.ctest
+
+
+def test_the_graph_is_edge_infer_s_requirements_then_its_test_requirements(edge_infer):
     build = edge_infer.spec.build
     assert build.kind == "conan" and not build.configure_args
-    assert set(build.requires) == set(deps) - {"googletest"}
     assert build.test_requires == ("googletest",)
+    assert deps_list(PROJECT).requires == (*build.requires, "googletest")
     assert edge_infer.spec.system_libraries == ()
 
 
@@ -254,7 +262,7 @@ def test_meson_project_version(text, version):
     ("{from: cmake}", "{form: cmake}",
      ["unknown key 'version.form' in apps/demo/app.yaml; did you mean 'from'?"]),
     ("  ctest: true", "  ctest: true\n  qemu: true",
-     ["unknown key 'tests.qemu' in apps/demo/app.yaml", "(known keys: ctest, smoke)"]),
+     ["unknown key 'tests.qemu' in apps/demo/app.yaml", "(known keys: ctest, meson_test, smoke)"]),
     # bad types and values
     ("ctest: true", "ctest: maybe", ["key 'tests.ctest' in apps/demo/app.yaml", "boolean"]),
     ("kind: conan", "kind: conna",
@@ -326,7 +334,12 @@ def test_meson_project_version(text, version):
      ["key 'name' in apps/demo/app.yaml: 'demo2' differs from the app's folder 'demo'; write "
       "name: demo"]),
     ("kind: conan", "kind: meson",
-     ["key 'build.kind' in apps/demo/app.yaml: a meson build needs apps/demo/meson.build"]),
+     ["key 'build.requires' in apps/demo/app.yaml: Conan recipes are for kind conan; a meson "
+      "build takes its libraries from the board's sysroot: name their Debian packages under "
+      "system_libraries (e.g. libmosquitto-dev) and remove requires"]),
+    ("ctest: true", "meson_test: true",
+     ["key 'tests' in apps/demo/app.yaml: meson_test: a conan build has a ctest suite: write "
+      "ctest: true instead"]),
     ("{from: cmake}", "{from: meson}",
      ["key 'version.from' in apps/demo/app.yaml: apps/demo/meson.build does not exist", "or give "
       'the version itself: version: {value: "1.2.3"}']),
@@ -336,6 +349,14 @@ def test_a_bad_descriptor_names_the_file_the_key_and_a_fix(tmp_path: Path, old, 
     root = make_project(tmp_path, GOOD.replace(old, new, 1))
     message = refused(root, *says)
     assert "\n\n" not in message and len(message) < 1200
+
+
+def test_a_meson_app_without_its_meson_build(tmp_path: Path):
+    text = (GOOD.replace("kind: conan\n  requires: [ffmpeg, opencv]\n  test_requires: [googletest]",
+                         "kind: meson").replace("ctest: true", "meson_test: true"))
+    root = make_project(tmp_path, text)
+    refused(root, "key 'build.kind' in apps/demo/app.yaml: a meson build needs "
+            "apps/demo/meson.build")
 
 
 def test_every_dangling_reference_is_named_at_once(tmp_path: Path):

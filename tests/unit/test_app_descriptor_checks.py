@@ -41,7 +41,7 @@ def test_many_unknown_nested_keys_are_counted_under_their_mapping(tmp_path: Path
     root = bad(tmp_path, "  ctest: true", "  ctest: true" + extra)
     message = refused(root, "unknown key 'tests.extra0' in apps/demo/app.yaml",
                       "and 2 more unknown keys under 'tests' in apps/demo/app.yaml",
-                      "(known keys: ctest, smoke)")
+                      "(known keys: ctest, meson_test, smoke)")
     assert len(message.splitlines()) == 6
 
 
@@ -248,8 +248,8 @@ def test_a_smoke_argument_with_a_broken_placeholder_names_the_known_ones(tmp_pat
     ("{from: cmake}", "1.2", "got 1.2; write version: {value: \"1.2\"}"),
     ("{from: cmake}", "meson", "got 'meson'; write version: {from: meson}"),
     ("tests:\n  ctest: true\n", "tests: null\nx:\n  ctest: true\n",
-     "key 'tests' in apps/demo/app.yaml: expected a mapping of its keys (ctest, smoke), got None; "
-     "give them, or leave 'tests' out for its default"),
+     "key 'tests' in apps/demo/app.yaml: expected a mapping of its keys (ctest, meson_test, "
+     "smoke), got None; give them, or leave 'tests' out for its default"),
     ("services:\n  - name: demo\n", "services:\n  - demo\n  - name: demo\n",
      "key 'services.0' in apps/demo/app.yaml: expected a mapping of its keys (name, "
      "unit_template, config, config_template, user, args_variable), got 'demo'; write them one "

@@ -23,10 +23,11 @@ import edgeforge.debug as debugging
 from edgeforge import cli, pipeline
 from edgeforge.cli import build as build_tasks
 from edgeforge.cli import device as device_tasks
-from edgeforge.cli._common import APP_HELP
+from edgeforge.cli._common import APP_HELP, APPS_HELP
 from edgeforge.context import APP_VAR, Context
 from edgeforge.core import DescriptorError, Reporter, UsageError
 from edgeforge.debug import DebugOptions, server_command
+from edgeforge.deliver import ReleaseOptions
 from edgeforge.verify import app_program
 from tests.conftest import PROJECT
 from tests.unit.smallapps import add_app
@@ -89,7 +90,7 @@ PLAN = SimpleNamespace(render=lambda: "plan")
 
 @pytest.mark.parametrize("args, where, result", [
     (["build", "--board", BOARD], (pipeline, "build"), None),
-    (["build", "--board", BOARD, "--dry-run"], (pipeline, "board_plan"), PLAN),
+    (["build", "--board", BOARD, "--dry-run"], (pipeline, "board_plans"), [PLAN]),
     (["test", "--board", BOARD, "--frames", "2"], (pipeline, "run_tests"), None),
     (["native"], (pipeline, "build_native"), None),
     (["native", "--sanitize", "--test"], (pipeline, "build_native"), None),
@@ -119,7 +120,12 @@ def test_every_command_hands_app_to_the_library(ctx: Context, monkeypatch, args,
     assert recorder.calls and all(call["app"] == "uplink" for call in recorder.calls)
     recorder.calls.clear()
     invoke_task(args, remainder="build/prog")  # no --app: the library decides the default
-    assert recorder.calls and all(call["app"] is None for call in recorder.calls)
+    if args[0] == "release":  # each app's release in turn, by its name
+        boards = args.count("--board")
+        assert [c["app"] for c in recorder.calls] == (
+            ["detector"] * boards + ["uplink"] * boards)
+    else:
+        assert recorder.calls and all(call["app"] is None for call in recorder.calls)
 
 
 HELPS = """\
@@ -134,12 +140,15 @@ def test_every_task_that_works_on_one_app_has_the_option_with_the_shared_help():
     r = subprocess.run([sys.executable, "-c", HELPS], capture_output=True, text=True, timeout=60,
                        check=True, stdin=subprocess.DEVNULL)
     helps = json.loads(r.stdout)
-    for name in ("build", "test", "native", "release", "image", "sdk", "deploy", "debug"):
+    for name in ("native", "image", "sdk", "deploy", "debug"):
         assert helps[name]["app"] == APP_HELP, name
+    for name in ("build", "test", "release"):  # several apps in turn
+        assert helps[name]["app"] == APPS_HELP, name
     assert "this app's installed program" in helps["run"]["app"]
-    assert "EDGEFORGE_APP" in APP_HELP
+    assert "the device image of this app" in helps["vm"]["app"]
+    assert "EDGEFORGE_APP" in APP_HELP and "every app of the project" in APPS_HELP
     # the board's own commands take no app
-    for name in ("sysroot", "toolchain", "vm", "gate", "boards", "deps", "cache.status"):
+    for name in ("sysroot", "toolchain", "gate", "boards", "deps", "cache.status"):
         assert "app" not in helps[name], name
 
 
@@ -195,12 +204,37 @@ def test_run_with_an_unknown_app_is_exit_2(ctx: Context):
     assert info.value.code == 2 and "did you mean 'detector'?" in info.value.message
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+#: the commands that work on one app: with several, they need its name
+ONE_APP = [a for a in COMMANDS if a[0] not in ("build", "test", "release")]
+
+
+@pytest.mark.parametrize("args", ONE_APP, ids=" ".join)
 def test_two_apps_and_no_app_is_the_usage_error(ctx: Context, args):
     with pytest.raises(Exit) as info:
         invoke_task(args)
     assert info.value.code == UsageError.exit_code == 2
     assert info.value.message == TWO_APPS
+
+
+def test_build_test_and_release_take_every_app_without_a_name(ctx: Context, monkeypatch):
+    target = ctx.catalog.resolve(BOARD, env={})
+    plans = pipeline.board_plans(ctx, target)
+    assert [p.step("app").scope for p in plans] == ["detector", "uplink"]
+    # one plan per app; the board's own steps are the same steps with the same stamps
+    shared = [[(s.name, plans[0].stamp_path(s)) for s in p.steps if not s.scope] for p in plans]
+    assert shared[0] == shared[1] and [n for n, _ in shared[0]] == [
+        "sysroot", "toolchain", "smoke"]  # (cmake apps: no Conan graph)
+    assert plans[0].stamp_path(plans[0].step("app")) != plans[1].stamp_path(plans[1].step("app"))
+    assert [a.name for a in pipeline.apps_for(ctx, None, release=ReleaseOptions())] == [
+        "detector", "uplink"]
+    monkeypatch.setenv(APP_VAR, "uplink")  # the environment names one
+    assert [p.step("app").scope for p in pipeline.board_plans(ctx, target)] == ["uplink"]
+    monkeypatch.delenv(APP_VAR)
+    with pytest.raises(Exit) as info:  # --push sends one app's image
+        invoke_task(["release", "--board", BOARD, "--push", "127.0.0.1:5000/x", "--dry-run"])
+    assert info.value.code == 2 and info.value.message == (
+        "error: --push sends one app's image; the project has 2 apps (detector, uplink): name "
+        "the one to push with --app NAME")
 
 
 def test_the_board_s_own_work_needs_no_app_among_several(ctx: Context, monkeypatch):

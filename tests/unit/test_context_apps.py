@@ -18,6 +18,12 @@ from tests.conftest import PROJECT
 from tests.unit.smallapps import add_app, descriptor
 
 
+@pytest.fixture(autouse=True)
+def no_app_from_the_environment(monkeypatch):
+    """The suite names its app in EDGEFORGE_APP; these tests are about the default."""
+    monkeypatch.delenv("EDGEFORGE_APP", raising=False)
+
+
 def project(tmp_path: Path, *apps: str) -> Context:
     root = tmp_path / "project"
     (root / "toolchains").mkdir(parents=True)  # the context's catalog reads it when asked

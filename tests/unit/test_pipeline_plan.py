@@ -57,6 +57,22 @@ def test_the_board_layout_names_the_paths_of_today(tmp_path: Path):
     assert lay.vm == root / "vm" and lay.debug == root / "debug"
 
 
+def test_an_app_s_records_are_apart_from_the_board_s_and_another_app_s(tmp_path: Path):
+    root = tmp_path / "build" / "jetson-nx"
+    board, app = BoardLayout(root), BoardLayout(root).for_app("edge-uplink")
+    records = root / "apps" / "edge-uplink"
+    assert app.symbols == records / "symbols" and app.manifest == records / "manifest.json"
+    assert app.smoke_run == records / "smoke-run.jsonl"
+    assert app.release_step("deb") == records / "release" / "deb"
+    assert app.rootfs_tree == records / "release" / "rootfs" / "tree"
+    # what the board's steps write stays the board's: one sysroot, toolchain, graph and twin
+    for name in ("stamps", "toolchain", "smoke", "lockfile", "deps_record", "vm", "debug"):
+        assert getattr(app, name) == getattr(board, name), name
+    assert app.app("edge-uplink") == board.app("edge-uplink") == root / "edge-uplink"
+    other = board.for_app("edge-infer")
+    assert {other.manifest, other.symbols}.isdisjoint({app.manifest, app.symbols})
+
+
 def test_the_context_gives_each_board_its_layout(tmp_project: Path, tmp_path: Path):
     ctx = ctx_for(tmp_project, tmp_path)
     assert ctx.layout("rpi4").root == ctx.build_root / "rpi4"
@@ -112,17 +128,21 @@ def test_a_release_plan_is_the_build_then_the_formats_then_the_release(
     assert [s.name for s in full.steps] == [*BUILD, "image", "deb", "run", "dbg", "sdk", "rootfs",
                                             "twin", "l4t-rootfs", "sbom", "legal", "release"]
     steps = {s.name: s for s in full.steps}
-    lay = ctx.layout("jetson-nx")
+    lay = ctx.layout("jetson-nx", "edge-infer")
     for name in ("image", "deb", "run", "dbg", "sdk", "rootfs", "twin", "l4t-rootfs", "sbom",
                  "legal"):
         assert steps[name].outputs == (lay.release_step(name),)
+        assert steps[name].scope == "edge-infer"  # stamps in .stamps/edge-infer/
+        assert full.stamp_path(steps[name]) == lay.stamps / "edge-infer" / f"{name}.json"
+    assert [s.name for s in full.steps if not s.scope] == [
+        "sysroot", "toolchain", "smoke", "deps"]  # the board's own: shared by its apps
     # the SBOM describes what ships, then the root file system the device images hold
     assert steps["sbom"].needs == ("deps", "image", "deb", "run", "dbg", "sdk", "twin",
                                    "l4t-rootfs", "rootfs")
     # the release folder gets everything placed (not the root file system)
     assert steps["release"].needs == ("image", "deb", "run", "dbg", "sdk", "twin", "l4t-rootfs",
                                       "sbom", "legal")
-    assert steps["release"].outputs == (ctx.dist_dir("jetson-nx") / "1.0.0",)
+    assert steps["release"].outputs == (ctx.dist_dir("jetson-nx") / "edge-infer" / "1.0.0",)
     assert full.stamp_dir == lay.stamps
     atlas = ctx.catalog.resolve("atlas500", env={})
     assert [s.name for s in board_plan(ctx, atlas, release=ReleaseOptions(version="1.0.0")).steps

@@ -84,22 +84,26 @@ def sysroot_names() -> list[str]:
 
 
 # ---- nothing added: every key, folder and step as before -------------------------------------------
-def test_the_checkout_s_sysroots_keep_their_keys_folders_and_steps(tmp_path: Path):
+def test_the_checkout_s_sysroots_have_edge_uplink_s_library(tmp_path: Path):
+    """edge-infer takes no system library, edge-uplink takes libmosquitto-dev: every Debian
+    sysroot of the checkout is its descriptor plus that package, under the key of both."""
     ctx = Context.create(project_root=PROJECT, cache_dir=tmp_path / "cache",
                          build_root=tmp_path / "build", dist_root=tmp_path / "dist",
                          reporter=Reporter(quiet=True))
-    assert app_packages(ctx.apps()) == ()  # edge-infer takes no system library
+    assert app_packages(ctx.apps()) == ("libmosquitto-dev",)
     assert sysroot_names()
     for name in sysroot_names():
         loaded = ctx.catalog.sysroot(name)
-        key = old_key(loaded.spec)
-        assert sysroot_key(loaded.spec) == key
+        assert "libmosquitto-dev" not in loaded.spec.packages
+        spec = sysroot.project_spec(ctx, loaded)
+        assert spec.packages == (*loaded.spec.packages, "libmosquitto-dev")
+        key = old_key(spec)
+        assert key != old_key(loaded.spec) and sysroot_key(spec) == key
         assert project_key(ctx, loaded) == key
         assert sysroot_dir(ctx, loaded) == ctx.sysroots_dir / f"{name}-{key}"
-        assert sysroot.project_spec(ctx, loaded) is loaded.spec  # the stamp's descriptor, too
     for board in sorted(p.stem for p in (PROJECT / "toolchains" / "boards").glob("*.yaml")):
         t = ctx.catalog.resolve(board, env={})
-        key = old_key(t.sysroot.spec)
+        key = old_key(sysroot.project_spec(ctx, t.sysroot))
         step = board_plan(ctx, t, with_deps=False).steps[0]
         assert step.name == "sysroot"
         assert dict(step.inputs) == {

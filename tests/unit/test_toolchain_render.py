@@ -115,7 +115,11 @@ def test_meson_cross_file():
     m = render(inputs("jetson-nx"))["meson-cross.ini"]
     # what defines the target is the compiler command (the wrapper), not c_args
     assert "c = ['/work/build/jetson-nx/toolchain/bin/aarch64-linux-gnu-clang']" in m
-    assert "c_args = []" in m and "cpp_link_args = []" in m
+    # dependency() finds the board's pkg-config wrapper under both of Meson's names for it
+    assert "\npkg-config = '/work/build/jetson-nx/toolchain/pkg-config'\n" in m
+    assert "\npkgconfig = '/work/build/jetson-nx/toolchain/pkg-config'\n" in m
+    assert "optional_cflags = []" in m and "optional_ldflags = []" in m
+    assert "c_args = optional_cflags" in m and "cpp_link_args = optional_ldflags" in m
     assert "cpu_family = 'aarch64'" in m and "endian = 'little'" in m
     assert f"exe_wrapper = ['/usr/bin/qemu-aarch64', '-L', '{SYSROOT}']" in m
 
@@ -320,10 +324,12 @@ def test_hostile_values_survive_meson():
     # (whose string escapes are Python's for these characters)
     parser = configparser.ConfigParser(delimiters=["="], interpolation=None)
     parser.read_string(m)
-    opts = parser["built-in options"]
-    assert ast.literal_eval(opts["c_args"]) == list(HOSTILE_FLAGS)
-    assert ast.literal_eval(opts["cpp_args"]) == [*HOSTILE_FLAGS, '-DCXX_ONLY="c++"']
-    assert ast.literal_eval(opts["c_link_args"]) == ["-Wl,-rpath,$ORIGIN/../lib"]
+    consts, opts = parser["constants"], parser["built-in options"]
+    assert ast.literal_eval(consts["optional_cflags"]) == list(HOSTILE_FLAGS)
+    assert ast.literal_eval(consts["optional_cxxflags"]) == [*HOSTILE_FLAGS, '-DCXX_ONLY="c++"']
+    assert ast.literal_eval(consts["optional_ldflags"]) == ["-Wl,-rpath,$ORIGIN/../lib"]
+    assert (opts["c_args"], opts["cpp_args"], opts["c_link_args"]) == (
+        "optional_cflags", "optional_cxxflags", "optional_ldflags")
     assert ast.literal_eval(parser["binaries"]["exe_wrapper"])[-1] == str(SYSROOT)
 
 

@@ -1,6 +1,7 @@
-"""`invoke test` and `invoke native --test`: the app's ctest suite (under qemu-user for a
-board, when its descriptor asks for it: tests.ctest), then, for a board, the smoke run its
-descriptor gives (tests.smoke: an installed program on a sample)."""
+"""`invoke test` and `invoke native --test`: the app's ctest or meson test suite (under
+qemu-user for a board, when its descriptor asks for it: tests.ctest, tests.meson_test), then,
+for a board, the smoke run its descriptor gives (tests.smoke: an installed program on a
+sample)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from edgeforge.toolchain import ensure_sysroot
 from edgeforge.verify import capture_emulated
 
 from .app import NATIVE, check_smoke_output, run_ctest, smoke_args
+from .projectapp import run_meson_tests
 from .samples import sample
 
 
@@ -19,12 +21,16 @@ def run_app_tests(ctx: Context, app: App, t: Target, frames: int = 16) -> None:
     """ctest of the board's built app, then a smoke run of `frames` frames; a failed one is a
     CheckFailedError."""
     runner = ctx.runner(t.name)
-    layout = ctx.layout(t.name)
+    layout = ctx.layout(t.name, app.name)
     tests = app.spec.tests
     if tests.ctest:
         with ctx.reporter.step(f"ctest for {app.name} on {t.name} (under qemu-user)"):
             ctx.reporter.info(run_ctest(ctx, app, layout.app_build(app.name), runner,
                                         conan_env(ctx), t.name))
+    if tests.meson_test:
+        with ctx.reporter.step(f"meson test for {app.name} on {t.name} (under qemu-user)"):
+            ctx.reporter.info(run_meson_tests(ctx, app, layout.app_build(app.name), runner,
+                                              t.name))
     smoke = tests.smoke
     if smoke is None:
         ctx.reporter.info(f"{app.name} has no smoke run (tests.smoke in {app.rel}/app.yaml)")
@@ -34,6 +40,7 @@ def run_app_tests(ctx: Context, app: App, t: Target, frames: int = 16) -> None:
     info = ensure_sysroot(ctx, t.sysroot, t.name)
     with ctx.reporter.step(f"smoke run of {app.name} on {video.name} ({frames} frames)"):
         out = layout.smoke_run
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
         result = capture_emulated(runner, t.arch, t.name, info.path, installed / smoke.program,
                                   smoke_args(smoke, prefix=installed, sample=video,

@@ -52,7 +52,7 @@ from edgeforge.toolchain import (
 from edgeforge.toolchain import sysroot as sysroots
 from edgeforge.verify import abi
 
-from .app import build_app, git_revision
+from .app import AppBuild, build_app, git_revision
 from .cmakebuild import build_project
 from .manifest import (
     FAMILIES,
@@ -66,6 +66,7 @@ from .manifest import (
     artifact_entry,
     write_manifest,
 )
+from .projectapp import build_project_app
 
 SMOKE_APP = "apps/smoke"
 
@@ -182,7 +183,8 @@ def toolchain_inputs(ctx: Context, target: Target) -> dict[str, Any]:
 
 def app_inputs(ctx: Context, app: App, variant: str = "") -> dict[str, Any]:
     return {"tree": tree_digest(app.folder),
-            "code": code_of("build.app", "build.cmakebuild", "elf.debuginfo"),
+            "code": code_of("build.app", "build.cmakebuild", "build.projectapp",
+                            "elf.debuginfo"),
             "revision": git_revision(ctx.project_root, ctx.probe_runner(), app),
             "variant": variant}
 
@@ -237,6 +239,14 @@ class BoardBuild(GraphBuild):
         self.t = target
         self.application = app
         self.with_deps = with_deps and app is not None
+        if app is not None:  # the app's own records (symbols, manifest, release) apart
+            self.layout = self.layout.for_app(app.name)
+
+    @property
+    def uses_graph(self) -> bool:
+        """Whether the plan holds the Conan graph's step: a conan app builds against it."""
+        app = self.application
+        return self.with_deps and app is not None and app.spec.build.kind == "conan"
 
     def profiles(self, ex: Execution) -> tuple[Path, Path, Callable | None]:
         prepared: Prepared = ex["toolchain"]
@@ -266,12 +276,18 @@ class BoardBuild(GraphBuild):
 
     def app(self, ex: Execution) -> Path:
         prepared: Prepared = ex["toolchain"]
-        deps: DepsResult = ex["deps"]
         files = prepared.toolchain
         app = self.application
         assert app is not None  # the app step exists only with an app
-        built = build_app(self.ctx, app, self.t.name, files.host_profile, files.build_profile,
-                          deps.lockfile, self.runner, conan_env(self.ctx))
+        built: AppBuild
+        if app.spec.build.kind == "conan":
+            deps: DepsResult = ex["deps"]
+            built = build_app(self.ctx, app, self.t.name, files.host_profile,
+                              files.build_profile, deps.lockfile, self.runner,
+                              conan_env(self.ctx))
+        else:
+            built = build_project_app(self.ctx, app, self.t, files.cmake, files.meson,
+                                      self.runner)
         # what ships is stripped; its debug information goes to build/<board>/symbols/
         symbols_final = self.layout.symbols
         with staged(symbols_final) as symbols:
@@ -293,13 +309,13 @@ class BoardBuild(GraphBuild):
         t = self.t
         bdir = self.layout.root
         artifacts = [artifact_entry(p, bdir, "smoke") for p in abi.elf_files_under(ex["smoke"])]
-        deps = ex["deps"] if self.with_deps else None
+        deps = ex["deps"] if self.uses_graph else None
         if self.with_deps:
             artifacts += [artifact_entry(p, bdir, "app")
                           for p in abi.elf_files_under(ex["app"])]
         artifacts += [artifact_entry(p, bdir, "toolchain")
                       for p in sorted(prepared.toolchain.files.values())]
-        return write_manifest(bdir, Manifest(
+        return write_manifest(self.layout, Manifest(
             board=t.name, arch=t.arch.value, triple=t.triple,
             compiler=CompilerRecord(name=t.compiler.name, family=t.family.value,
                                     version=prepared.toolset.version),
@@ -334,20 +350,26 @@ class BoardBuild(GraphBuild):
         ]
         if self.with_deps and app is not None:
             app_dir = lay.app(app.name)
-            steps += [
-                Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} from "
-                     "pinned sources; test_packages under qemu; ABI gate", self.deps,
-                     inputs=deps_fingerprint(ctx.project_root), needs=("toolchain",),
-                     outputs=(lay.lockfile, lay.deps_record), load=self.load_deps),
-                Step("app", f"build {app.rel} against the locked graph; ABI gate; "
-                     f"install into {app_dir}", self.app,
-                     inputs=app_inputs(ctx, app), needs=("deps", "toolchain"),
-                     outputs=(app_dir, lay.symbols), load=lambda ex: app_dir),
-            ]
+            app_needs: tuple[str, ...] = ("toolchain",)
+            if self.uses_graph:
+                steps.append(
+                    Step("deps", f"Conan graph {', '.join(root_requires(ctx.project_root))} "
+                         "from pinned sources; test_packages under qemu; ABI gate", self.deps,
+                         inputs=deps_fingerprint(ctx.project_root), needs=("toolchain",),
+                         outputs=(lay.lockfile, lay.deps_record), load=self.load_deps))
+                app_needs = ("deps", "toolchain")
+                how = "against the locked graph"
+            else:
+                how = f"({app.spec.build.kind}) with the board's toolchain files"
+            steps.append(
+                Step("app", f"build {app.rel} {how}; ABI gate; install into {app_dir}",
+                     self.app, inputs=app_inputs(ctx, app), needs=app_needs,
+                     outputs=(app_dir, lay.symbols), load=lambda ex: app_dir, scope=app.name))
         needs = tuple(s.name for s in steps)
         steps.append(Step("manifest", f"record everything in {lay.manifest}",
                           self.manifest, needs=needs, outputs=(lay.manifest,),
-                          load=lambda ex: lay.manifest))
+                          load=lambda ex: lay.manifest,
+                          scope=app.name if self.with_deps and app is not None else ""))
         return steps
 
 

@@ -72,7 +72,10 @@ def project_path_maps(name: str, source: Path, build: Path) -> list[str]:
 
 def build_project(runner: Runner, *, name: str, board: str, source: Path, build: Path,
                   toolchain: Path, build_type: str, prefix: Path,
-                  ccache_dir: Path | None = None, extra: tuple[str, ...] = ()) -> None:
+                  ccache_dir: Path | None = None, extra: tuple[str, ...] = (),
+                  install_into: Path | None = None) -> None:
+    """Configure with `prefix` (where the program runs) and install into `install_into`
+    (default: the prefix itself)."""
     launcher = "ccache" if ccache_dir and shutil.which("ccache") else None
     env = cmake_env(ccache_dir if launcher else None)
     # CMake starts CMAKE_<LANG>_FLAGS from these (before the toolchain's own): the same
@@ -83,5 +86,5 @@ def build_project(runner: Runner, *, name: str, board: str, source: Path, build:
     runner.run(configure_argv(source, build, toolchain, build_type, prefix, launcher, extra),
                what=f"configure {name} for {board}", needed_by=needed, env=env)
     runner.run(build_argv(build), what=f"compile {name} for {board}", needed_by=needed, env=env)
-    runner.run(install_argv(build, prefix), what=f"install {name} for {board}",
+    runner.run(install_argv(build, install_into or prefix), what=f"install {name} for {board}",
                needed_by=needed, env=env)

@@ -101,17 +101,19 @@ def artifact_entry(path: Path, base: Path, role: str) -> Artifact:
                     **common)
 
 
-def write_manifest(board_dir: Path, manifest: Manifest) -> Path:
-    path = BoardLayout(board_dir).manifest
+def write_manifest(layout: BoardLayout, manifest: Manifest) -> Path:
+    path = layout.manifest
     data = manifest.model_copy(update={"artifacts": tuple(sorted(manifest.artifacts,
                                                                   key=lambda a: a.path))})
     write_json(path, data.model_dump(mode="json"))
     return path
 
 
-def read_manifest(board_dir: Path) -> Manifest | None:
-    """The board's manifest, or None when there is none or it is from another version."""
+def read_manifest(board_dir: Path, app: str = "") -> Manifest | None:
+    """The manifest of the board's build of `app` ("": of the board alone), or None when there
+    is none or it is from another version."""
     try:
-        return Manifest.model_validate_json(BoardLayout(board_dir).manifest.read_bytes())
+        return Manifest.model_validate_json(
+            BoardLayout(board_dir).for_app(app).manifest.read_bytes())
     except (OSError, ValidationError, ValueError):
         return None

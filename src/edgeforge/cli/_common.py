@@ -23,6 +23,8 @@ from edgeforge.core import EXIT_BUG, EXIT_INTERRUPTED, EdgeforgeError, UsageErro
 
 #: --app of every task that works on one app (Context.app reads EDGEFORGE_APP)
 APP_HELP = "the app, apps/NAME/ (default: EDGEFORGE_APP, else the project's only app)"
+#: for the commands that work on several apps in turn (build, test, release)
+APPS_HELP = "only this app, apps/NAME/ (default: EDGEFORGE_APP, else every app of the project)"
 
 #: the running task's context (a bug report names the step it was in and logs beside it)
 STATE: dict[str, Context] = {}

@@ -14,7 +14,7 @@ from edgeforge.deps import fill_and_show_mirror, parse_only, recipe_names, show_
 from edgeforge.toolchain import ensure_sysroot
 from edgeforge.verify import gate_files, gate_targets, run_program
 
-from ._common import APP_HELP, handled, new_context, number, remainder, resolve_target
+from ._common import APP_HELP, APPS_HELP, handled, new_context, number, remainder, resolve_target
 
 
 @task(help={
@@ -25,7 +25,7 @@ from ._common import APP_HELP, handled, new_context, number, remainder, resolve_
     "dry-run": "print the resolution and the plan, do nothing",
     "force": "rebuild even when the plan is up to date",
     "smoke-only": "toolchain check only: sysroot, toolchain files, smoke program (no Conan deps)",
-    "app": APP_HELP,
+    "app": APPS_HELP,
 })
 @handled
 def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
@@ -35,7 +35,8 @@ def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=F
     t = resolve_target(ctx, board, compiler, sysroot, build_type)
     if dry_run:
         ctx.reporter.info(t.describe_resolution())
-        ctx.reporter.info(pipeline.board_plan(ctx, t, not smoke_only, app=app).render())
+        for plan in pipeline.board_plans(ctx, t, not smoke_only, app=app):
+            ctx.reporter.info(plan.render())
         return
     pipeline.build(ctx, t, force=force, with_deps=not smoke_only, app=app)
 
@@ -73,7 +74,7 @@ def sources(c):
 
 @task(help={"board": "board name",
             "frames": "frames of the sample video for the smoke run (default 16)",
-            "app": APP_HELP})
+            "app": APPS_HELP})
 @handled
 def test(c, board=None, frames=None, app=None):
     """Run the app's ctest suite under qemu-user, then a smoke run on the sample video."""

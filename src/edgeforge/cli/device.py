@@ -22,7 +22,7 @@ from ._common import APP_HELP, handled, new_context, number, resolve_target
 })
 @handled
 def image(c, board=None, version=None, ssh_key=None, dry_run=False, app=None):
-    """Write the release plus the board's device image into dist/<board>/<version>/.
+    """Write the release plus the board's device image into dist/<board>/<app>/<version>/.
 
     The device image is a root file system (stand-in suite, the .deb through apt, login,
     services) and the virtual twin's disk."""
@@ -41,9 +41,11 @@ def image(c, board=None, version=None, ssh_key=None, dry_run=False, app=None):
     "detach": "leave the twin running in the background (stop it with --stop)",
     "stop": "stop the board's running twin",
     "timeout": "seconds to wait for SSH (default 300)",
+    "app": "boot the device image of this app (`invoke image --app NAME`; default: "
+           "EDGEFORGE_APP, else the project's only app)",
 })
 @handled
-def vm(c, board=None, port=None, detach=False, stop=False, timeout=None):
+def vm(c, board=None, port=None, detach=False, stop=False, timeout=None, app=None):
     """Boot the board's virtual twin, SSH forwarded from 127.0.0.1; Ctrl-C or --stop stops it.
 
     The twin is qemu-system-aarch64 -M virt on a copy-on-write overlay of the board's disk
@@ -55,7 +57,8 @@ def vm(c, board=None, port=None, detach=False, stop=False, timeout=None):
     if stop:
         stop_twin(ctx, t)
     else:
-        boot_twin(ctx, t, port=ssh_port, boot_timeout=boot_timeout, detach=detach)
+        boot_twin(ctx, t, ctx.app(app), port=ssh_port, boot_timeout=boot_timeout,
+                  detach=detach)
 
 
 @task(help={

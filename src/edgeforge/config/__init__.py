@@ -16,7 +16,9 @@ from .app import (
 )
 from .apploader import (
     App,
+    DepsList,
     app_names,
+    deps_list,
     load_app,
     load_apps,
 )
@@ -65,9 +67,7 @@ from .model import (
     version_tuple,
 )
 from .recipes import (
-    DEPS_FILE,
     conandata,
-    deps_list,
     recipe_licenses,
     recipe_requirement_calls,
 )
@@ -98,7 +98,7 @@ __all__ = [
     "Catalog",
     "CompilerFamily",
     "ContainerImageDef",
-    "DEPS_FILE",
+    "DepsList",
     "DebianSysroot",
     "DeviceDef",
     "DirectorySysroot",

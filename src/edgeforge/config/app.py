@@ -60,6 +60,8 @@ NEEDS_INSTALLER_INFO = ("deb", "rpm", "run", "dbg")
 #: what marks a folder as a project of each build kind
 BUILD_FILES = {"conan": ("conanfile.py",), "cmake": ("CMakeLists.txt",),
                "meson": ("meson.build",), "autotools": ("configure", "configure.ac")}
+#: the test suite (a TestsSpec key) each build kind runs under qemu-user
+SUITES = {"conan": "ctest", "cmake": "ctest", "meson": "meson_test"}
 #: where `version.from` reads the version
 VERSION_FILES = {"cmake": "CMakeLists.txt", "meson": "meson.build"}
 
@@ -142,6 +144,17 @@ class BuildSpec(_Frozen):
         for word in v:
             if "\0" in word or "\n" in word:
                 raise ValueError(f"{shorten(word)} must be one line")
+        return v
+
+    @field_validator("requires", "test_requires")
+    @classmethod
+    def _conan_only(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        kind = info.data.get("kind")
+        if v and kind is not None and kind != "conan":
+            raise ValueError(f"Conan recipes are for kind conan; a {kind} build takes its "
+                             "libraries from the board's sysroot: name their Debian packages "
+                             "under system_libraries (e.g. libmosquitto-dev) and remove "
+                             f"{info.field_name}")
         return v
 
     @field_validator("test_requires")
@@ -270,7 +283,10 @@ class TestsSpec(_Frozen):
     # not a test class (pytest collects classes whose names start with Test)
     __test__ = False
 
-    ctest: bool = Field(False, description="run the build's ctest suite under qemu-user")
+    ctest: bool = Field(False, description="run the build's ctest suite under qemu-user "
+                        "(build kinds conan and cmake)")
+    meson_test: bool = Field(False, description="run the build's `meson test` suite under "
+                             "qemu-user, Meson's exe_wrapper (build kind meson)")
     smoke: SmokeSpec | None = Field(None, description="a smoke run on a sample (null: none)")
 
 
@@ -437,6 +453,14 @@ class AppDef(_Frozen):
     @field_validator("tests")
     @classmethod
     def _smoke_program(cls, v: TestsSpec, info: ValidationInfo) -> TestsSpec:
+        build = info.data.get("build")
+        if build is not None:
+            suite = SUITES.get(build.kind)
+            wrong = [k for k in ("ctest", "meson_test") if getattr(v, k) and k != suite]
+            if wrong:
+                raise ValueError(f"{wrong[0]}: a {build.kind} build has "
+                                 + (f"a {suite} suite: write {suite}: true instead"
+                                    if suite else "no test suite edgeforge runs; remove it"))
         install = info.data.get("install")
         if v.smoke and install and v.smoke.program not in install.programs:
             raise ValueError(f"smoke.program {v.smoke.program!r} is not one of "

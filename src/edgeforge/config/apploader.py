@@ -120,6 +120,23 @@ def load_apps(project_root: Path) -> list[App]:
     return [load_app(project_root, name) for name in app_names(project_root)]
 
 
+@dataclass(frozen=True)
+class DepsList:
+    """What every board's Conan graph holds: the union of the requires and test_requires of
+    the project's apps built with Conan, in the apps' name order and each app's own order,
+    each recipe once (the graph is locked once per board, for all its apps)."""
+
+    requires: tuple[str, ...]
+
+
+def deps_list(project_root: Path) -> DepsList:
+    roots: dict[str, None] = {}
+    for app in load_apps(project_root):
+        if app.spec.build.kind == "conan":
+            roots.update(dict.fromkeys((*app.spec.build.requires, *app.spec.build.test_requires)))
+    return DepsList(tuple(roots))
+
+
 def reference_problems(root: Path, spec: AppDef, folder: Path, rel: str) -> list[str]:
     """A sentence for each name or path of the descriptor that is not in the project (the
     name must be the folder's, recipes must exist under recipes/, files inside the project)."""

@@ -1,4 +1,4 @@
-"""The one loader for recipe data: recipes/deps.yml and each recipe's conandata.yml, read with
+"""The one loader for recipe data: each recipe's conandata.yml, read with
 the descriptors' hardened YAML loader into frozen, typed models; and the facts a release
 needs from a recipe (its licence), read from conanfile.py without running it."""
 
@@ -14,7 +14,6 @@ from edgeforge.core import DescriptorError
 
 from .yamlfile import parse_model
 
-DEPS_FILE = "recipes/deps.yml"
 _SHA256 = r"^[0-9a-f]{64}$"
 
 
@@ -63,12 +62,6 @@ class ConanData(BaseModel):
         return next(iter(self.sources))
 
 
-class DepsList(_Frozen):
-    """recipes/deps.yml: what `invoke deps` builds for every board."""
-
-    requires: tuple[str, ...]
-
-
 def _load(path: Path, rel: str, model: type[BaseModel]) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -84,10 +77,6 @@ def conandata(recipes_dir: Path, recipe: str) -> ConanData:
         raise DescriptorError(f"key 'sources' in {rel}: pins {len(data.sources)} versions; a "
                               "recipe here pins exactly one (remove the others)")
     return data
-
-
-def deps_list(project_root: Path) -> DepsList:
-    return _load(project_root / DEPS_FILE, DEPS_FILE, DepsList)
 
 
 def recipe_attribute(recipe_dir: Path, name: str) -> Any:

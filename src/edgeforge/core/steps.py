@@ -175,6 +175,10 @@ class Step:
     needs: tuple[str, ...] = ()
     #: the result of an up-to-date step without doing its work (None: run the action again)
     load: Callable[[Execution], Any] | None = None
+    #: whose step it is within the subject: "" for the board's own steps, an app's name for
+    #: the steps of one app (its build, release and device steps); each scope keeps its own
+    #: stamps, so two apps' plans of one board never take each other's stamps
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,7 @@ class Plan:
         raise KeyError(name)
 
     def stamp_path(self, step: Step) -> Path:
-        return self.stamp_dir / f"{step.name}.json"
+        return self.stamp_dir / step.scope / f"{step.name}.json"
 
     def read_stamp(self, step: Step) -> Stamp | None:
         return self.check_stamp(step)[0]

@@ -135,7 +135,7 @@ def package_folders(bdir: Path, reporter: Reporter | None = None) -> dict[str, P
 
 
 def gdb_setup(ctx: Context, app: App, t: Target, sysroot: Path) -> GdbSetup:
-    layout = ctx.layout(t.name)
+    layout = ctx.layout(t.name, app.name)
     return GdbSetup(
         board=t.name, sysroot=sysroot, app_dir=layout.app(app.name),
         symbols=layout.symbols, program_path=app.program,
@@ -237,7 +237,7 @@ def _session(ctx: Context, app: App, t: Target, opts: DebugOptions, folder: Path
         raise ToolMissingError(f"{GDB} is not installed (the host's gdb cannot debug "
                              f"{t.arch.value}); run ./edgeforge setup, or apt-get install "
                              "gdb-multiarch")
-    layout = ctx.layout(t.name)
+    layout = ctx.layout(t.name, app.name)
     setup_default = gdb_setup(ctx, app, t, sysroots.sysroot_dir(ctx, t.sysroot))
     if not setup_default.program.is_file() or not debuginfo.read_index(setup_default.symbols):
         raise UsageError(f"no build of {app.name} with split debug information for {t.name} in "

@@ -171,7 +171,7 @@ class SdkArchive:
         return rel.step(self.name, f"SDK archive for {rel.target.name} (sysroot with the "
                         "packages, toolchain files, environment script)",
                         lambda ex: self.write(rel, ex), inputs=rel.common,
-                        needs=("toolchain", "deps", "app", "manifest"))
+                        needs=("toolchain", *rel.graph, "app", "manifest"))
 
 
 # ---- the documents: after every artefact (the device images too) --------------------------------
@@ -205,7 +205,7 @@ class Sbom:
         return rel.step(self.name, "CycloneDX SBOM of everything that ships",
                         lambda ex: self.write(rel, ex, sources, listed),
                         inputs={**rel.common, "listed": [list(astuple(f)) for f in listed]},
-                        needs=("deps", *sources))
+                        needs=(*rel.graph, *sources))
 
 
 def sbom_listing(formats: Sequence[Deliverable]) -> tuple[releasesbom.Listed, ...]:
@@ -235,7 +235,8 @@ class Legal:
 
     def step(self, rel: Release, plan: Sequence[Deliverable]) -> Step:
         return rel.step(self.name, "licence texts and corresponding sources",
-                        lambda ex: self.write(rel, ex), inputs=rel.common, needs=("deps", "app"))
+                        lambda ex: self.write(rel, ex), inputs=rel.common,
+                        needs=(*rel.graph, "app"))
 
 
 # ---- the registry ---------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ DOCUMENTS: tuple[Deliverable, ...] = (
 
 def release_steps(rel: Release, formats: Sequence[Deliverable]) -> list[Step]:
     """The steps of the formats this release has, in the registry's order, then `release`,
-    which copies every placed format's folder into dist/<board>/<version>/."""
+    which copies every placed format's folder into dist/<board>/<app>/<version>/."""
     plan = tuple(f for f in formats if f.wanted(rel))
     steps = [f.step(rel, plan) for f in plan]
     parts = {f.name: f.place for f in plan if f.place is not None}

@@ -1,4 +1,4 @@
-"""`invoke release`: what a device installs, written into dist/<board>/<version>/ atomically.
+"""`invoke release`: what a device installs, written into dist/<board>/<app>/<version>/ atomically.
 
 The release is more steps of the board's plan, after `manifest` (the formats of formats.py,
 in the registry's order, the device image formats of device/ among them):
@@ -10,8 +10,8 @@ Each deliverable is one step with its own module (oci/image.py, packages/deb.py,
 run.py, dbg.py, sbom.py, legal.py, sdk.py): a pure "what goes in" part computed from the
 `ReleaseInput` and a thin "write it" part through the runner. Each step receives a `Release`
 (a plain value: context, target, board layout, runner, version, time) and writes into
-build/<board>/release/<step>/ (skipped when up to date); the last step copies them into a
-staging folder beside dist/<board>/<version>/, adds SHA256SUMS, release.json and a detached
+build/<board>/apps/<app>/release/<step>/ (skipped when up to date); the last step copies them into a
+staging folder beside dist/<board>/<app>/<version>/, adds SHA256SUMS, release.json and a detached
 signature when a key is configured, and renames it into place: a failed release leaves the
 previous one intact and no half folder.
 """
@@ -106,7 +106,7 @@ class Release:
     epoch: int                 # SOURCE_DATE_EPOCH: every time stamp of every artefact
     revision: str
     sign_key: str | None
-    final: Path                # dist/<board>/<version>/
+    final: Path                # dist/<board>/<app>/<version>/
     common: dict[str, Any]     # what every release step's signature holds
     images: str | None         # digest of images/ (what the images and installers are made of)
 
@@ -126,11 +126,12 @@ class Release:
                   "edgeforge": __version__, "code": code_closure("deliver"),
                   "app": {"name": app.name, "spec": app.spec.model_dump(mode="json")}}
         images = root / IMAGES_DIR
-        return cls(ctx=ctx, target=target, app=app, layout=ctx.layout(target.name),
+        return cls(ctx=ctx, target=target, app=app,
+                   layout=ctx.layout(target.name).for_app(app.name),
                    runner=runner,
                    opts=opts, version=version, epoch=epoch, revision=revision,
                    sign_key=opts.sign_key or os.environ.get("EDGEFORGE_SIGNING_KEY") or None,
-                   final=ctx.dist_dir(target.name) / version, common=common,
+                   final=ctx.dist_dir(target.name) / app.name / version, common=common,
                    images=tree_digest(images) if images.is_dir() else None)
 
     @property
@@ -139,6 +140,12 @@ class Release:
         descriptor), in the board's descriptor's order."""
         return tuple(i for i in self.target.board.spec.installers
                      if i in self.app.spec.deliver.formats)
+
+    @property
+    def graph(self) -> tuple[str, ...]:
+        """("deps",): the plan's Conan graph step, for a release of an app built with Conan;
+        () for an app that takes its libraries from the sysroot."""
+        return ("deps",) if self.app.spec.build.kind == "conan" else ()
 
     def ships(self, fmt: str) -> bool:
         """Whether the app's descriptor asks for a deliverable (deliver.formats: dbg, ...)."""
@@ -151,7 +158,7 @@ class Release:
         return (self.ctx.project_root / self.app.device_image).parent
 
     def input(self, ex: Execution) -> ReleaseInput:
-        manifest = read_manifest(self.layout.root)
+        manifest = read_manifest(self.layout.root, self.app.name)
         if manifest is None:
             raise UsageError(f"{self.layout.manifest} is missing or unreadable; "
                              f"run `invoke build --board {self.target.name}`")
@@ -162,7 +169,8 @@ class Release:
             mirror_dir=self.ctx.mirror_dir)
 
     def into(self, name: str, write: Callable[[Path], Any]) -> Path:
-        """Run a writer into a staging folder and publish it as build/<board>/release/<name>."""
+        """Run a writer into a staging folder and publish it as
+        build/<board>/apps/<app>/release/<name>."""
         final = self.layout.release_step(name)
         with staged(final) as out:
             out.mkdir(parents=True)
@@ -171,10 +179,11 @@ class Release:
 
     def step(self, name: str, description: str, action: Callable[[Execution], Any], *,
              inputs: dict[str, Any], needs: tuple[str, ...]) -> Step:
-        """A release step writing build/<board>/release/<name>/ (its result: that folder)."""
+        """A release step of the app writing build/<board>/apps/<app>/release/<name>/ (its
+        result: that folder)."""
         folder = self.layout.release_step(name)
         return Step(name, description, action, inputs=inputs, needs=needs, outputs=(folder,),
-                    load=lambda ex: folder)
+                    load=lambda ex: folder, scope=self.app.name)
 
 
 # ---- assembling -------------------------------------------------------------------------------
@@ -230,7 +239,7 @@ def assemble_step(rel: Release, parts: dict[str, str]) -> Step:
                 + (", signature" if rel.sign_key else "") + ")",
                 lambda ex: assemble(rel, parts, ex),
                 inputs={**rel.common, "sign_key": rel.sign_key}, needs=tuple(parts),
-                outputs=(rel.final,), load=lambda ex: rel.final)
+                outputs=(rel.final,), load=lambda ex: rel.final, scope=rel.app.name)
 
 
 def write_release_record(rs: Release, folder: Path) -> Path:
@@ -266,9 +275,9 @@ def sign(runner: Runner, sums: Path, key: str) -> Path:
 
 def write_release_index(dist_root: Path, folders: list[Path]) -> Path:
     """One OCI image layout holding every released board's image (an image index by platform),
-    written beside the boards' releases: dist/index/<version>/."""
+    written beside the boards' releases: dist/index/<app>/<version>/."""
     results = [read_container_result(f) for f in folders]
-    final = dist_root / "index" / results[0].version
+    final = dist_root / "index" / folders[0].parent.name / results[0].version
     with staged(final) as out:
         out.mkdir(parents=True)
         write_container_index(results, out)

@@ -440,7 +440,7 @@ def write_board_sdk(ctx: Context, t: Target, app: App, inp: ToolchainInputs,
     Returns the archive."""
     board = t.name
     layout = ctx.layout(board)
-    manifest = read_manifest(layout.root)
+    manifest = read_manifest(layout.root, app.name)
     if manifest is None or manifest.dependencies is None:
         ctx.reporter.warn(f"no dependency graph built for {board} yet (`invoke build --board "
                           f"{board}`): the SDK's sysroot has the system's libraries only")

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeforge.config import DEPS_FILE, deps_list
+from edgeforge.config import deps_list
 from edgeforge.context import BoardLayout, Context
 from edgeforge.core import (
     CommandFailedError,
@@ -360,8 +360,9 @@ def _build_deps(ctx: Context, board: str, host: Path, build: Path, runner: Runne
 
 
 def deps_fingerprint(project_root: Path) -> dict[str, str]:
-    """What the dependency build depends on: the requirement list and every recipe's tree."""
-    out = {DEPS_FILE: (project_root / DEPS_FILE).read_text()}
+    """What the dependency build depends on: the graph's roots (the apps' requirements) and
+    every recipe's tree."""
+    out = {"roots": " ".join(deps_list(project_root).requires)}
     for name in recipe_names(project_root):
         out[name] = tree_digest(project_root / "recipes" / name)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from edgeforge.config import Target
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 
 from .rootfs import stand_in_suite
@@ -18,11 +18,11 @@ def stop_twin(ctx: Context, t: Target) -> None:
     ctx.reporter.info(f"{t.name}: twin stopped" if was else f"{t.name}: no twin running")
 
 
-def boot_twin(ctx: Context, t: Target, *, port: int | None = None, boot_timeout: float = 300,
-              detach: bool = False) -> None:
-    """Boot the twin from the board's last device image and say how to connect; then, unless
-    `detach`, wait until it stops or Ctrl-C stops it."""
-    layout = ctx.layout(t.name)
+def boot_twin(ctx: Context, t: Target, app: App, *, port: int | None = None,
+              boot_timeout: float = 300, detach: bool = False) -> None:
+    """Boot the twin from the board's last device image of `app` and say how to connect; then,
+    unless `detach`, wait until it stops or Ctrl-C stops it."""
+    layout = ctx.layout(t.name, app.name)
     paths = VmPaths(layout.vm)
     stand_in_suite(t)
     with ctx.reporter.step(f"booting the virtual twin of {t.name}"):

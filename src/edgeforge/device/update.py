@@ -14,7 +14,7 @@ from .deploy import Installed, deploy
 from .ssh import parse_target
 
 
-def board_package(ctx: Context, t: Target, package: str | None = None) -> Path:
+def board_package(ctx: Context, t: Target, app: App, package: str | None = None) -> Path:
     """The .deb to install: `package` when given (a regular file), else the board's current
     one from its last release."""
     if package:
@@ -23,10 +23,10 @@ def board_package(ctx: Context, t: Target, package: str | None = None) -> Path:
             raise UsageError(f"--package {package}: {why}; give the board's .deb (`./edgeforge "
                              f"release --board {t.name}` writes it)")
         return deb
-    debs = sorted(ctx.layout(t.name).release_step("deb").glob("*.deb"))
+    debs = sorted(ctx.layout(t.name, app.name).release_step("deb").glob("*.deb"))
     if not debs:
-        raise UsageError(f"no .deb built for {t.name} yet: run `./edgeforge release --board "
-                         f"{t.name}` first (or give --package)")
+        raise UsageError(f"no .deb of {app.name} built for {t.name} yet: run `./edgeforge "
+                         f"release --board {t.name} --app {app.name}` first (or give --package)")
     return debs[0]
 
 
@@ -47,7 +47,7 @@ def update_device(ctx: Context, app: App, t: Target, target: str | None,
         raise UsageError("give the device: --target ssh://user@host[:port] (for the virtual "
                          f"twin `./edgeforge vm --board {t.name}` prints it)")
     dest = parse_target(target)
-    deb = board_package(ctx, t, package)
+    deb = board_package(ctx, t, app, package)
     with ctx.reporter.step(f"deploying {deb.name} to {dest.user}@{dest.host}:{dest.port}"):
         result = deploy(deb, dest, ctx.runner(t.name), installed(ctx, app),
                         identity=Path(identity).expanduser() if identity else None,

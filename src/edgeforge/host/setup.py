@@ -39,8 +39,10 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     # the x86_64 parity build of the app's dependencies: FFmpeg's and libjpeg-turbo's x86 SIMD
     "native build": ("nasm",),
     # libyaml-dev: an amd64-only library cross builds must not find; ffmpeg: the program, as
-    # the encoder that streams a clip to the app over UDP and RTP
-    "tests": ("libyaml-dev", "ffmpeg"),
+    # the encoder that streams a clip to the app over UDP and RTP; mosquitto: the MQTT broker
+    # edge-uplink's tests start on 127.0.0.1 (and stop by its PID), mosquitto-clients their
+    # subscriber
+    "tests": ("libyaml-dev", "ffmpeg", "mosquitto", "mosquitto-clients"),
     "installers": ("lintian", "rpm", "cpio"),  # .deb gate, rpmbuild + rpm --root, rpm2cpio
     # device images and the virtual twin: qemu-system-aarch64 (its virtio NIC needs iPXE's ROM),
     # qcow2 overlays, partition tables and file systems without loop devices or mounts (FAT

@@ -35,7 +35,7 @@ Where the levels come from (`--levels`):
   is Debian 12's gcc 12 on x86_64 (the CI image). Boards with equal settings share one graph.
 - recipes (milliseconds, no Conan): the recipes' own requirement calls (`self.requires(...)`,
   `tool_requires`, ... in recipes/*/conanfile.py, read without running them) from
-  recipes/deps.yml's roots. A conditional requirement counts as always present (FFmpeg's
+  roots (the apps' build.requires). A conditional requirement counts as always present (FFmpeg's
   optional zlib), so levels may be deeper than Conan's: the order is never wrong, only less
   parallel.
 
@@ -96,6 +96,15 @@ class BoardLevels:
 
     board: str
     levels: Levels
+
+
+@dataclass(frozen=True)
+class CiApp:
+    """An app of the project, as the pipeline sees it: its name, and whether it builds against
+    the board's Conan graph (its job then waits for the graph's levels)."""
+
+    name: str
+    graph: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,7 @@ def levels_from_requirements(roots: Iterable[str], requires: dict[str, Sequence[
                                   "remove one of these requirements")
         if name not in depth:
             if name not in requires:
-                by = f"recipe {path[-1]} requires" if path else "recipes/deps.yml names"
+                by = f"recipe {path[-1]} requires" if path else "an app's build.requires names"
                 raise DescriptorError(f"{by} {name!r}, but there is no {where}/{name}/conanfile.py; "
                                       f"add the recipe or remove the requirement")
             deps = requires[name]
@@ -254,8 +263,12 @@ def remote_commands() -> tuple[str, ...]:
     )
 
 
-def plan_jobs(boards: Iterable[BoardLevels], opts: CiOptions) -> tuple[Job, ...]:
-    """Every board's chain of jobs, boards in name order, each chain in dependency order."""
+def plan_jobs(boards: Iterable[BoardLevels], opts: CiOptions,
+              apps: Sequence[CiApp] = ()) -> tuple[Job, ...]:
+    """Every board's chain of jobs, boards in name order, each chain in dependency order. A
+    project with several `apps` gets an app job and a release job per app (<board>-app-<app>,
+    <board>-release-<app>), each command with --app; an app that takes no Conan package does
+    not wait for the graph's levels. One app (or none known): <board>-app, <board>-release."""
     jobs: list[Job] = []
     ids: dict[str, str] = {}
     for bl in sorted(boards, key=lambda b: b.board):
@@ -274,16 +287,32 @@ def plan_jobs(boards: Iterable[BoardLevels], opts: CiOptions) -> tuple[Job, ...]
                        f"./edgeforge cache push --board {b}"))
             jobs.append(job)
             prev = (job.id,)
-        app = Job(f"{base}-app", bl.board, "app", "app",
-                  f"{bl.board}: build the app, test it under qemu, push the binaries", prev,
-                  (f"./edgeforge build --board {b}", f"./edgeforge test --board {b}",
-                   f"./edgeforge cache push --board {b}"))
-        release = f"./edgeforge release --board {b}"
-        if opts.push:  # a repository per board: one image per repository and tag (the version)
-            release += f' --push "$EDGEFORGE_REGISTRY/{opts.push}/{image_name(bl.board)}"'
-        jobs += [app, Job(f"{base}-release", bl.board, "release", "release",
-                          f"{bl.board}: release (tags only)", (app.id,), (release,))]
+        graph_done = prev
+        named = sorted(apps, key=lambda a: a.name) if len(apps) > 1 else [None]
+        for a in named:
+            suffix = f"-{job_base(a.name)}" if a else ""
+            flag = f" --app {_sh(a.name)}" if a else ""
+            what = f"{a.name}" if a else "the app"
+            app = Job(f"{base}-app{suffix}", bl.board, "app", "app",
+                      f"{bl.board}: build {what}, test it under qemu, push the binaries",
+                      graph_done if a is None or a.graph else (),
+                      (f"./edgeforge build --board {b}{flag}",
+                       f"./edgeforge test --board {b}{flag}",
+                       f"./edgeforge cache push --board {b}"))
+            release = f"./edgeforge release --board {b}{flag}"
+            if opts.push:  # a repository per board (and app): one image per repository and tag
+                repo = "/".join([opts.push, *([image_name(a.name)] if a else []),
+                                 image_name(bl.board)])
+                release += f' --push "$EDGEFORGE_REGISTRY/{repo}"'
+            jobs += [app, Job(f"{base}-release{suffix}", bl.board, "release", "release",
+                              f"{bl.board}: release {what} (tags only)", (app.id,), (release,))]
     return tuple(jobs)
+
+
+def artifact_name(job: Job) -> str:
+    """release-<board>[-<app>]: a release job's artifacts (unique in a pipeline run)."""
+    base = job_base(job.board)
+    return f"release-{base}" + job.id.removeprefix(f"{base}-release")
 
 
 def stages(jobs: Sequence[Job]) -> list[str]:
@@ -337,7 +366,7 @@ def gitlab_document(jobs: Sequence[Job], opts: CiOptions) -> dict:
                        "timeout": f"{TIMEOUTS[j.kind] // 60}h"}
         if j.tag_only:
             entry["rules"] = [{"if": "$CI_COMMIT_TAG"}]
-            entry["artifacts"] = {"name": f"release-{job_base(j.board)}-$CI_COMMIT_TAG",
+            entry["artifacts"] = {"name": f"{artifact_name(j)}-$CI_COMMIT_TAG",
                                   "paths": ["dist/"], "expire_in": "never"}
         doc[j.id] = entry
     return doc
@@ -385,7 +414,7 @@ def github_document(jobs: Sequence[Job], opts: CiOptions) -> dict:
         ]
         if j.tag_only:
             steps.append({"uses": "actions/upload-artifact@v4",
-                          "with": {"name": f"release-{base}", "path": "dist/",
+                          "with": {"name": artifact_name(j), "path": "dist/",
                                    "if-no-files-found": "error"}})
         entry: dict = {
             "name": j.title,
@@ -405,11 +434,12 @@ def github_document(jobs: Sequence[Job], opts: CiOptions) -> dict:
     return doc
 
 
-def render(provider: str, boards: Sequence[BoardLevels], opts: CiOptions) -> str:
+def render(provider: str, boards: Sequence[BoardLevels], opts: CiOptions,
+           apps: Sequence[CiApp] = ()) -> str:
     """The pipeline file's text: the same inputs give the same bytes."""
     check_provider(provider)
     check_options(opts)
-    jobs = plan_jobs(boards, opts)
+    jobs = plan_jobs(boards, opts, apps)
     doc = (gitlab_document if provider == "gitlab" else github_document)(jobs, opts)
     return header(provider, boards, opts) + dump_pipeline(doc)
 
@@ -484,7 +514,8 @@ def write(ctx: Context, provider: str | None, out: str | Path | None = None,
     check_destination(path, "--out" if out else "the pipeline file")  # no FIFO, no device
     usable_dir(path.parent, "the folder", origin, fix, error=UsageError)  # before any work
     found = board_levels(ctx, boards, opts.levels_from)
-    text = render(provider, found, opts)
+    apps = [CiApp(a.name, a.spec.build.kind == "conan") for a in ctx.apps()]
+    text = render(provider, found, opts, apps)
     try:
         write_atomic(path, text)
     except OSError as exc:  # what the check cannot see: a read-only mount, a full disk

@@ -7,7 +7,7 @@ boards, the multi-board image index) copied from its OCI layout to a container r
 The layout is the release's own (written byte for byte reproducibly), and digests are
 preserved: the registry ends up with exactly the manifest (or index) digest the release
 recorded, so a reproducible release also has a reproducible pull reference `REPO@sha256:...`.
-The push is recorded beside the release (dist/<board>/<version>.push.json), never inside it:
+The push is recorded beside the release (dist/<board>/<app>/<version>.push.json), never inside it:
 the release folder and its SHA256SUMS stay as they were.
 
 Pure parts (unit-tested): the destination parser, where credentials come from, TLS policy, the
@@ -358,7 +358,7 @@ class Source:
 
 
 def release_source(folder: Path) -> Source:
-    """The container image of a board's release folder (dist/<board>/<version>/)."""
+    """The container image of a board's release folder (dist/<board>/<app>/<version>/)."""
     folder = Path(folder)
     if not (folder / CONTAINER_RECORD).is_file():
         raise UsageError(f"no release with a container image at {folder} ({CONTAINER_RECORD} is "
@@ -373,7 +373,7 @@ def release_source(folder: Path) -> Source:
 
 
 def index_source(folder: Path) -> Source:
-    """The multi-board image index of dist/index/<version>/ (pipeline.release_index)."""
+    """The multi-board image index of dist/index/<app>/<version>/ (pipeline.release_index)."""
     folder = Path(folder)
     layouts = sorted(p for p in folder.glob("*.oci") if (p / "index.json").is_file())
     if len(layouts) != 1:

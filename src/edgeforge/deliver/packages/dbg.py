@@ -59,8 +59,8 @@ def dbg_control_text(spec: InstallersSpec, version: str, arch: str, size_kib: in
         fields["Homepage"] = spec.homepage
     fields["Description"] = (
         f"debug symbols for {spec.package}\n"
-        f" The separate debug information of the program and of the private OpenCV and\n"
-        f" FFmpeg libraries in {spec.prefix}, found by gdb through their build-ids.")
+        f" The separate debug information of the programs and libraries shipped in\n"
+        f" {spec.prefix}, found by gdb through their build-ids.")
     return fields.dump()
 
 
