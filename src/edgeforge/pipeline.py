@@ -14,6 +14,7 @@ their step. This is the one module that puts steps of several wings into a Plan.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from edgeforge.build import (
@@ -25,7 +26,7 @@ from edgeforge.build import (
     run_app_tests,
     run_native_ctest,
 )
-from edgeforge.config import App, Target
+from edgeforge.config import App, Target, deviceimage
 from edgeforge.context import Context
 from edgeforge.core import Execution, Plan, ReproducibilityError, UsageError
 from edgeforge.deliver import (
@@ -129,17 +130,20 @@ def build(ctx: Context, target: Target, force: bool = False, with_deps: bool = T
           app: str | None = None) -> list[Path]:
     """Run the board's plans: the app named `app` (--app), else every app (`apps_for`);
     returns their manifests."""
-    return [_build(ctx, target, a, force, with_deps)
-            for a in apps_for(ctx, app, with_deps)]
+    return [_build(ctx, target, a, force and i == 0, with_deps, rerun_own=force and i > 0)
+            for i, a in enumerate(apps_for(ctx, app, with_deps))]
 
 
 def _build(ctx: Context, target: Target, app: App | None, force: bool = False,
-           with_deps: bool = True) -> Path:
+           with_deps: bool = True, *, rerun_own: bool = False) -> Path:
+    """One app's plan (`force`: every step; `rerun_own`: the app's own steps, when the board's
+    shared steps were forced for the app before it)."""
     ctx.reporter.info(target.describe_resolution())
     plan = _board_plan(ctx, target, app, with_deps)
     ctx.reporter.info(plan.render())
     layout = ctx.layout(target.name, app.name if app else "")
-    ex = plan.execute(ctx.reporter, force=force)
+    own = tuple(s.name for s in plan.steps if s.scope) if rerun_own else ()
+    ex = plan.execute(ctx.reporter, force=force, rerun=own)
     manifest = ex["manifest"]
     if app is not None and any(s.name == "app" for s in plan.steps):
         ctx.reporter.info(app_summary(app, ex["app"]))
@@ -171,10 +175,35 @@ def release(ctx: Context, target: Target, opts: ReleaseOptions, *,
     """Build what is not up to date, then the board's release of `app` (--app; EDGEFORGE_APP;
     the only app); returns its folder."""
     chosen = app_for(ctx, app, release=opts)
+    assert chosen is not None  # a release has its app
     ctx.reporter.info(target.describe_resolution())
+    if opts.device:  # the other apps the device image holds: their .debs first
+        for other in image_apps(ctx, chosen):
+            packages_of(ctx, target, other, opts, chosen.device_image)
     plan = _board_plan(ctx, target, chosen, release=opts)
     ctx.reporter.info(plan.render())
     return plan.execute(ctx.reporter)["release"]
+
+
+def image_apps(ctx: Context, app: App) -> list[App]:
+    """The apps `app`'s device image holds besides `app` itself (its device.yaml's apps:)."""
+    definition = app.device_image
+    dev = deviceimage.load((ctx.project_root / definition).parent)
+    return [ctx.app(n, origin=f"{definition}: apps") for n in dev.apps if n != app.name]
+
+
+def packages_of(ctx: Context, target: Target, app: App, opts: ReleaseOptions,
+                definition: str) -> None:
+    """`app`'s plan up to its .deb (its own version; no device image, no SDK of its own)."""
+    plan = _board_plan(ctx, target, app,
+                       release=replace(opts, version=None, device=False, sdk=False))
+    if "deb" not in [s.name for s in plan.steps]:
+        raise UsageError(f"{definition} holds {app.name}, which gets no .deb for "
+                         f"{target.name} (deliver.formats in {app.rel}/app.yaml, installers: "
+                         "in the board's descriptor); add deb or remove it from apps:")
+    with ctx.reporter.step(f"{app.name}'s package for {target.name} (the device image holds it)"):
+        ctx.reporter.info(plan.render(upto="deb"))
+        plan.execute(ctx.reporter, upto="deb")
 
 
 def graph_app(ctx: Context) -> App:

@@ -21,7 +21,7 @@ import pytest
 
 from edgeforge.build import sample
 from edgeforge.context import Context
-from tests.conftest import BUILD, PROJECT, run_invoke
+from tests.conftest import BUILD, PROJECT, app_records, run_invoke
 from tests.e2e.conftest import build_board, sysroot_of
 from tests.e2e.rtsp_server import RtspServer, read_avi_video
 from tests.e2e.udp_streams import (
@@ -138,7 +138,7 @@ def test_invoke_test_runs_ctest_and_a_smoke_run_under_qemu(built: dict):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "100% tests passed" in r.stdout
     assert "12 frames," in r.stdout and "person detections" in r.stdout
-    lines = (BUILD / BOARD / "smoke-run.jsonl").read_text().splitlines()
+    lines = (app_records(BOARD) / "smoke-run.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(12))
 
 

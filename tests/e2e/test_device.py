@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ EPOCH = "1700000000"
 TWIN = app_records(BOARD) / "release" / "twin"
 ROOTFS = app_records(BOARD) / "release" / "rootfs" / "tree"
 NAME = f"edge-infer-{VERSION}-{BOARD}-twin"
+#: the sample instance's JSON Lines (device.yaml), which edge-uplink@sample publishes
+DETECTIONS = "/var/lib/edge-infer/sample/detections.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -280,13 +283,88 @@ def test_the_service_ran_on_the_sample_and_its_output_is_on_the_device(twin, key
     result = ssh(state, paths, key, "systemctl", "show", "-p", "Result", "-p", "ExecMainStatus",
                  "-p", "User", "edge-infer@sample").stdout
     assert "Result=success" in result and "ExecMainStatus=0" in result, result
-    lines = ssh(state, paths, key, "journalctl", "-u", "edge-infer@sample", "-o", "cat",
-                "--no-pager").stdout.splitlines()
+    # its JSON Lines: into its own state folder (--output in device.yaml, for edge-uplink)
+    lines = ssh(state, paths, key, "cat", DETECTIONS).stdout.splitlines()
     frames = [json.loads(ln) for ln in lines if ln.startswith("{")]
     assert [f["frame"] for f in frames] == [0, 1, 2, 3], lines[-10:]
     user = ssh(state, paths, key, "getent", "passwd", "edge-infer").stdout.split(":")
     assert user[0] == "edge-infer" and int(user[2]) != 0  # the service's own system user
     assert "User=edge-infer" in result
+
+
+# ---- the second app on the twin: edge-infer's detections to the box's MQTT broker --------------
+def wait_until(state: dict, paths: vm.VmPaths, key: Path, condition: str, seconds: int = 180):
+    """Poll a shell condition on the twin, once a second."""
+    r = ssh(state, paths, key, "sh", "-c", f"for i in $(seq {seconds}); do if {condition}; "
+            "then exit 0; fi; sleep 1; done; exit 1", check=False)
+    assert r.returncode == 0, f"timed out on the twin waiting for: {condition}"
+
+
+def test_the_detections_reach_the_box_s_broker_and_survive_its_outage(twin, key: Path):
+    """The image holds both apps and the broker: edge-uplink@sample follows edge-infer@sample's
+    JSON Lines. A subscriber with a session of its own subscribes; the broker stops; edge-infer
+    runs again (4 new detection lines); the broker comes back: the subscriber gets those 4 lines,
+    as edge-infer wrote them."""
+    state, paths = twin
+    for unit in ("mosquitto", "edge-uplink@sample"):
+        wait_until(state, paths, key, f"systemctl is-active -q {unit}")
+    assert ssh(state, paths, key, "systemctl", "show", "-p", "User", "--value",
+               "edge-uplink@sample").stdout.strip() == "edge-uplink"
+    wait_instance(state, paths, key)
+    ssh(state, paths, key, "sudo", "-n", "systemd-run", "--quiet", "--collect", "--unit",
+        "edgeforge-checker", "sh", "-c", "mosquitto_sub -h 127.0.0.1 -t edge/detections -q 1 "
+        "-c -i checker -C 4 > /tmp/received.jsonl")
+    # the checker's session exists on the broker (persistent: it outlives the restart)
+    wait_until(state, paths, key, "sudo -n grep -q 'as checker' /var/log/mosquitto/mosquitto.log")
+    ssh(state, paths, key, "sudo", "-n", "systemctl", "stop", "mosquitto")
+    ssh(state, paths, key, "sudo", "-n", "systemctl", "restart", "edge-infer@sample")
+    result = wait_instance(state, paths, key)
+    assert "Result=success" in result, result
+    time.sleep(3)  # the uplink spools the new lines while the broker is away
+    assert ssh(state, paths, key, "systemctl", "is-active", "edge-uplink@sample").stdout.strip() \
+        == "active"
+    ssh(state, paths, key, "sudo", "-n", "systemctl", "start", "mosquitto")
+    wait_until(state, paths, key, "! systemctl is-active -q edgeforge-checker")
+    got = ssh(state, paths, key, "cat", "/tmp/received.jsonl").stdout.splitlines()
+    wrote = ssh(state, paths, key, "cat", DETECTIONS).stdout.splitlines()
+    assert len(wrote) == 4 and got == wrote, (got, wrote)
+    journal = ssh(state, paths, key, "sudo", "-n", "journalctl", "-q", "-o", "cat", "-u",
+                  "edge-uplink@sample").stdout
+    assert "disconnected" in journal, journal[-2000:]
+
+
+def unit_state(state: dict, paths: vm.VmPaths, key: Path, unit: str) -> str:
+    return ssh(state, paths, key, "systemctl", "show", "-p", "InvocationID", "-p", "MainPID",
+               unit).stdout
+
+
+def test_deploying_one_app_leaves_the_other_running(twin, key: Path, tmp_path: Path):
+    """`invoke deploy --app edge-uplink` of its 1.0.1: its instance restarts with the new
+    version; edge-infer's instance and the broker are left as they were."""
+    state, paths = twin
+    r = run_invoke("release", "--board", BOARD, "--app", "edge-uplink", "--version", "1.0.1",
+                   env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    deb = DIST / BOARD / "edge-uplink" / "1.0.1" / "edge-uplink_1.0.1_arm64.deb"
+    before = {u: unit_state(state, paths, key, u) for u in
+              ("edge-infer@sample", "mosquitto", "edge-uplink@sample")}
+    r = run_invoke("deploy", "--board", BOARD, "--app", "edge-uplink", "--target",
+                   f"ssh://{state['login']}@127.0.0.1:{state['port']}", "--package", str(deb),
+                   "--identity", str(key), "--known-hosts", str(paths.known_hosts),
+                   timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "edge-uplink@sample.service" in r.stdout and "edge-infer@" not in r.stdout
+    assert ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version}", "edge-uplink").stdout \
+        == "1.0.1"
+    assert ssh(state, paths, key, "dpkg-query", "-W", "-f=${Version}", "edge-infer").stdout \
+        == VERSION
+    for unit in ("edge-infer@sample", "mosquitto"):
+        assert unit_state(state, paths, key, unit) == before[unit], unit
+    assert unit_state(state, paths, key, "edge-uplink@sample") != before["edge-uplink@sample"]
+    wait_until(state, paths, key, "systemctl is-active -q edge-uplink@sample")
+    # each app keeps its own rollback package
+    kept = ssh(state, paths, key, "ls", "/var/lib/edgeforge/deploy").stdout.split()
+    assert kept == ["edge-infer", "edge-uplink"], kept
 
 
 # ---- deploying to the twin --------------------------------------------------------------------
@@ -383,7 +461,8 @@ def variant_deb(good: Path, out: Path, version: str, *, depends: str = "",
 
 
 DEVICE_STATE = ("dpkg-query -W -f='${Version} ${Status}\\n' edge-infer; "
-                "sha256sum /opt/edge-infer/bin/edge-infer /var/lib/edgeforge/deploy/previous.deb "
+                "sha256sum /opt/edge-infer/bin/edge-infer "
+                "/var/lib/edgeforge/deploy/edge-infer/previous.deb "
                 "2>&1; systemctl show -p ActiveEnterTimestampMonotonic edge-infer@sample")
 
 

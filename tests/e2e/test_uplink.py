@@ -126,10 +126,13 @@ def test_nothing_is_lost_while_the_broker_is_away(built: dict[str, dict], tmp_pa
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         wait_for("the first three messages", lambda: len(lines_of(received)) >= 3)
+        time.sleep(1)  # their acknowledgements reach the agent (none is in flight any more)
         broker.stop()
         with open(feed, "a") as fh:
             fh.write("\n".join(frames[3:]) + "\n")
-        time.sleep(3)  # the agent reads them and spools them while nobody listens
+        # the agent reads them into its spool while nobody listens
+        wait_for("the new lines in the spool",
+                 lambda: frames[5].encode() in (spool / "spool.dat").read_bytes(), timeout=60)
         assert agent.poll() is None, (tmp_path / "agent.log").read_text()
         broker.start()
         sub.wait(timeout=180)
@@ -137,14 +140,12 @@ def test_nothing_is_lost_while_the_broker_is_away(built: dict[str, dict], tmp_pa
         log = (tmp_path / "agent.log").read_text()
         # it saw the broker go and come back (two connections), and said so
         assert "disconnected" in log and len(re.findall(r"\bconnected\b", log)) >= 2, log
+        os.kill(agent.pid, signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0  # a clean stop flushes the spool
     finally:
         if agent is not None and agent.poll() is None:
-            os.kill(agent.pid, signal.SIGTERM)
-            try:
-                assert agent.wait(timeout=30) == 0  # a clean stop flushes the spool
-            finally:
-                if agent.poll() is None:
-                    os.killpg(agent.pid, signal.SIGKILL)
+            os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait()
         if sub.poll() is None:
             sub.kill()
         broker.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def make_vendor_tarball(src: Path, dest: Path) -> Path:
 
 
 def tarball_project(root: Path, archive: Path, sha: str) -> None:
+    """jetson-nx on a vendor tarball (no dpkg status: nothing to check an app's system
+    libraries against, so the project keeps only the app that takes none)."""
+    shutil.rmtree(root / "apps/edge-uplink")
     (root / "toolchains/sysroots/vendor-rootfs.yaml").write_text(
         f"kind: tarball\narch: arm64\nfile: {archive}\nsha256: {sha}\n")
     board = root / "toolchains/boards/jetson-nx.yaml"

@@ -48,7 +48,7 @@ def test_a_chain_of_jobs_per_board_in_dependency_order():
 
 
 def test_several_apps_get_a_job_chain_each_and_only_conan_apps_wait_for_the_graph():
-    apps = [ci.CiApp("edge-uplink", graph=False), ci.CiApp("edge-infer")]
+    apps = [ci.CiApp("edge-uplink", graph=False, image=False), ci.CiApp("edge-infer")]
     jobs = {j.id: j for j in ci.plan_jobs(BOARDS[:1], ci.CiOptions(push="team/edge"), apps)}
     assert [i for i in jobs if not i.startswith("rpi4-deps")] == [
         "rpi4-app-edge-infer", "rpi4-release-edge-infer", "rpi4-app-edge-uplink",
@@ -56,9 +56,12 @@ def test_several_apps_get_a_job_chain_each_and_only_conan_apps_wait_for_the_grap
     assert jobs["rpi4-app-edge-infer"].needs == ("rpi4-deps-3",)
     assert jobs["rpi4-app-edge-uplink"].needs == ()  # its library is the sysroot's
     assert jobs["rpi4-release-edge-uplink"].needs == ("rpi4-app-edge-uplink",)
+    # no Conan binaries to push; no container image to push either
     assert jobs["rpi4-app-edge-uplink"].commands == (
         "./edgeforge build --board rpi4 --app edge-uplink",
-        "./edgeforge test --board rpi4 --app edge-uplink", "./edgeforge cache push --board rpi4")
+        "./edgeforge test --board rpi4 --app edge-uplink")
+    assert jobs["rpi4-release-edge-uplink"].commands == (
+        "./edgeforge release --board rpi4 --app edge-uplink",)
     assert jobs["rpi4-release-edge-infer"].commands == (
         "./edgeforge release --board rpi4 --app edge-infer --push "
         '"$EDGEFORGE_REGISTRY/team/edge/edge-infer/rpi4"',)
@@ -67,6 +70,8 @@ def test_several_apps_get_a_job_chain_each_and_only_conan_apps_wait_for_the_grap
         assert "release-rpi4-edge-infer" in text and "release-rpi4-edge-uplink" in text
     one = {j.id for j in ci.plan_jobs(BOARDS[:1], ci.CiOptions(), apps[:1])}
     assert "rpi4-app" in one and "rpi4-release" in one  # one app: the names of before
+    with pytest.raises(UsageError, match=r"apps a\+b and a\.b give the same CI job names"):
+        ci.plan_jobs(BOARDS[:1], ci.CiOptions(), [ci.CiApp("a.b"), ci.CiApp("a+b")])
 
 
 def test_gitlab_stages_come_in_dependency_order_and_jobs_need_earlier_ones():
@@ -305,9 +310,9 @@ def test_invoke_ci_writes_the_default_path_of_the_project(tmp_project: Path):
     assert r.returncode == 0, r.stdout + r.stderr
     gl = yaml.safe_load((tmp_project / ".gitlab-ci.yml").read_text())
     assert sorted(k for k in gl if "-app" in k) == ["rpi4-app-edge-infer", "rpi4-app-edge-uplink"]
-    assert gl["rpi4-app-edge-uplink"]["script"][-3:] == [
+    assert gl["rpi4-app-edge-uplink"]["script"][-2:] == [
         "./edgeforge build --board rpi4 --app edge-uplink",
-        "./edgeforge test --board rpi4 --app edge-uplink", "./edgeforge cache push --board rpi4"]
+        "./edgeforge test --board rpi4 --app edge-uplink"]
 
 
 def test_invoke_ci_refuses_to_write_into_a_named_pipe_or_a_device(tmp_project: Path,

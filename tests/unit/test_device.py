@@ -36,10 +36,15 @@ def test_the_project_definition_loads_and_its_schema_is_current():
     (("user: edge", "user: root"), "root must not be the login"),
     (("groups: [systemd-journal, video]", "groups: [\"video,sudo\"]"), "is not a group name"),
     (("instance: sample", "instance: ../x"), "instance"),
-    (("args: [--max-frames, \"4\"]", "args: [\"--x $(reboot)\"]"), "one word without spaces"),
+    (("args: [--max-frames, \"4\", --output", "args: [\"--x $(reboot)\", --output"),
+     "one word without spaces"),
     (("packages: [", "packages: [Bad_Name, "), "is not a Debian package name"),
     (("sample: vtest.avi", "sample: vtest.avi\n    source: clip.avi"), "exactly one of"),
     (("path: /var/lib/edge-infer/samples/vtest.avi", "path: /proc/x"), "outside /proc"),
+    (("apps: [edge-uplink]", "apps: [edge-uplink, edge-uplink]"), "given more than once"),
+    (("apps: [edge-uplink]", "apps: [Edge_Uplink]"), "is not an app's name"),
+    (("  - app: edge-uplink\n    instance: sample", "  - app: edge-uplink\n    instance: sample\n"
+      "    stream: x\n  - app: edge-uplink\n    instance: sample"), "given more than once"),
 ])
 def test_mistakes_name_the_file_and_key(change, message):
     old, new = change
@@ -47,6 +52,39 @@ def test_mistakes_name_the_file_and_key(change, message):
     with pytest.raises(DescriptorError, match=message) as exc:
         parse(GOOD.replace(old, new, 1))
     assert "images/edge-infer/device.yaml" in str(exc.value)
+
+
+def test_the_image_holds_both_apps_and_an_instance_of_each():
+    dev = devicedefs.load(IMAGES / "edge-infer")
+    assert dev.apps == ("edge-uplink",)
+    assert [(s.app, s.instance) for s in dev.services] == [(None, "sample"),
+                                                            ("edge-uplink", "sample")]
+    assert "mosquitto" in dev.packages  # the box's own broker, which edge-uplink publishes to
+
+
+def test_an_instance_of_an_app_the_image_does_not_hold_is_named(tmp_path: Path):
+    from edgeforge.config import load_app
+    infer = load_app(PROJECT, "edge-infer")
+    uplink = load_app(PROJECT, "edge-uplink")
+    held = {a.name: a for a in (infer, uplink)}
+    assert devimage.rootfs.service_of("images/x/device.yaml", held, "edge-uplink").name == \
+        "edge-uplink"
+    with pytest.raises(UsageError, match=r"^images/x/device.yaml: services: app 'tracker' is not "
+                                         r"in the image \(its own app and apps: hold edge-infer, "
+                                         r"edge-uplink\); add it to apps: or fix"):
+        devimage.rootfs.service_of("images/x/device.yaml", held, "tracker")
+    bare = uplink.spec.model_copy(update={"services": ()})
+    with pytest.raises(UsageError, match="edge-uplink has no service to run instances of"):
+        devimage.rootfs.service_of("images/x/device.yaml",
+                                   {"edge-uplink": type(uplink)(bare, uplink.folder,
+                                                                uplink.version)}, "edge-uplink")
+
+
+def test_the_image_s_other_apps_come_from_its_definition():
+    from edgeforge import pipeline
+    from edgeforge.context import Context
+    ctx = Context.create(project_root=PROJECT)
+    assert [a.name for a in pipeline.image_apps(ctx, ctx.app("edge-infer"))] == ["edge-uplink"]
 
 
 def test_a_missing_source_file_is_named(tmp_path: Path):
@@ -260,7 +298,7 @@ def test_the_remote_install_script_is_valid_sh_and_checks_before_it_changes(tmp_
     script.write_text(text)
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
     assert text.index("--simulate") < text.index("--allow-downgrades")
-    assert f"keep={KEEP_DIR}" in text and "previous.deb" in text
+    assert f"keep={KEEP_DIR}/edge-infer\n" in text and "previous.deb" in text  # its own slot
     assert "dpkg --remove --force-remove-reinstreq edge-infer " in text
     assert "__" not in text  # every placeholder filled
     # the app's services' instances are restarted; without services, none (never every unit)

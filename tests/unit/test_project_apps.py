@@ -15,10 +15,12 @@ import pytest
 from edgeforge import pipeline
 from edgeforge.build.projectapp import (
     MESON_BUILDTYPE,
+    declared_options,
     installed_prefix,
     meson_paths_file,
     meson_setup_argv,
     meson_test_argv,
+    outside_prefix,
 )
 from edgeforge.config import deps_list
 from edgeforge.context import Context
@@ -131,3 +133,31 @@ def test_a_project_app_s_release_needs_no_graph(tmp_path: Path, monkeypatch):
     assert plan.step("sbom").needs == ()  # nothing shipped but the documents
     assert plan.step("legal").needs == ("app",)
     assert plan.step("release").outputs == (ctx.dist_root / "rpi4" / "demo" / "1.0.0",)
+
+
+def test_meson_options_are_set_only_when_the_project_declares_them(tmp_path: Path):
+    assert declared_options(PROJECT / "apps/edge-uplink") >= {"board", "git_revision"}
+    (tmp_path / "meson_options.txt").write_text("option( 'tests' , type: 'boolean')\n"
+                                                 'option("board", type: "string")\n')
+    assert declared_options(tmp_path) == {"tests", "board"}
+    assert declared_options(tmp_path / "none") == set()
+
+
+def test_files_installed_outside_the_prefix_are_named(tmp_path: Path):
+    (tmp_path / "opt/demo/bin").mkdir(parents=True)
+    (tmp_path / "opt/demo/bin/demo").write_text("x")
+    assert outside_prefix(tmp_path, "/opt/demo") == []
+    (tmp_path / "etc/demo").mkdir(parents=True)
+    (tmp_path / "etc/demo/demo.conf").write_text("x")
+    assert outside_prefix(tmp_path, "/opt/demo") == ["/etc/demo/demo.conf"]
+
+
+@pytest.mark.parametrize("name", ["apps", "smoke", "toolchain", "vm"])
+def test_an_app_cannot_take_the_name_of_a_board_folder(tmp_path: Path, name: str):
+    from edgeforge.config import load_app
+    from edgeforge.core import DescriptorError
+    root = tmp_path / "project"
+    add_app(root, name)
+    with pytest.raises(DescriptorError, match=f"the name '{name}' is one of the board's own "
+                                              "build folders"):
+        load_app(root, name)

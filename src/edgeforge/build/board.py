@@ -115,6 +115,7 @@ def prepare(ctx: Context, target: Target, info: sysroots.SysrootInfo, runner: Ru
         path_names=pathnames.folder_names(project_root=ctx.project_root, build_root=ctx.build_root,
                                           cache_dir=ctx.cache_dir, conan_packages=ctx.conan_home / "p"),
         debug_info=target.debug_info,
+        sysroot_identity=f"{target.sysroot.name}-{sysroots.sysroot_key(target.sysroot.spec)}",
         overlays=present_overlays(target),
         compat_dir=compat_dir,
         stdcxx_shim=stdcxx_shim(ctx, target, info, toolset, runner, compat_dir / "stdcxx-compat"),

@@ -1,4 +1,5 @@
-"""build/<board>/manifest.json: what a build produced, for pipelines, releases and tests.
+"""build/<board>/apps/<app>/manifest.json (build/<board>/manifest.json for the board alone):
+what a build produced, for pipelines, releases and tests.
 
 Typed (the models below are the file's schema) and deterministic: sorted, relative paths, no
 timestamps, so identical inputs give identical files.

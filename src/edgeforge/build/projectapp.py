@@ -7,6 +7,11 @@ board's sysroot (system_libraries).
     meson:  meson setup --cross-file toolchain/meson-cross.ini --cross-file work/<app>/paths.ini
             meson compile, meson install --destdir into the staging folder
 
+edgeforge tells the project its board and source revision (for its --version): CMake
+-DEDGEFORGE_BOARD= and -DEDGEFORGE_GIT_REVISION=; Meson -Dboard= and -Dgit_revision=, when its
+meson_options.txt declares those options (Meson refuses options a project does not declare).
+Everything it installs must go under the prefix: the packages ship only that.
+
 Both are configured with the device's install prefix (install.prefix, e.g. /opt/<app>), so
 what the program knows of its own folders is where it runs. The staged install is that
 prefix's contents (bin/, lib/, share/), as for a Conan app. The app's test suite (ctest or
@@ -20,6 +25,7 @@ smoke project): the same app gives the same bytes from any checkout and build fo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -68,6 +74,25 @@ def meson_test_argv(build: Path, jobs: int = 2) -> list[str]:
             str(jobs), "--timeout-multiplier", "10"]
 
 
+def declared_options(source: Path) -> set[str]:
+    """The names of the options a Meson project declares (option('NAME', ...))."""
+    names: set[str] = set()
+    for f in ("meson_options.txt", "meson.options"):
+        try:
+            text = (source / f).read_text(errors="replace")
+        except OSError:
+            continue
+        names |= set(re.findall(r"""\boption\s*\(\s*['"]([A-Za-z0-9_-]+)['"]""", text))
+    return names
+
+
+def outside_prefix(destdir: Path, prefix: str) -> list[str]:
+    """Files `meson install` put outside the install prefix (the packages ship the prefix)."""
+    inside = installed_prefix(destdir, prefix)
+    return sorted("/" + str(p.relative_to(destdir)) for p in destdir.rglob("*")
+                  if not p.is_dir() and inside not in p.parents)
+
+
 def installed_prefix(destdir: Path, prefix: str) -> Path:
     """Where `meson install --destdir` put the prefix's contents."""
     return destdir / PurePosixPath(prefix).relative_to("/")
@@ -111,7 +136,8 @@ def _meson(ctx: Context, app: App, target: Target, cross: Path, runner: Runner, 
     paths.write_text(meson_paths_file(project_path_maps(app.name, app.folder.absolute(),
                                                         build_dir.absolute())))
     env = cmake_env(None)
-    options = {"board": target.name, "git_revision": revision}
+    values = {"board": target.name, "git_revision": revision}
+    options = {k: v for k, v in values.items() if k in declared_options(app.folder)}
     needed = f"building {app.name} for {target.name}"
     runner.run(meson_setup_argv(app.folder, build_dir, cross, paths, prefix,
                                 MESON_BUILDTYPE[target.build_type], options,
@@ -125,6 +151,11 @@ def _meson(ctx: Context, app: App, target: Target, cross: Path, runner: Runner, 
                 str(destdir)], what=f"install {app.name}", needed_by=needed, env=env,
                echo=False)
     inside = installed_prefix(destdir, prefix)
+    if stray := outside_prefix(destdir, prefix):
+        raise CommandFailedError(
+            f"`meson install` of {app.name} put files outside its install prefix {prefix}: "
+            f"{', '.join(stray[:5])}; its packages ship only the prefix: install them under it "
+            "(the services, configuration files and units come from app.yaml)")
     if not inside.is_dir():
         raise CommandFailedError(f"`meson install` of {app.name} put nothing under {prefix} "
                                  f"(looked in {inside}); install its programs into bindir")

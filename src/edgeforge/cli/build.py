@@ -30,7 +30,7 @@ from ._common import APP_HELP, APPS_HELP, handled, new_context, number, remainde
 @handled
 def build(c, board=None, compiler=None, sysroot=None, build_type=None, dry_run=False,
           force=False, smoke_only=False, app=None):
-    """Cross-build everything for a board; outputs recorded in build/<board>/manifest.json."""
+    """Cross-build everything for a board; each app's outputs recorded in its manifest.json."""
     ctx = new_context()
     t = resolve_target(ctx, board, compiler, sysroot, build_type)
     if dry_run:

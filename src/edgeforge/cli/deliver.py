@@ -49,7 +49,8 @@ def release(c, board=None, version=None, sign_key=None, check_reproducible=False
         return
     for name in apps:
         folders = [pipeline.release(ctx, t, opts, app=name) for t in targets]
-        index = pipeline.release_index(ctx, folders) if len(folders) > 1 else None
+        has_image = ctx.app(name).spec.deliver.container_image is not None
+        index = pipeline.release_index(ctx, folders) if len(folders) > 1 and has_image else None
         if index:
             ctx.reporter.info(f"multi-board image index of {name}: {index}")
         if check_reproducible:

@@ -75,6 +75,11 @@ class App:
         return f"{IMAGES_DIR}/{self.name}/{DEVICE_FILE}"
 
 
+#: names an app cannot have: its installed build goes to build/<board>/<app>/, beside these
+RESERVED = frozenset({"apps", "smoke", "toolchain", "work", "logs", "symbols", "release", "vm",
+                      "debug", "host"})
+
+
 def app_names(project_root: Path) -> list[str]:
     """Names of the project's apps: the folders of apps/ that hold an app.yaml, sorted."""
     folder = Path(project_root) / APPS_DIR
@@ -148,6 +153,13 @@ def reference_problems(root: Path, spec: AppDef, folder: Path, rel: str) -> list
     elif spec.name != folder.name:
         problems.append(f"key 'name' in {rel}: {spec.name!r} differs from the app's folder "
                         f"{folder.name!r}; write name: {folder.name} (or rename the folder)")
+    if spec.build.kind == "autotools":
+        problems.append(f"key 'build.kind' in {rel}: autotools apps are not built yet; build "
+                        "the project with CMake or Meson (kind: cmake, meson), or use the SDK "
+                        "(`invoke sdk`) and its environment script for ./configure")
+    if folder.name in RESERVED:
+        problems.append(f"{APPS_DIR}/{folder.name}/: the name {folder.name!r} is one of the "
+                        "board's own build folders (build/<board>/<name>/); rename the app")
     marks = BUILD_FILES[spec.build.kind]
     if not any((folder / m).is_file() for m in marks):
         problems.append(f"key 'build.kind' in {rel}: a {spec.build.kind} build needs "

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edgeforge.core import UsageError
 
+from .app import APP_NAME_PATTERN
 from .yamlfile import model_schema, parse_model, read_descriptor, write_model_schema
 
 IMAGES_DIR = "images"  # the project's image and installer definitions: images/<name>/
@@ -72,8 +73,11 @@ class LoginSpec(_Frozen):
 
 
 class ServiceSpec(_Frozen):
-    """An instance of the app's template unit, enabled in the image."""
+    """An instance of an app's template unit, enabled in the image."""
 
+    app: str | None = Field(None, json_schema_extra={"pattern": APP_NAME_PATTERN},
+                            description="whose service: one of the image's apps (default: the "
+                            "image's own app, whose folder it is in)")
     instance: str = Field(pattern=_INSTANCE, description="instance name: <service>@<instance> "
                           "reads its configuration file, e.g. /etc/<app>/<instance>.conf")
     stream: str = Field(min_length=1, max_length=500, description="the instance's input (a file "
@@ -140,6 +144,9 @@ class DeviceDef(_Frozen):
     packages: tuple[str, ...] = Field(description="Debian packages besides the suite's base "
                                       "and the app's .deb (whose Depends apt resolves)")
     login: LoginSpec
+    apps: tuple[str, ...] = Field(
+        (), description="other apps of the project the image holds besides its own (their "
+        ".deb installed by apt, their services' instances below with app: NAME)")
     services: tuple[ServiceSpec, ...] = ()
     files: tuple[FileSpec, ...] = ()
     first_boot: tuple[tuple[str, ...], ...] = Field(
@@ -166,9 +173,21 @@ class DeviceDef(_Frozen):
                 raise ValueError(f"{list(argv)}: words must be one line")
         return v
 
+    @field_validator("apps")
+    @classmethod
+    def _apps(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            if not re.fullmatch(APP_NAME_PATTERN, name):
+                raise ValueError(f"{name!r} is not an app's name (apps/<name>/)")
+        dup = sorted({n for n in v if v.count(n) > 1})
+        if dup:
+            raise ValueError(f"{', '.join(dup)} given more than once")
+        return v
+
     @model_validator(mode="after")
     def _unique(self) -> DeviceDef:
-        for what, names in (("services", [s.instance for s in self.services]),
+        for what, names in (("services", [f"{s.app or 'its app'}@{s.instance}"
+                                           for s in self.services]),
                             ("files", [f.path for f in self.files])):
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:

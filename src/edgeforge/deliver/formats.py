@@ -158,7 +158,7 @@ class SdkArchive:
     sbom_text: str | None = None
 
     def wanted(self, rel: Release) -> bool:
-        return rel.opts.sdk
+        return rel.opts.sdk and rel.ships(self.name)
 
     def write(self, rel: Release, ex: Execution) -> Path:
         inputs = ex["toolchain"].toolchain.inputs

@@ -22,7 +22,7 @@ from edgeforge.core import DeviceError, Runner, UsageError
 
 from .ssh import SshTarget, ssh_run
 
-KEEP_DIR = "/var/lib/edgeforge/deploy"      # the last good package, for rollback
+KEEP_DIR = "/var/lib/edgeforge/deploy"      # <package>/previous.deb: its last good package
 REMOTE_OUT = "/tmp/edgeforge-deploy.out"     # what the install script said (its unit's stdout)
 
 
@@ -100,7 +100,9 @@ def remote_script(package: str, services: tuple[str, ...]) -> str:
                  "\\\n  | awk '$2==\"enabled\"{print $1}')")
     else:
         lines = "instances=\nenabled="
-    return (_REMOTE_SCRIPT.replace("__UNITS__", lines).replace("__KEEP__", KEEP_DIR)
+    # each package its own rollback point: apps of one device never roll back to another's
+    return (_REMOTE_SCRIPT.replace("__UNITS__", lines)
+            .replace("__KEEP__", shlex.quote(f"{KEEP_DIR}/{package}"))
             .replace("__PACKAGE__", shlex.quote(package)))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from edgeforge.build import sample
@@ -214,21 +215,29 @@ DHCP=yes
 """
 
 
-def install_app(root: Path, deb: Path, runner: Runner, epoch: int) -> None:
-    """apt installs the .deb, resolving its Depends from the base's lists (or the mirror); a
-    copy is kept where `invoke deploy` finds the package to roll back to."""
-    deb_bytes = deb.read_bytes()
-    intree.write_bytes(root, f"/tmp/edgeforge/{deb.name}", deb_bytes)
+def package_of(deb: Path) -> str:
+    """The package name of a .deb named the Debian way (<package>_<version>_<arch>.deb)."""
+    return deb.name.split("_", 1)[0]
+
+
+def install_app(root: Path, deb: Path | Sequence[Path], runner: Runner, epoch: int) -> None:
+    """apt installs the .deb (or the image's apps' .debs, in one transaction), resolving their
+    Depends from the base's lists (or the mirror); a copy of each is kept where `invoke deploy`
+    finds the package to roll back to (KEEP_DIR/<package>/previous.deb)."""
+    debs = [deb] if isinstance(deb, Path) else list(deb)
+    for d in debs:
+        intree.write_bytes(root, f"/tmp/edgeforge/{d.name}", d.read_bytes())
     resolv = intree.resolve(root, "/etc/resolv.conf", follow_leaf=False)
     saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
     saved_link = os.readlink(resolv) if resolv.is_symlink() else None
     intree.write_bytes(root, "/etc/resolv.conf", Path("/etc/resolv.conf").read_bytes())
     try:
         runner.run(chroot_argv(root, "apt-get", "install", "-y", "--no-install-recommends",
-                               f"/tmp/edgeforge/{deb.name}"),
-                   what=f"apt-get install {deb.name} in the image", needed_by="the device image",
-                   env=chroot_env(epoch), timeout=1800)
-        intree.write_bytes(root, f"{KEEP_DIR}/previous.deb", deb_bytes)
+                               *(f"/tmp/edgeforge/{d.name}" for d in debs)),
+                   what=f"apt-get install {', '.join(d.name for d in debs)} in the image",
+                   needed_by="the device image", env=chroot_env(epoch), timeout=1800)
+        for d in debs:
+            intree.write_bytes(root, f"{KEEP_DIR}/{package_of(d)}/previous.deb", d.read_bytes())
     finally:
         if saved is not None:
             intree.write_bytes(root, "/etc/resolv.conf", saved)
@@ -273,17 +282,15 @@ def configure_raspi(root: Path, partuuid: str, runner: Runner, epoch: int) -> No
 
 def configure(ctx: Context, root: Path, dev: DeviceDef, app: App, images_dir: Path,
               login_key: str, runner: Runner, epoch: int,
-              raspi_partuuid: str | None = None) -> None:
+              raspi_partuuid: str | None = None, others: Sequence[App] = ()) -> None:
     """The device definition `dev` (app.device_image, in `images_dir`) applied to the tree:
-    hostname, network, SSH, first boot, the login, the instances of the app's service (its
-    first: services of its descriptor) with their configuration files, the files."""
+    hostname, network, SSH, first boot, the login, the instances of the apps' services (each
+    app's first: services of its descriptor; `app`'s, or the one of `others` an instance
+    names) with their configuration files, the files."""
     env = chroot_env(epoch)
     definition = app.device_image
-    service = app.spec.services[0] if app.spec.services else None
-    if dev.services and service is None:
-        raise UsageError(f"{definition}: services: {app.name} has no service to run instances "
-                         f"of (services: in {app.rel}/app.yaml); add one or remove the "
-                         "instances")
+    held = {a.name: a for a in (app, *others)}
+    services = [(svc, service_of(definition, held, svc.app or app.name)) for svc in dev.services]
     if raspi_partuuid:
         configure_raspi(root, raspi_partuuid, runner, epoch)
     write_file(root, "/etc/hostname", dev.hostname + "\n")
@@ -315,7 +322,7 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, app: App, images_dir: Pa
     for p in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(p, *ids, follow_symlinks=False)
     instances = []
-    for svc in dev.services if service is not None else ():
+    for svc, service in services:
         write_file(root, service.config.replace("{instance}", svc.instance),
                    instance_conf(definition, service.args_variable, svc.stream, svc.args))
         instances.append(f"{service.name}@{svc.instance}.service")
@@ -326,6 +333,19 @@ def configure(ctx: Context, root: Path, dev: DeviceDef, app: App, images_dir: Pa
     remove_transient(root)
     intree.mkdirs(root, "/var/lib/apt/lists/partial")
     normalise_times(root, epoch)
+
+
+def service_of(definition: str, held: dict[str, App], name: str):
+    """The service (its descriptor's first) of the image's app `name` an instance names."""
+    app = held.get(name)
+    if app is None:
+        raise UsageError(f"{definition}: services: app {name!r} is not in the image (its own "
+                         f"app and apps: hold {', '.join(held)}); add it to apps: or fix the "
+                         "instance's app")
+    if not app.spec.services:
+        raise UsageError(f"{definition}: services: {name} has no service to run instances of "
+                         f"(services: in {app.rel}/app.yaml); add one or remove the instances")
+    return app.spec.services[0]
 
 
 def write_files(ctx: Context, root: Path, dev: DeviceDef, images_dir: Path) -> None:

@@ -3,9 +3,10 @@ formats registered against deliver's `Deliverable` protocol, listed in `DEVICE_F
 
     rootfs -> twin [-> l4t-rootfs | raspi-sd (as the board asks)]
 
-`rootfs` writes the device's root file system (build/<board>/release/rootfs/tree): the cached
-base, the board's .deb installed by apt, the login, services, files and first boot. Each
-device image format is a writer of disks.py on that tree, into build/<board>/release/<name>/,
+`rootfs` writes the device's root file system (build/<board>/apps/<app>/release/rootfs/tree):
+the cached base, the app's .deb and those of the other apps the image holds (device.yaml's
+apps:) installed by apt, the login, services, files and first boot. Each device image format
+is a writer of disks.py on that tree, into build/<board>/apps/<app>/release/<name>/,
 copied into the release. A new device image format is one writer and one line below (with
 how the SBOM describes it: deliver's SBOM step takes that from the plan).
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeforge.config import DeviceDef, deviceimage, public_key_line
+from edgeforge.config import App, DeviceDef, deviceimage, public_key_line
 from edgeforge.context import ROOTFS_TREE
 from edgeforge.core import (
     Execution,
@@ -26,6 +27,7 @@ from edgeforge.core import (
     code_closure,
     publish,
     read_limited,
+    sha256_file,
     staged,
 )
 from edgeforge.deliver import Deliverable, Release, scan_tree
@@ -64,6 +66,37 @@ def login_key(rel: Release) -> str:
     return public_key_line(raw.decode(errors="replace"), str(path))
 
 
+def other_apps(rel: Release) -> list[App]:
+    """The apps the device image holds besides the release's own (device.yaml's apps:)."""
+    dev = device_def(rel)
+    origin = f"{rel.app.device_image}: apps"
+    others = [rel.ctx.app(name, origin=origin) for name in dev.apps if name != rel.app.name]
+    return others
+
+
+def other_debs(rel: Release, others: Sequence[App]) -> list[Path]:
+    """Their .debs, from their own releases for the board (`invoke image` makes them first)."""
+    debs = []
+    for a in others:
+        found = sorted(rel.ctx.layout(rel.target.name, a.name).release_step("deb").glob("*.deb"))
+        if not found:
+            raise UsageError(f"{rel.app.device_image} holds {a.name}, and no .deb of it is "
+                             f"built for {rel.target.name}: run `./edgeforge release --board "
+                             f"{rel.target.name} --app {a.name}` (`invoke image` does it first)")
+        debs.append(found[0])
+    return debs
+
+
+def others_inputs(rel: Release) -> dict:
+    """The other apps' packages, by content: a new one of theirs makes the image again."""
+    out = {}
+    for a in other_apps(rel):
+        folder = rel.ctx.layout(rel.target.name, a.name).release_step("deb")
+        out[a.name] = {"spec": a.spec.model_dump(mode="json"),
+                       "debs": {p.name: sha256_file(p) for p in sorted(folder.glob("*.deb"))}}
+    return out
+
+
 def device_inputs(rel: Release) -> dict:
     """What every device step's signature holds: the release's, images/ and the login key."""
     return {**rel.common, "images": rel.images, "ssh_key": login_key(rel),
@@ -88,22 +121,24 @@ class RootFileSystem:
     def write(self, rel: Release, ex: Execution) -> Path:
         t, runner = rel.target, rel.runner
         dev = device_def(rel)
+        others = other_apps(rel)
         base = ensure_base(rel.ctx, t, dev, runner, rel.app.device_image)
-        debs = sorted(ex["deb"].glob("*.deb"))
+        debs = [sorted(ex["deb"].glob("*.deb"))[0], *other_debs(rel, others)]
         final = rel.layout.release_step(self.name)
         with staged(final) as out:
             out.mkdir(parents=True)
             tree = out / ROOTFS_TREE
             with rel.ctx.reporter.step(f"root file system of {t.name}: copy the base, "
-                                       f"install {debs[0].name}, configure"):
+                                       f"install {', '.join(d.name for d in debs)}, "
+                                       "configure"):
                 runner.run(["cp", "-a", "--reflink=auto", str(base), str(tree)],
                            what="copy the base root file system", needed_by="the device image")
                 (tree / COMPLETE).unlink()
-                install_app(tree, debs[0], runner, rel.epoch)
+                install_app(tree, debs, runner, rel.epoch)
                 partuuid = (raspi_partuuid(t.name, rel.version)
                             if "raspi-sd" in t.board.spec.device_images else None)
                 configure(rel.ctx, tree, dev, rel.app, rel.device_dir, login_key(rel), runner,
-                          rel.epoch, raspi_partuuid=partuuid)
+                          rel.epoch, raspi_partuuid=partuuid, others=others)
                 scan_tree(tree, f"the device image of {t.name}", t.name)
             return publish(out, final)
 
@@ -119,7 +154,8 @@ class RootFileSystem:
         stand_in_suite(t)  # a board that cannot have one says so now
         return rel.step(self.name, f"root file system of {t.name} (its stand-in suite, "
                         "the .deb through apt, login, services, first boot)",
-                        lambda ex: self.write(rel, ex), inputs=device_inputs(rel),
+                        lambda ex: self.write(rel, ex),
+                        inputs={**device_inputs(rel), "apps": others_inputs(rel)},
                         needs=("deb",))
 
 

@@ -105,6 +105,7 @@ class CiApp:
 
     name: str
     graph: bool = True
+    image: bool = True   # it has a container image (`--push` pushes it)
 
 
 @dataclass(frozen=True)
@@ -289,18 +290,25 @@ def plan_jobs(boards: Iterable[BoardLevels], opts: CiOptions,
             prev = (job.id,)
         graph_done = prev
         named = sorted(apps, key=lambda a: a.name) if len(apps) > 1 else [None]
+        slugs: dict[str, str] = {}
         for a in named:
+            if a is not None and slugs.setdefault(job_base(a.name), a.name) != a.name:
+                raise UsageError(f"apps {slugs[job_base(a.name)]} and {a.name} give the same CI "
+                                 f"job names ({base}-app-{job_base(a.name)}); rename one")
             suffix = f"-{job_base(a.name)}" if a else ""
             flag = f" --app {_sh(a.name)}" if a else ""
             what = f"{a.name}" if a else "the app"
+            graph = a is None or a.graph
+            # an app without the Conan graph has no binaries for the team's remote
             app = Job(f"{base}-app{suffix}", bl.board, "app", "app",
-                      f"{bl.board}: build {what}, test it under qemu, push the binaries",
-                      graph_done if a is None or a.graph else (),
+                      f"{bl.board}: build {what}, test it under qemu"
+                      + (", push the binaries" if graph else ""),
+                      graph_done if graph else (),
                       (f"./edgeforge build --board {b}{flag}",
                        f"./edgeforge test --board {b}{flag}",
-                       f"./edgeforge cache push --board {b}"))
+                       *([f"./edgeforge cache push --board {b}"] if graph else [])))
             release = f"./edgeforge release --board {b}{flag}"
-            if opts.push:  # a repository per board (and app): one image per repository and tag
+            if opts.push and (a is None or a.image):  # a repository per board (and app)
                 repo = "/".join([opts.push, *([image_name(a.name)] if a else []),
                                  image_name(bl.board)])
                 release += f' --push "$EDGEFORGE_REGISTRY/{repo}"'
@@ -514,7 +522,8 @@ def write(ctx: Context, provider: str | None, out: str | Path | None = None,
     check_destination(path, "--out" if out else "the pipeline file")  # no FIFO, no device
     usable_dir(path.parent, "the folder", origin, fix, error=UsageError)  # before any work
     found = board_levels(ctx, boards, opts.levels_from)
-    apps = [CiApp(a.name, a.spec.build.kind == "conan") for a in ctx.apps()]
+    apps = [CiApp(a.name, a.spec.build.kind == "conan", a.spec.deliver.container_image is not None)
+            for a in ctx.apps()]
     text = render(provider, found, opts, apps)
     try:
         write_atomic(path, text)

@@ -127,7 +127,7 @@ def path_maps(inp: ToolchainInputs) -> list[str]:
 
 def portable(text: str, inp: ToolchainInputs) -> str:
     """`text` with this machine's folders replaced by their fixed names (the longest first)."""
-    pairs = sorted([(str(inp.sysroot), pathnames.sysroot_name(inp.sysroot))]
+    pairs = sorted([(str(inp.sysroot), pathnames.sysroot_name(inp.sysroot_id))]
                    + [(str(p), n) for p, n in inp.path_names], key=lambda pair: -len(pair[0]))
     for old, new in pairs:
         text = text.replace(old, new)
@@ -142,7 +142,7 @@ def package_id_conf(inp: ToolchainInputs, cflags: list[str], cxxflags: list[str]
     for the same board; two boards that differ in CPU flags, sysroot, ceiling or glibc pins
     never share one."""
     abi = inp.target.abi
-    return {"sysroot": inp.sysroot.name,
+    return {"sysroot": inp.sysroot_id,
             "abi": {"glibc": abi.glibc, "glibcxx": abi.glibcxx, "cxxabi": abi.cxxabi,
                     "strategy": abi.strategy.value},
             "cflags": [portable(f, inp) for f in cflags],

@@ -39,6 +39,15 @@ class ToolchainInputs:
     #: debug information the wrappers add to every compile (Settings.debug_info); the SDK's
     #: wrappers add none (an outside project picks its own)
     debug_info: str = "none"
+    #: the sysroot as package IDs name it: its descriptor's name and key, without the packages
+    #: the project's apps add to a Debian sysroot (system_libraries); an app adding a library
+    #: does not rebuild the Conan graph (the recipes find nothing by themselves: FFmpeg
+    #: --disable-autodetect, OpenCV's WITH_* options). "": the sysroot folder's own name
+    sysroot_identity: str = ""
+
+    @property
+    def sysroot_id(self) -> str:
+        return self.sysroot_identity or self.sysroot.name
 
 
 def present_overlays(target: Target) -> dict[str, Path]:

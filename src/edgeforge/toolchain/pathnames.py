@@ -50,6 +50,7 @@ def project_build(name: str) -> str:
     return f"{BUILD}/{name}"
 
 
-def sysroot_name(sysroot: Path) -> str:
-    """A sysroot's name in package IDs (its cache folder's name, not where the cache is)."""
-    return f"{SYSROOT}/{sysroot.name}"
+def sysroot_name(identity: str) -> str:
+    """A sysroot's name in package IDs (ToolchainInputs.sysroot_id: its descriptor's name and
+    key, not where the cache is)."""
+    return f"{SYSROOT}/{identity}"
