@@ -460,3 +460,21 @@ def test_the_abi_ceiling_is_part_of_the_package_id():
     key = "user.edgeforge:board_abi"
     assert conf(render(base)["conan-host.profile"], key) != conf(render(lower)["conan-host.profile"], key)
     assert json.loads(conf(render(lower)["conan-host.profile"], key))["abi"]["glibc"] == "2.28"
+
+
+def test_package_ids_name_the_sysroot_by_its_descriptor_not_its_folder():
+    """The sysroot's folder carries the key of the packages the project's apps add; package
+    IDs carry the descriptor's name and key only, so an app adding a system library does not
+    rebuild the Conan graph, and a machine without that app computes the same IDs."""
+    from dataclasses import replace
+    # (a machine's build: its folders have fixed names, and package IDs read board_abi)
+    base = replace(inputs("jetson-nx"), path_names=((Path("/cache"), "/edgeforge-cache"),))
+    one = replace(base, sysroot_identity="debian-bullseye-arm64-aaaa")
+    other = replace(one, sysroot=SYSROOT.with_name("debian-bullseye-arm64-other-folder"))
+    ids = [conf(render(i)["conan-host.profile"], "user.edgeforge:board_abi")
+           for i in (one, other)]
+    assert ids[0] == ids[1] and '"sysroot": "debian-bullseye-arm64-aaaa"' in ids[0]
+    assert str(SYSROOT) not in ids[0]
+    # without an identity (the SDK's own files), the folder's name
+    assert f'"sysroot": "{SYSROOT.name}"' in conf(render(base)["conan-host.profile"],
+                                                   "user.edgeforge:board_abi")

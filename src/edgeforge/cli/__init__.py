@@ -13,7 +13,7 @@ ns = Collection(
     host.setup, host.doctor, host.boards, host.sysroot, host.toolchain, host.schema,
     # build
     build.build, build.deps, build.sources, build.test, build.native, build.sample, build.run,
-    build.gate,
+    build.gate, build.new_app,
     # deliver, device, debug
     deliver.release, deliver.sdk, device.image, device.vm, device.deploy, debug.debug,
     # team

@@ -9,6 +9,7 @@ from invoke import Exit, task
 
 from edgeforge import pipeline
 from edgeforge.build import sample as sample_path
+from edgeforge.config import scaffold
 from edgeforge.core import UsageError
 from edgeforge.deps import fill_and_show_mirror, parse_only, recipe_names, show_deps
 from edgeforge.toolchain import ensure_sysroot
@@ -147,3 +148,24 @@ def gate(c, board=None, exclude=None, build_tree=False):
     found = gate_targets(paths, build_tree)
     policy = pipeline.gate_policy(ctx, t, info.path, found.own).with_build_trees(found.trees)
     gate_files(ctx.reporter, found.files, policy, exclude or (), build_tree)
+
+
+@task(help={"name": "the new app's name: apps/NAME/ and images/NAME/",
+            "kind": "cmake (C++17, the default) or meson (C11)",
+            "summary": "its one-line summary",
+            "license": "SPDX licence of its code (default Apache-2.0)",
+            "maintainer": "'Full Name <mail@example.org>' for its packages"})
+@handled
+def new_app(c, name=None, kind=None, summary=None, license=None, maintainer=None):
+    """Create a new app that builds, tests under qemu and releases for every board as it is.
+
+    apps/NAME/ (app.yaml, sources, unit tests) and images/NAME/ (installer texts, systemd
+    unit); nothing is written when the name is taken or refused."""
+    ctx = new_context()
+    new = scaffold.check(name, kind, summary, license, maintainer)
+    folders = scaffold.write(ctx.project_root, new)
+    ctx.reporter.info(f"new {new.kind} app {new.name}: "
+                      + ", ".join(str(f.relative_to(ctx.project_root)) for f in folders))
+    ctx.reporter.info(f"next: ./edgeforge build --board BOARD --app {new.name} && "
+                      f"./edgeforge test --board BOARD --app {new.name} && "
+                      f"./edgeforge release --board BOARD --app {new.name}")

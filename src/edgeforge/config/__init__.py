@@ -2,7 +2,7 @@
 apps, container image and device image definitions); runs no tool."""
 
 # modules used as namespaces (module.function reads better than a re-exported name)
-from . import containerimage, deviceimage, recipes
+from . import containerimage, deviceimage, recipes, scaffold
 from .app import (
     APP_FILE,
     APPS_DIR,
@@ -80,6 +80,7 @@ from .yamlfile import (
 __all__ = [
     "containerimage",
     "deviceimage",
+    "scaffold",
     "recipes",
     "APPS_DIR",
     "APP_FILE",

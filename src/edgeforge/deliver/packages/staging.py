@@ -53,11 +53,17 @@ def load_installers(project_root: Path, app: App) -> InstallersSpec:
 
 
 # ---- the files every installer carries -------------------------------------------------------
+#: edgeforge's own installer templates, for the ones an app's folder does not have
+DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
+
+
 def template_env(project_root: Path, app: App) -> jinja2.Environment:
-    """Templates of the installer file's folder, e.g. images/<app>/ (StrictUndefined: a missing
-    variable is an error)."""
+    """Templates of the installer file's folder, e.g. images/<app>/, then edgeforge's defaults
+    for the ones it lacks (StrictUndefined: a missing variable is an error)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str((project_root / installer_info(app)).parent)),
+        loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader(str((project_root / installer_info(app)).parent)),
+            jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES))]),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
     )
     env.filters["sh"] = sh
