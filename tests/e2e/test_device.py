@@ -556,10 +556,16 @@ def debug_vm(key: Path, vscode: Path, *args: str) -> subprocess.CompletedProcess
                       "--vscode", str(vscode), *args, timeout=900)
 
 
+#: the loopback address in /proc/net/tcp (127.0.0.1) and tcp6 (::1)
+LOOPBACK = ("0100007F", "00000000000000000000000001000000")
+
+
 def listening_ports(text: str) -> set[int]:
-    """Listening TCP ports in a dump of /proc/net/tcp and tcp6."""
-    return {int(m.group(1), 16) for m in re.finditer(
-        r"^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:[0-9A-F]{4} 0A ", text, re.M)}
+    """TCP ports listening beyond the device itself, in a dump of /proc/net/tcp and tcp6 (the
+    image's MQTT broker listens on 127.0.0.1 only, by design)."""
+    return {int(m.group(2), 16) for m in re.finditer(
+        r"^\s*\d+: ([0-9A-F]+):([0-9A-F]{4}) [0-9A-F]+:[0-9A-F]{4} 0A ", text, re.M)
+        if m.group(1) not in LOOPBACK}
 
 
 def frames(gdb_output: str) -> list[str]:
@@ -589,9 +595,12 @@ def test_debug_on_the_twin_breaks_in_ffmpeg_and_opencv_and_exits(twin, key: Path
         text = gdb_batch(launch_argv(vscode, f"edgeforge: {BOARD} (vm)"), script)
     finally:
         run_invoke("debug", "--board", BOARD, "--stop")
-    # gdbserver ran, on its stdio over SSH: nothing but sshd listens on the device
+    # gdbserver ran, on its stdio over SSH: nothing but sshd listens for the network (the
+    # broker, mosquitto, listens on the device's loopback only)
     assert "gdbserver - /opt/edge-infer/bin/edge-infer --max-frames 2" in text, text[-4000:]
     assert listening_ports(text) == {22}, text[-4000:]
+    assert re.search(r"^\s*\d+: (0100007F|0{24}01000000):075B [0-9A-F]+:[0-9A-F]{4} 0A ", text,
+                     re.M), "mosquitto on the loopback's port 1883"
     assert "Breakpoint 1, avformat_open_input (" in text and "libavformat/demux.c:" in text, \
         text[-4000:]
     assert "edge_infer::VideoSource::VideoSource (" in text, text[-4000:]
@@ -777,9 +786,13 @@ def test_image_writes_never_follow_a_link_out_of_the_real_base(imaged: Path, key
         devicedefs.FileSpec(path="/var/run/edge/flag", source="tz"),
     )})
     deb = sorted((app_records(BOARD) / "release" / "deb").glob("*.deb"))[0]
-    devimage.install_app(tree, deb, runner, int(EPOCH))
+    # the image's other app too, as `invoke image` installs it (its .deb made by `imaged`)
+    others = [ctx.app(name) for name in dev.apps]
+    debs = [sorted(ctx.layout(BOARD, a.name).release_step("deb").glob("*.deb"))[0] for a in others]
+    devimage.install_app(tree, [deb, *debs], runner, int(EPOCH))
     devimage.configure(ctx, tree, dev, ctx.app(), images,
-                       key.with_suffix(".pub").read_text().strip(), runner, int(EPOCH))
+                       key.with_suffix(".pub").read_text().strip(), runner, int(EPOCH),
+                       others=others)
     for f, d in before.items():
         assert hashlib.sha256(f.read_bytes()).hexdigest() == d, f"{f} was written through a link"
     assert sorted(os.listdir(victims / "dir")) == listing

@@ -53,22 +53,26 @@ def test_the_levels_are_conans_build_order(generated):
     assert gl["jetson-nx-deps-2"]["script"][0] == "./edgeforge deps --board jetson-nx --only libpng"
     assert gl["jetson-nx-deps-3"]["script"][0] == "./edgeforge deps --board jetson-nx --only opencv"
     gh = yaml.safe_load(generated["github"].read_text())
-    assert gh["jobs"]["rpi3-armhf-app"]["needs"] == ["rpi3-armhf-deps-3"]
-    assert gh["jobs"]["rpi3-armhf-release"]["needs"] == ["rpi3-armhf-app"]
+    # the project's two apps: the Conan app waits for the graph, the Meson app for nothing
+    assert gh["jobs"]["rpi3-armhf-app-edge-infer"]["needs"] == ["rpi3-armhf-deps-3"]
+    assert "needs" not in gh["jobs"]["rpi3-armhf-app-edge-uplink"] or \
+        gh["jobs"]["rpi3-armhf-app-edge-uplink"]["needs"] == []
+    assert gh["jobs"]["rpi3-armhf-release-edge-infer"]["needs"] == ["rpi3-armhf-app-edge-infer"]
 
 
 @pytest.mark.parametrize("provider", ["gitlab", "github"])
 def test_a_broken_pipeline_fails_validation(generated, provider, tmp_path: Path):
     doc = yaml.safe_load(generated[provider].read_text())
+    job = "jetson-nx-app-edge-infer"
     if provider == "gitlab":
-        doc["jetson-nx-app"]["stagee"] = doc["jetson-nx-app"].pop("stage")  # a typo
+        doc[job]["stagee"] = doc[job].pop("stage")  # a typo
     else:
-        del doc["jobs"]["jetson-nx-app"]["runs-on"]
+        del doc["jobs"][job]["runs-on"]
     broken = tmp_path / generated[provider].name
     broken.write_text(yaml.safe_dump(doc, sort_keys=False))
     r = validate(provider, broken)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "jetson-nx-app" in r.stdout
+    assert job in r.stdout
 
 
 def test_a_rerun_writes_the_same_bytes(generated, tmp_path: Path):
