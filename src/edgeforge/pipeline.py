@@ -26,7 +26,7 @@ from edgeforge.build import (
     run_app_tests,
     run_native_ctest,
 )
-from edgeforge.config import App, Target, deviceimage
+from edgeforge.config import App, Target
 from edgeforge.context import Context
 from edgeforge.core import Execution, Plan, ReproducibilityError, UsageError
 from edgeforge.deliver import (
@@ -39,7 +39,7 @@ from edgeforge.deliver import (
     write_release_index,
 )
 from edgeforge.deps import DepsResult
-from edgeforge.device import DEVICE_FORMATS
+from edgeforge.device import DEVICE_FORMATS, image_apps
 from edgeforge.toolchain import ensure_sysroot
 
 __all__ = [
@@ -183,13 +183,6 @@ def release(ctx: Context, target: Target, opts: ReleaseOptions, *,
     plan = _board_plan(ctx, target, chosen, release=opts)
     ctx.reporter.info(plan.render())
     return plan.execute(ctx.reporter)["release"]
-
-
-def image_apps(ctx: Context, app: App) -> list[App]:
-    """The apps `app`'s device image holds besides `app` itself (its device.yaml's apps:)."""
-    definition = app.device_image
-    dev = deviceimage.load((ctx.project_root / definition).parent)
-    return [ctx.app(n, origin=f"{definition}: apps") for n in dev.apps if n != app.name]
 
 
 def packages_of(ctx: Context, target: Target, app: App, opts: ReleaseOptions,

@@ -80,11 +80,18 @@ def test_an_instance_of_an_app_the_image_does_not_hold_is_named(tmp_path: Path):
                                                                 uplink.version)}, "edge-uplink")
 
 
-def test_the_image_s_other_apps_come_from_its_definition():
-    from edgeforge import pipeline
+def test_the_image_s_other_apps_come_from_its_definition(monkeypatch, tmp_path: Path):
     from edgeforge.context import Context
+    from edgeforge.core import Reporter, Runner
+    from edgeforge.deliver import Release, ReleaseOptions
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     ctx = Context.create(project_root=PROJECT)
-    assert [a.name for a in pipeline.image_apps(ctx, ctx.app("edge-infer"))] == ["edge-uplink"]
+    infer = ctx.app("edge-infer")
+    assert [a.name for a in devimage.image_apps(ctx, infer)] == ["edge-uplink"]
+    # the rootfs step asks the same question of its release
+    rel = Release.create(ctx, ctx.catalog.resolve("jetson-nx", env={}), infer,
+                         Runner(Reporter(quiet=True), tmp_path), ReleaseOptions(version="1.0.0"))
+    assert [a.name for a in devimage.steps.other_apps(rel)] == ["edge-uplink"]
 
 
 def test_a_missing_source_file_is_named(tmp_path: Path):

@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .installers import USER_PATTERN
 from .spdx import PATTERN as SPDX_PATTERN
 from .spdx import check_licence
 from .yamlfile import (
@@ -44,7 +45,7 @@ SCHEMA_TITLE = "edgeforge app descriptor"
 APP_NAME_PATTERN = r"^[a-z0-9][a-z0-9.+-]*$"
 _RECIPE = r"^[a-z0-9][a-z0-9_.+-]*$"
 _PACKAGE = r"^[a-z0-9][a-z0-9.+-]+$"
-_USER = r"^[a-z_][a-z0-9_-]{0,30}$"
+_USER = USER_PATTERN
 VERSION_PATTERN = r"^[0-9][0-9A-Za-z.+~-]*$"
 _SAMPLE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _UNIT = r"^[a-z0-9][a-z0-9_.-]*$"

@@ -25,6 +25,9 @@ from .yamlfile import parse_model
 
 _PKG = r"^[a-z0-9][a-z0-9.+-]+$"
 _USER = r"^[a-z_][a-z0-9_-]{0,30}$"
+USER_PATTERN = _USER  # a system user's (or group's) name, for the other descriptors
+#: "Full Name <mail@example.org>"
+MAINTAINER_PATTERN = r"^[^<>\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$"
 #: what a value written into a unit file, a conffile or a maintainer script must not contain
 _UNSAFE = set("\n\r\"'`$\\;&|<>")
 
@@ -87,7 +90,7 @@ class InstallersSpec(_Frozen):
     summary: str = Field(min_length=10, max_length=79,
                          description="one line (Debian short description, RPM Summary)")
     description: str = Field(min_length=20, description="a few sentences; blank line = paragraph")
-    maintainer: str = Field(pattern=r"^[^<>\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$",
+    maintainer: str = Field(pattern=MAINTAINER_PATTERN,
                             description="Name <address>")
     vendor: str = Field(description="RPM Vendor")
     homepage: str | None = Field(None, pattern=r"^https?://\S+$")

@@ -26,6 +26,7 @@ from edgeforge.core import DescriptorError, UsageError, rmtree
 from .app import APP_NAME_PATTERN, APPS_DIR
 from .apploader import RESERVED, load_app
 from .deviceimage import IMAGES_DIR
+from .installers import MAINTAINER_PATTERN
 from .spdx import check_licence
 
 KINDS = ("cmake", "meson")
@@ -86,7 +87,7 @@ def check(name: str | None, kind: str | None, summary: str | None, license: str 
     except ValueError as exc:
         raise UsageError(f"--license {license!r}: {exc}") from None
     maintainer = maintainer or f"{name} maintainers <maintainers@example.org>"
-    if not re.fullmatch(r"[^<>\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>", maintainer):
+    if not re.fullmatch(MAINTAINER_PATTERN, maintainer):
         raise UsageError(f"--maintainer {maintainer!r}: give 'Full Name <mail@example.org>'")
     return NewApp(name, kind, summary, license, maintainer)
 

@@ -45,6 +45,7 @@ from .ssh import (
 )
 from .steps import (
     DEVICE_FORMATS,
+    image_apps,
 )
 from .twin import (
     VmPaths,
@@ -64,6 +65,7 @@ from .update import (
 __all__ = [
     "COMPLETE",
     "DEVICE_FORMATS",
+    "image_apps",
     "FIRSTBOOT_DONE",
     "Installed",
     "KEEP_DIR",

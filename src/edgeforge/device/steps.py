@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeforge.config import App, DeviceDef, deviceimage, public_key_line
-from edgeforge.context import ROOTFS_TREE
+from edgeforge.context import ROOTFS_TREE, Context
 from edgeforge.core import (
     Execution,
     Step,
@@ -66,12 +66,16 @@ def login_key(rel: Release) -> str:
     return public_key_line(raw.decode(errors="replace"), str(path))
 
 
+def image_apps(ctx: Context, app: App) -> list[App]:
+    """The apps `app`'s device image holds besides `app` itself (its device.yaml's apps:)."""
+    definition = app.device_image
+    dev = deviceimage.load((ctx.project_root / definition).parent)
+    return [ctx.app(n, origin=f"{definition}: apps") for n in dev.apps if n != app.name]
+
+
 def other_apps(rel: Release) -> list[App]:
-    """The apps the device image holds besides the release's own (device.yaml's apps:)."""
-    dev = device_def(rel)
-    origin = f"{rel.app.device_image}: apps"
-    others = [rel.ctx.app(name, origin=origin) for name in dev.apps if name != rel.app.name]
-    return others
+    """The apps the release's device image holds besides its own app."""
+    return image_apps(rel.ctx, rel.app)
 
 
 def other_debs(rel: Release, others: Sequence[App]) -> list[Path]:
